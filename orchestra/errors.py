@@ -1,0 +1,38 @@
+"""Errors a user can cause and fix.
+
+Every mistake in a sweep file, a sweep space, a command line or a run directory raises a subclass
+of :class:`UserError`. Its message is one line that names the file, key or run and says what to do;
+the CLI prints it and exits with status 2. Any other exception is a bug in orchestra.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake the user can fix. ``str(err)`` is the whole message, one line."""
+
+    exit_code = 2
+
+
+class SpaceError(UserError, ValueError):
+    """A sweep space (Config, ExperimentGrid, description) that cannot be expanded."""
+
+
+class ConfigValueError(SpaceError, TypeError):
+    """A config value that cannot be written as JSON."""
+
+
+class SweepFileError(UserError):
+    """A sweep file that cannot be loaded (syntax error, no Sweep, two of them, ...)."""
+
+
+class PlanError(UserError):
+    """A sweep that cannot be planned on this machine or into this directory."""
+
+
+class RunDirError(UserError):
+    """A directory that is not a sweep or run directory, or holds unreadable records."""
+
+
+class PayloadError(UserError):
+    """An entry function that cannot be serialised for the run processes."""

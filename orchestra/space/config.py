@@ -1,0 +1,135 @@
+"""lagom-style configs: a dict whose values may be ``Grid``, ``Sample``, ``Condition`` or ``Zip``."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from orchestra.errors import SpaceError
+from orchestra.space.naming import params_name
+from orchestra.space.params import Condition, Grid, Sample, Zip
+from orchestra.space.variant import Draft, Variant, finalize
+
+Key = str | tuple[str, ...]
+
+
+class Config:
+    """A sweep space written as one dict, lagom's way.
+
+    ``Grid`` values are swept (the last Grid key varies fastest), ``Sample`` values are drawn once
+    per config, ``Condition`` values are computed from the finished config, ``Zip`` under a tuple
+    key varies several keys together, and anything else is fixed. With ``num_sample=n`` the whole
+    grid is repeated ``n`` times, each time with fresh draws (only when there is a Sample).
+
+    >>> Config({"lr": Grid([0.1, 0.01]), "layers": Grid([1, 2])}).make_configs()[1]
+    {'ID': 1, 'lr': 0.1, 'layers': 2}
+    """
+
+    def __init__(self, items: Mapping[Key, Any], num_sample: int = 1, keep_dict_order: bool = False) -> None:
+        if not isinstance(items, Mapping):
+            raise SpaceError(f"Config needs a dict of config keys, got {type(items).__name__}")
+        if isinstance(num_sample, bool) or not isinstance(num_sample, int) or num_sample < 1:
+            raise SpaceError(f"Config num_sample must be a positive integer, got {num_sample!r}")
+        self.items = dict(items)
+        self.keep_dict_order = keep_dict_order
+        self.keys_grid: list[Key] = []
+        self.keys_sample: list[str] = []
+        self.keys_fixed: list[str] = []
+        for key, value in self.items.items():
+            if isinstance(key, tuple):
+                if not isinstance(value, Zip):
+                    raise SpaceError(f"config key {key!r}: a tuple of keys needs a Zip value")
+                for k in key:
+                    _check_key(k)
+                self.keys_grid.append(key)
+                continue
+            _check_key(key)
+            if isinstance(value, Zip):
+                raise SpaceError(f"config key {key!r}: a Zip goes under a tuple of the keys it sets")
+            if isinstance(value, Grid):
+                self.keys_grid.append(key)
+            elif isinstance(value, Sample):
+                self.keys_sample.append(key)
+            else:
+                self.keys_fixed.append(key)
+        flat = [k for key in self.items for k in (key if isinstance(key, tuple) else (key,))]
+        dupes = sorted({k for k in flat if flat.count(k) > 1})
+        if dupes:
+            raise SpaceError(f"config key {dupes[0]!r} is set twice (once inside a Zip tuple key)")
+        # lagom: without a Sample there is nothing to repeat
+        self.num_sample = num_sample if self.keys_sample else 1
+
+    def _axes(self) -> list[list[dict[str, Any]]]:
+        axes = []
+        for key in self.keys_grid:
+            value = self.items[key]
+            if isinstance(key, tuple):
+                axes.append(value.points(key))
+            else:
+                axes.append([{key: v} for v in value])
+        return axes
+
+    def _build(self, *, check: bool) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+        axes = self._axes()
+        if check:
+            for key, axis in zip(self.keys_grid, axes):
+                if not axis:
+                    raise SpaceError(f"config key {key!r}: Grid is empty, so the sweep has no variants")
+        product = list(itertools.product(*axes))
+        configs = []
+        for n in range(len(product) * self.num_sample):
+            x: dict[str, Any] = {"ID": n}
+            for k in self.keys_fixed:
+                x[k] = self.items[k]
+            for point in product[n % len(product)]:
+                x.update(point)
+            for k in self.keys_sample:
+                x[k] = _call(k, self.items[k])
+            if self.keep_dict_order:
+                order = [k for key in self.items for k in (key if isinstance(key, tuple) else (key,))]
+                x = {"ID": n, **{k: x[k] for k in order}}
+            for k, v in x.items():
+                if isinstance(v, Condition):
+                    x[k] = _call(k, v, x)
+            configs.append((x, tuple(self.keys_sample)))
+        return configs
+
+    def make_configs(self) -> list[dict[str, Any]]:
+        """lagom's list of config dicts, each with an ``'ID'`` first (an empty Grid gives ``[]``)."""
+        return [c for c, _ in self._build(check=False)]
+
+    def variants(self) -> list[Variant]:
+        built = self._build(check=True)
+        shown: list[str] = []
+        for key in self.keys_grid:
+            shown.extend(key if isinstance(key, tuple) else (key,))
+        shown.extend(self.keys_sample)
+        drafts = []
+        for config, sampled in built:
+            params = {k: v for k, v in config.items() if k != "ID"}
+            drafts.append(Draft(params, params_name(params, shown), sampled))
+        return finalize(drafts)
+
+    def __repr__(self) -> str:
+        return f"Config({self.items!r}, num_sample={self.num_sample})"
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str):
+        raise SpaceError(f"config key {key!r}: keys must be strings, got {type(key).__name__}")
+    if not key or "\0" in key:
+        raise SpaceError(f"config key {key!r}: keys must be non-empty and free of NUL")
+    if key == "ID":
+        raise SpaceError("config key 'ID' is reserved: it numbers the configs")
+
+
+def _call(key: str, f: Sample | Condition, *args: Any) -> Any:
+    try:
+        return f(*args)
+    except Exception as exc:
+        kind = type(f).__name__
+        raise SpaceError(f"config key {key!r}: {kind} raised {type(exc).__name__}: {exc}") from exc
+
+
+__all__ = ["Condition", "Config", "Grid", "Sample", "Zip"]

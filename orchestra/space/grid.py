@@ -1,0 +1,169 @@
+"""spinningup-style grids: ``ExperimentGrid`` with ``add(key, vals, shorthand, in_name)``."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from orchestra.errors import SpaceError
+from orchestra.space.variant import Draft, Variant, finalize
+
+_VALID = set(string.ascii_letters + string.digits)
+_VALID_NAME = set("-_" + string.ascii_letters + string.digits)
+
+
+def default_shorthand(key: str) -> str:
+    """spinningup's shorthand: first three characters of each ``:`` part, alphanumerics kept."""
+    return "-".join("".join(c for c in part[:3] if c in _VALID) for part in key.split(":"))
+
+
+def valid_str(v: Any) -> str:
+    """spinningup's value text for names: ``0.001`` -> ``0-001``, ``[64, 64]`` -> ``64-64``."""
+    if hasattr(v, "__name__"):
+        return valid_str(v.__name__)
+    if isinstance(v, (tuple, list)):
+        return "-".join(valid_str(x) for x in v)
+    s = str(v).lower()
+    return "".join(c if c in _VALID_NAME else "-" for c in s)
+
+
+class ExperimentGrid:
+    """A grid of experiments, as spinningup's ``ExperimentGrid``.
+
+    Keys added first vary slowest; ``a:b:c`` keys build nested dicts; ``variant_name`` makes
+    spinningup's names (``name_lr0-001_hid64-64``). Unlike spinningup, a key added twice is an
+    error rather than a silent override, a key that is both a value and a parent (``a`` and
+    ``a:b``) is refused when it is added, and a dict-valued key's sub-keys are merged into a copy
+    of the dict rather than into the user's object.
+
+    >>> eg = ExperimentGrid("ppo"); eg.add("lr", [0.1, 0.01], "lr"); eg.variant_name(eg.variants()[1])
+    'ppo_lr0-01'
+    """
+
+    def __init__(self, name: str = "") -> None:
+        if not isinstance(name, str):
+            raise SpaceError(f"ExperimentGrid name must be a string, got {type(name).__name__}")
+        self.keys: list[str] = []
+        self.vals: list[list[Any]] = []
+        self.shs: list[str | None] = []
+        self.in_names: list[bool] = []
+        self.name(name)
+
+    def name(self, _name: str) -> None:
+        if not isinstance(_name, str):
+            raise SpaceError(f"ExperimentGrid name must be a string, got {type(_name).__name__}")
+        self._name = _name
+
+    def add(self, key: str, vals: Any, shorthand: str | None = None, in_name: bool = False) -> None:
+        """Add a parameter: ``vals`` is a list of values (anything else is one value)."""
+        if not isinstance(key, str) or not key:
+            raise SpaceError(f"ExperimentGrid.add: key must be a non-empty string, got {key!r}")
+        if shorthand is not None and not isinstance(shorthand, str):
+            raise SpaceError(f"ExperimentGrid.add({key!r}): shorthand must be a string or None")
+        if not isinstance(vals, list):
+            vals = [vals]
+        if not vals:
+            raise SpaceError(f"ExperimentGrid key {key!r}: the list of values is empty")
+        self._check_collision(key)
+        self.keys.append(key)
+        self.vals.append(vals)
+        self.shs.append(default_shorthand(key) if shorthand is None else shorthand)
+        self.in_names.append(in_name)
+
+    def _check_collision(self, key: str) -> None:
+        for old in self.keys:
+            if old == key:
+                raise SpaceError(f"ExperimentGrid key {key!r} is added twice; give all its values in one add()")
+            parent_holds_dicts = key.startswith(old + ":") and all(
+                isinstance(v, Mapping) for v in self.vals[self.keys.index(old)]
+            )
+            if (key.startswith(old + ":") or old.startswith(key + ":")) and not parent_holds_dicts:
+                raise SpaceError(
+                    f"ExperimentGrid keys {old!r} and {key!r} collide: one would hold a value and a dict "
+                    "at once (You can't assign multiple values to the same key.)"
+                )
+
+    def __len__(self) -> int:
+        n = 1
+        for v in self.vals:
+            n *= len(v)
+        return n
+
+    def flat_variants(self) -> list[dict[str, Any]]:
+        """Variants as flat dicts keyed by the added keys; the last added key varies fastest."""
+        out: list[dict[str, Any]] = [{}]
+        for key, vals in zip(self.keys, self.vals):
+            out = [{**pre, key: v} for pre in out for v in vals]
+        return out
+
+    @property
+    def seeds(self) -> list[Any] | None:
+        """The values of a ``seed`` key, which orchestra runs as the sweep's seeds (None without one)."""
+        return list(self.vals[self.keys.index("seed")]) if "seed" in self.keys else None
+
+    def variants(self) -> list[Variant]:
+        """The variants without the ``seed`` key: in orchestra a run is (variant, seed)."""
+        flats = [{k: v for k, v in f.items() if k != "seed"} for f in self.flat_variants()]
+        unique: dict[str, dict[str, Any]] = {}
+        for f in flats:  # the seed key was a product axis: drop its repeats, keep the order
+            unique.setdefault(repr(f), f)
+        nested = [unflatten(f) for f in unique.values()]
+        return finalize(
+            [Draft(n, self.variant_name(n)) for n in nested], default_name=self._name or "default"
+        )
+
+    def nested_variants(self) -> list[dict[str, Any]]:
+        """spinningup's ``variants()``: nested dicts built from ``a:b`` keys."""
+        return [unflatten(f) for f in self.flat_variants()]
+
+    def variant_name(self, variant: Mapping[str, Any]) -> str:
+        """spinningup's name of a variant: the grid name plus each varying parameter's shorthand+value."""
+        name = self._name
+        for k, v, sh, inn in zip(self.keys, self.vals, self.shs, self.in_names):
+            if (len(v) > 1 or inn) and k != "seed":
+                param = valid_str(sh if sh is not None else k)
+                val = get_val(variant, k)
+                if all(isinstance(x, bool) for x in v):
+                    name += ("_" + param) if val else ""
+                else:
+                    name += "_" + param + valid_str(val)
+        return name.lstrip("_")
+
+    def print(self) -> None:
+        """Print the grid as spinningup does: each key with its shorthand and values."""
+        print("=" * 80)
+        print(f"ExperimentGrid [{self._name}] runs over parameters:\n")
+        for k, v, sh in zip(self.keys, self.vals, self.shs):
+            print(f"  {k} [{sh}]" if sh else f"  {k}")
+            for val in v:
+                print(f"\t{val}")
+            print()
+        print(f" Variants, counting seeds: {len(self)}")
+        print("=" * 80)
+
+
+def get_val(v: Mapping[str, Any], k: str) -> Any:
+    """Value of ``a:b:c`` in a nested variant (the literal key is tried first, as spinningup)."""
+    if k in v:
+        return v[k]
+    head, _, rest = k.partition(":")
+    return get_val(v[head], rest)
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{'a:b': 1, 'a:c': 2}`` -> ``{'a': {'b': 1, 'c': 2}}``, splitting at the first colon."""
+    out: dict[str, Any] = {}
+    subs: dict[str, dict[str, Any]] = {}
+    for k, v in flat.items():
+        if ":" in k:
+            head, rest = k.split(":", 1)
+            subs.setdefault(head, {})[rest] = v
+            out.setdefault(head, None)
+        else:
+            out[k] = v
+    for head, sub in subs.items():
+        # a dict-valued key gets its sub-keys merged into a copy (spinningup mutated the original)
+        base = out[head] if isinstance(out[head], Mapping) else {}
+        out[head] = {**base, **unflatten(sub)}
+    return out

@@ -1,0 +1,80 @@
+"""Human-readable, filesystem-safe, length-bounded variant names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orchestra.errors import SpaceError
+
+MAX_NAME = 96
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+_FORBIDDEN = ("/", "\0", "\\")
+
+
+def format_value(value: Any) -> str:
+    """A short text for a config value in a name: ``0.0003`` -> ``0.0003``, ``[64, 64]`` -> ``64-64``."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "-".join(format_value(v) for v in value)
+    if isinstance(value, Mapping):
+        return "-".join(f"{k}.{format_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def sanitize(text: str) -> str:
+    """Replace every run of characters outside ``[A-Za-z0-9._=+-]`` with ``-``; never ``.``/``..``."""
+    safe = _UNSAFE.sub("-", text).strip("-")
+    if safe.startswith("."):
+        safe = "_" + safe
+    return safe
+
+
+def bound(name: str, digest: str, limit: int = MAX_NAME) -> str:
+    """Cut ``name`` to ``limit`` characters, keeping it unique by a digest suffix when cut."""
+    if len(name) <= limit:
+        return name
+    suffix = "~" + digest[:8]
+    return name[: limit - len(suffix)].rstrip("-_.=") + suffix
+
+
+def params_name(params: Mapping[str, Any], keys: Iterable[str]) -> str:
+    """``key=value`` pairs of the given keys joined by ``_``, before sanitising."""
+    return "_".join(f"{k}={format_value(params[k])}" for k in keys if k in params)
+
+
+def unique_names(proposals: list[str], digests: list[str], *, default: str = "default") -> list[str]:
+    """Sanitise and bound each proposal, then make them unique within the list.
+
+    A name that two variants share gets the variant's digest appended; variants with identical
+    content (and so identical digests) get their position appended as well.
+    """
+    names = [bound(sanitize(p) or default, d) for p, d in zip(proposals, digests)]
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    out: list[str] = []
+    taken: set[str] = set()
+    for i, (n, d) in enumerate(zip(names, digests)):
+        if seen[n] > 1:
+            n = bound(n, d, MAX_NAME - 9) + "~" + d[:8]
+        if n in taken:
+            n = bound(n, d, MAX_NAME - 8) + f"~{i}"
+        taken.add(n)
+        out.append(n)
+    return out
+
+
+def check_path_component(name: str, what: str) -> str:
+    """Refuse names that would escape a directory: empty, ``.``, ``..``, ``/``, ``\\`` or NUL."""
+    if not isinstance(name, str) or not name:
+        raise SpaceError(f"{what} {name!r}: must be a non-empty string")
+    if name in (".", "..") or any(c in name for c in _FORBIDDEN):
+        raise SpaceError(f"{what} {name!r}: must not be '.' or '..' or contain '/', '\\' or NUL")
+    if len(name) > 200:
+        raise SpaceError(f"{what} {name[:40]!r}...: longer than 200 characters")
+    return name

@@ -1,0 +1,189 @@
+"""``Sweep``: what a user's ``sweep.py`` declares, and the plan of runs it expands into."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestra.errors import UserError
+from orchestra.space.naming import check_path_component
+from orchestra.space.variant import Space, Variant, as_space
+from orchestra.space.values import to_json_value
+from orchestra.units import parse_bytes, parse_duration
+
+SNAPSHOT_MODES = ("all", "last", "gap", "gap_and_last", "gap_overwrite", "none")
+ORDERS = ("sweep", "round_robin")
+
+
+def check_snapshot_settings(mode: str, gap: int) -> None:
+    """garage's rules: a known mode, ``gap >= 1``, ``last`` only with gap 1, ``gap_overwrite`` with gap > 1."""
+    if mode not in SNAPSHOT_MODES:
+        raise UserError(f"snapshot_mode {mode!r} is not one of {', '.join(SNAPSHOT_MODES)}")
+    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
+        raise UserError(f"snapshot_gap must be a positive integer, got {gap!r}")
+    if mode == "last" and gap != 1:
+        raise UserError(f"snapshot_mode 'last' saves every iteration, so snapshot_gap must be 1 (got {gap})")
+    if mode == "gap_overwrite" and gap <= 1:
+        raise UserError("snapshot_mode 'gap_overwrite' needs snapshot_gap > 1; use 'last' to save every iteration")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one run needs: CPU slots, whole GPUs, memory on one GPU, a GPU utilisation ceiling."""
+
+    cpus: int = 1
+    gpus: int = 0
+    gpu_mem: int | None = None
+    max_gpu_util: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cpus": self.cpus, "gpus": self.gpus, "gpu_mem": self.gpu_mem, "max_gpu_util": self.max_gpu_util}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Resources:
+        return cls(d.get("cpus", 1), d.get("gpus", 0), d.get("gpu_mem"), d.get("max_gpu_util"))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a variant with a seed. ``index`` numbers runs variant-major, seed-minor."""
+
+    index: int
+    variant: Variant
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.variant.name}/{self.seed}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The expanded sweep: variants (with their Sample draws made) and the runs."""
+
+    variants: tuple[Variant, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def runs(self) -> list[RunSpec]:
+        n = len(self.seeds)
+        return [RunSpec(v.index * n + j, v, s) for v in self.variants for j, s in enumerate(self.seeds)]
+
+
+class Sweep:
+    """A sweep: an entry function, a space of configs, seeds, and what each run needs.
+
+    >>> sweep = Sweep(train, Config({"lr": Grid([1e-3, 1e-4])}), seeds=[0, 1, 2], timeout="1h")
+
+    Seeds default to ``[0]``, or to the values of an ExperimentGrid's ``seed`` key.
+
+    Each run calls ``entry`` in its own process with what it names among ``config``, ``seed``,
+    ``device``, ``logdir``, ``ctx`` (or garage's ``ctxt``) and the top-level config keys.
+    """
+
+    def __init__(
+        self,
+        entry: Callable[..., Any],
+        space: Space | Mapping[str, Any] | Iterable[Mapping[str, Any]],
+        seeds: Iterable[int] | None = None,
+        *,
+        name: str | None = None,
+        cpus: int = 1,
+        gpus: int = 0,
+        gpu_mem: str | int | None = None,
+        max_gpu_util: float | None = None,
+        snapshot_mode: str = "last",
+        snapshot_gap: int = 1,
+        max_retries: int = 0,
+        timeout: str | float | None = None,
+        max_failures: int | None = None,
+        order: str = "sweep",
+        env: Mapping[str, str] | None = None,
+        archive_launch_repo: bool = False,
+    ) -> None:
+        if not callable(entry):
+            raise UserError(f"Sweep: the entry must be a function, got {type(entry).__name__}")
+        self.entry = entry
+        self.space = as_space(space)
+        space_seeds = getattr(self.space, "seeds", None)
+        if seeds is not None and space_seeds is not None:
+            raise UserError("Sweep: seeds are given twice, as seeds= and as the space's 'seed' key; keep one")
+        self.seeds = _check_seeds(seeds if seeds is not None else space_seeds or (0,))
+        self.name = None if name is None else check_path_component(name, "sweep name")
+        self.resources = Resources(
+            cpus=_check_count(cpus, "cpus", minimum=1),
+            gpus=_check_count(gpus, "gpus", minimum=0),
+            gpu_mem=parse_bytes(gpu_mem, "Sweep gpu_mem"),
+            max_gpu_util=_check_util(max_gpu_util),
+        )
+        check_snapshot_settings(snapshot_mode, snapshot_gap)
+        self.snapshot_mode = snapshot_mode
+        self.snapshot_gap = snapshot_gap
+        self.max_retries = _check_count(max_retries, "max_retries", minimum=0)
+        self.timeout = parse_duration(timeout, "Sweep timeout")
+        self.max_failures = None if max_failures is None else _check_count(max_failures, "max_failures", minimum=1)
+        if order not in ORDERS:
+            raise UserError(f"Sweep order {order!r} is not one of {', '.join(ORDERS)}")
+        self.order = order
+        self.env = {str(k): str(v) for k, v in (env or {}).items()}
+        self.archive_launch_repo = bool(archive_launch_repo)
+
+    def plan(self) -> Plan:
+        """Expand the space (drawing Samples now) into variants x seeds."""
+        return Plan(tuple(self.space.variants()), self.seeds)
+
+    def settings(self) -> dict[str, Any]:
+        """The sweep's options as JSON data, as recorded in ``sweep.json``."""
+        return {
+            "resources": self.resources.to_json(),
+            "snapshot_mode": self.snapshot_mode,
+            "snapshot_gap": self.snapshot_gap,
+            "max_retries": self.max_retries,
+            "timeout": self.timeout,
+            "max_failures": self.max_failures,
+            "order": self.order,
+            "env": self.env,
+            "archive_launch_repo": self.archive_launch_repo,
+        }
+
+    def run_options(self) -> dict[str, Any]:
+        """What the run's own process needs to know, written into each ``config.json``."""
+        return {"snapshot_mode": self.snapshot_mode, "snapshot_gap": self.snapshot_gap}
+
+    def __repr__(self) -> str:
+        entry = getattr(self.entry, "__qualname__", repr(self.entry))
+        return f"Sweep({entry}, seeds={list(self.seeds)})"
+
+
+def _check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
+    if isinstance(seeds, int):
+        seeds = [seeds]
+    try:
+        out = tuple(seeds)
+    except TypeError:
+        raise UserError(f"Sweep seeds must be a list of integers, got {type(seeds).__name__}") from None
+    if not out:
+        raise UserError("Sweep seeds is empty; give at least one seed, e.g. seeds=[0]")
+    for s in out:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise UserError(f"Sweep seeds must be non-negative integers, got {s!r}")
+        to_json_value(s, "seeds")
+    dupes = sorted({s for s in out if out.count(s) > 1})
+    if dupes:
+        raise UserError(f"Sweep seed {dupes[0]} is listed twice")
+    return out
+
+
+def _check_count(value: Any, what: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"Sweep {what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_util(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+        raise UserError(f"Sweep max_gpu_util must be a percentage in (0, 100], got {value!r}")
+    return float(value)
