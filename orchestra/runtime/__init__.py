@@ -1,0 +1,1 @@
+"""Code that runs inside a run's process. Kept lean: it is imported once per run."""

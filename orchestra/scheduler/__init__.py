@@ -1,0 +1,1 @@
+"""The scheduler: plans a sweep into its directory, places runs, starts and watches them."""

@@ -1,0 +1,219 @@
+"""Prepare a sweep's directory: plan the runs, reconcile with what is on disk, decide what to run.
+
+``reconcile`` reads and decides but writes nothing (``--dry-run`` stops there); ``apply`` writes
+``sweep.json`` and the payload. Run directories are made when a run first starts, so preparing a
+sweep of 100,000 runs writes two files.
+
+A sweep that is prepared again (``orchestra up`` a second time) keeps its recorded plan: Sample
+draws are reused, completed runs are skipped, interrupted runs are queued again. When the sweep
+file changed so that variants differ from the recorded ones, ``reconcile`` refuses unless asked to
+``update``: then unchanged variants keep their directories and results, changed or new variants get
+directories of their own, and variants no longer in the file are kept on disk as "retired".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestra import __version__
+from orchestra.errors import PlanError
+from orchestra.rundir import FORMAT, Exit, Reason, RunDir, State, Status, SweepDir, write_json
+from orchestra.scheduler.loader import LoadedSweep
+from orchestra.space.naming import check_path_component
+from orchestra.space.values import content_hash
+from orchestra.space.variant import Variant
+from orchestra.sweep import Plan, RunSpec
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run of the plan, what was found on disk for it, and whether this ``up`` starts it."""
+
+    spec: RunSpec
+    dir: RunDir
+    status: Status | None
+    start: bool
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass
+class Reconciled:
+    sweep_dir: SweepDir
+    name: str
+    plan: Plan
+    runs: list[PlannedRun]
+    record: dict[str, Any]
+    new: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def to_start(self) -> list[PlannedRun]:
+        return [r for r in self.runs if r.start]
+
+
+def sweep_name(loaded: LoadedSweep, name: str | None) -> str:
+    return check_path_component(name or loaded.sweep.name or loaded.path.stem, "sweep name")
+
+
+def reconcile(
+    loaded: LoadedSweep,
+    root: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    payload: bytes = b"",
+    retry_failed: bool = False,
+    update: bool = False,
+) -> Reconciled:
+    """Plan the sweep against its directory under ``root``; reads only."""
+    sweep = loaded.sweep
+    name = sweep_name(loaded, name)
+    sweep_dir = SweepDir(Path(root) / name)
+    fresh = sweep.plan()
+    notes: list[str] = []
+    old: dict[str, Any] | None = sweep_dir.read_plan() if sweep_dir.exists() else None
+    if old is None:
+        if sweep_dir.path.exists() and any(sweep_dir.runs.glob("*/*/status.json")):
+            raise PlanError(
+                f"{sweep_dir.path}: holds runs but no sweep.json; move it away or choose another --name"
+            )
+        variants = list(fresh.variants)
+        retired: list[dict[str, Any]] = []
+        created = time.time()
+    else:
+        variants, retired_variants, changes = _match(fresh.variants, old)
+        if changes and not update:
+            raise PlanError(
+                f"{loaded.path.name} changed since sweep {name!r} was planned ({'; '.join(changes)}); "
+                f"run `orchestra up {loaded.path.name} --name NEW` for a new sweep, or add --update to keep "
+                "the unchanged variants' results and run changed ones in new directories"
+            )
+        if changes:
+            notes.append(f"updated the plan: {'; '.join(changes)}")
+        retired = list(old.get("retired", [])) + [v.to_json() for v in retired_variants]
+        created = old.get("created", time.time())
+        old_seeds = list(old.get("seeds", []))
+        added = [s for s in sweep.seeds if s not in old_seeds]
+        if added:
+            notes.append(f"seeds added: {', '.join(map(str, added))}")
+        if old.get("payload_sha256") and payload and old["payload_sha256"] != _sha(payload):
+            notes.append("the entry function changed since the last up; finished runs keep their results")
+    plan = Plan(tuple(variants), sweep.seeds)
+    runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
+    record = {
+        "format": FORMAT,
+        "name": name,
+        "created": created,
+        "updated": time.time(),
+        "orchestra_version": __version__,
+        "sweep_file": str(loaded.path),
+        "sweep_attr": loaded.attr,
+        "entry": getattr(sweep.entry, "__qualname__", repr(sweep.entry)),
+        "entry_module": getattr(sweep.entry, "__module__", None),
+        "payload_sha256": _sha(payload) if payload else None,
+        "settings": sweep.settings(),
+        "seeds": list(sweep.seeds),
+        "variants": [v.to_json() for v in variants],
+        "retired": retired,
+    }
+    return Reconciled(sweep_dir, name, plan, runs, record, old is None, notes)
+
+
+def apply(rec: Reconciled, payload: bytes) -> None:
+    """Write the payload and ``sweep.json``; mark runs that were left 'running' as lost."""
+    from orchestra.runtime.payload import write_payload
+
+    rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
+    rec.sweep_dir.runs.mkdir(exist_ok=True)
+    write_payload(rec.sweep_dir.payload, payload)
+    write_json(rec.sweep_dir.sweep_json, rec.record)
+    now = time.time()
+    for r in rec.runs:
+        if r.status is not None and r.status.state is State.RUNNING:
+            _reap_leftover(r.status.pid, r.dir)
+            r.dir.write_status(
+                r.status.moved(State.CANCELLED, now, ended_at=now, exit=Exit(Reason.LOST, message="orchestrator died"))
+            )
+
+
+def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:
+    run_dir = sweep_dir.run(spec.variant.name, spec.seed)
+    status = run_dir.read_status()
+    if status is None or status.state in (State.QUEUED, State.RUNNING):
+        start = True
+    elif status.state is State.COMPLETED:
+        start = False
+    elif status.state is State.CANCELLED and status.exit is not None and status.exit.reason.resumable:
+        start = True
+    else:
+        start = retry_failed
+    return PlannedRun(spec, run_dir, status, start)
+
+
+def _masked(v: Variant) -> str:
+    """A variant's identity without its Sample draws: what the sweep file decides."""
+    fixed = {k: val for k, val in v.params.items() if k not in v.sampled}
+    return content_hash({"params": fixed, "sampled": sorted(v.sampled)})
+
+
+def _match(fresh: Sequence[Variant], old: dict[str, Any]) -> tuple[list[Variant], list[Variant], list[str]]:
+    """Pair fresh variants with recorded ones; returns the plan's variants, the retired, the changes."""
+    recorded = [Variant.from_json(d) for d in old.get("variants", [])]
+    pool: dict[str, list[Variant]] = {}
+    for v in recorded:
+        pool.setdefault(_masked(v), []).append(v)
+    taken_names = {v.name for v in recorded} | {d["name"] for d in old.get("retired", [])}
+    out: list[Variant] = []
+    added: list[str] = []
+    used: set[str] = set()
+    for i, v in enumerate(fresh):
+        candidates = pool.get(_masked(v))
+        if candidates:
+            r = candidates.pop(0)
+            used.add(r.name)
+            out.append(Variant(i, r.params, r.name, r.key, r.sampled))
+        else:
+            name = v.name if v.name not in taken_names else f"{v.name}~{v.key[:8]}"
+            taken_names.add(name)
+            added.append(v.name)
+            out.append(Variant(i, v.params, name, v.key, v.sampled))
+    gone = [v for v in recorded if v.name not in used]
+    changes = []
+    if added:
+        changes.append(f"{len(added)} new or changed variant(s), e.g. {added[0]!r}")
+    if gone:
+        changes.append(f"{len(gone)} recorded variant(s) no longer in the file, e.g. {gone[0].name!r}")
+    return out, gone, changes
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _reap_leftover(pid: int | None, run_dir: RunDir) -> None:
+    """Kill the process group of a run left by a dead orchestrator, if it is still there.
+
+    The run's parent-death signal should have ended it already; this is the second line of
+    defence, and it checks that the pid still belongs to that run before touching it.
+    """
+    if not pid:
+        return
+    import signal
+
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.environ().get("ORCHESTRA_RUN_DIR") != str(run_dir.path):
+            return
+        os.killpg(pid, signal.SIGKILL)
+    except (psutil.Error, ProcessLookupError, PermissionError):
+        return
