@@ -277,7 +277,12 @@ class Exit:
         return f"{text}: {self.message}" if self.message else text
 
     def to_json(self) -> dict[str, Any]:
-        return {"reason": self.reason.value, "code": self.code, "signal": self.signal, "message": self.message}
+        return {
+            "reason": self.reason.value,
+            "code": self.code,
+            "signal": self.signal,
+            "message": self.message,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Exit:
@@ -423,7 +428,9 @@ class SweepDir:
         if not self.path.is_dir():
             raise RunDirError(f"{self.path}: no such directory")
         if not self.sweep_json.is_file():
-            raise RunDirError(f"{self.path}: not a sweep directory (no {SWEEP_JSON}); give the directory `orchestra up` made")
+            raise RunDirError(
+                f"{self.path}: not a sweep directory (no {SWEEP_JSON}); give the directory `orchestra up` made"
+            )
         plan = read_json(self.sweep_json)
         if not isinstance(plan, dict) or plan.get("format") != FORMAT:
             raise RunDirError(f"{self.sweep_json}: not a sweep file of format {FORMAT}")
@@ -551,7 +558,9 @@ def planned_runs(sweep: SweepDir, plan: Mapping[str, Any]) -> list[PlannedRunRef
     out = []
     for v in plan.get("variants", []):
         for j, s in enumerate(seeds):
-            out.append(PlannedRunRef(v["index"] * len(seeds) + j, v["name"], s, v["params"], sweep.run(v["name"], s)))
+            out.append(
+                PlannedRunRef(v["index"] * len(seeds) + j, v["name"], s, v["params"], sweep.run(v["name"], s))
+            )
     return out
 
 

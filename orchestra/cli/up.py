@@ -12,21 +12,43 @@ from orchestra.errors import PlanError
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)")
+    p.add_argument(
+        "sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)"
+    )
     p.add_argument("--name", help="sweep name (default: Sweep(name=) or the file's stem)")
-    p.add_argument("--root", default=os.environ.get("ORCHESTRA_ROOT", "sweeps"),
-                   help="directory that holds sweeps (default: ./sweeps or $ORCHESTRA_ROOT)")
-    p.add_argument("--workers", type=int, default=None, help="CPU slots: runs at once (default: one per core)")
+    p.add_argument(
+        "--root",
+        default=os.environ.get("ORCHESTRA_ROOT", "sweeps"),
+        help="directory that holds sweeps (default: ./sweeps or $ORCHESTRA_ROOT)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="CPU slots: runs at once (default: one per core)"
+    )
     p.add_argument("--headless", action="store_true", help="no dashboard: progress and one line per run")
-    p.add_argument("--dry-run", action="store_true", help="print the planned runs and their directories; start nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the planned runs and their directories; start nothing"
+    )
     p.add_argument("--retry-failed", action="store_true", help="run failed and cancelled runs again")
-    p.add_argument("--update", action="store_true",
-                   help="accept a changed sweep file: keep unchanged variants' results, run changed ones anew")
-    p.add_argument("--max-failures", type=int, default=None, metavar="N",
-                   help="stop starting runs after N runs failed (running ones finish)")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="accept a changed sweep file: keep unchanged variants' results, run changed ones anew",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop starting runs after N runs failed (running ones finish)",
+    )
     p.add_argument("--fail-fast", action="store_true", help="stop everything at the first failed run")
-    p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
-                   help="time a stopped run gets between SIGTERM and SIGKILL (default 10)")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time a stopped run gets between SIGTERM and SIGKILL (default 10)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,8 +100,10 @@ def _run(args: argparse.Namespace, loaded, rec, workers: int) -> int:  # type: i
     sweep = loaded.sweep
     n_start = len(rec.to_start)
     skipped = _skipped_text(rec)
-    print(f"sweep {rec.name}: {len(rec.runs)} runs, {n_start} to start{skipped}, {workers} workers -> {rec.sweep_dir.path}",
-          flush=True)
+    print(
+        f"sweep {rec.name}: {len(rec.runs)} runs, {n_start} to start{skipped}, {workers} workers -> {rec.sweep_dir.path}",
+        flush=True,
+    )
     if n_start == 0:
         done = all(r.status is not None and r.status.state.value == "completed" for r in rec.runs)
         print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
