@@ -98,6 +98,7 @@ def _run(args: argparse.Namespace, loaded, rec, workers: int) -> int:  # type: i
     from orchestra.scheduler.core import Policy, Scheduler
 
     sweep = loaded.sweep
+    dashboard = sys.stdout.isatty() and not args.headless
     n_start = len(rec.to_start)
     skipped = _skipped_text(rec)
     print(
@@ -125,9 +126,15 @@ def _run(args: argparse.Namespace, loaded, rec, workers: int) -> int:  # type: i
         sweep_env=sweep.env,
         sweep_file=loaded.path,
         run_options=sweep.run_options(),
+        linger=dashboard,  # the dashboard stays open when all runs are done, so the user can retry
     )
     started = time.time()
-    summary = anyio.run(_headless, scheduler, workers)
+    if dashboard:
+        from orchestra.tui import run_dashboard
+
+        summary = run_dashboard(scheduler, workers=workers)
+    else:
+        summary = anyio.run(_headless, scheduler, workers)
     print(summary_line(scheduler.snapshot(), time.time() - started), flush=True)
     return summary.exit_code
 

@@ -283,7 +283,9 @@ class Dashboard(App[None]):
         if action == "metric":
             return self.table.current is not None
         if action == "clear":
-            return bool(self.prompt_mode or self.table.run_filter or self.table.marked or self.log_view.search)
+            return bool(
+                self.prompt_mode or self.table.run_filter or self.table.marked or self.log_view.search
+            )
         return True
 
     # ------------------------------------------------------------------ run commands
@@ -467,25 +469,41 @@ class Dashboard(App[None]):
         table = self.table
         yield SystemCommand("Retry all failed", "queue every failed run again", self.retry_all_failed)
         if table.marked:
-            yield SystemCommand("Cancel marked", f"cancel the {len(table.marked)} marked runs", self.action_cancel)
-            yield SystemCommand("Kill marked", f"SIGKILL the {len(table.marked)} marked runs", self.action_kill)
-            yield SystemCommand("Retry marked", f"retry the {len(table.marked)} marked runs", self.action_retry)
+            yield SystemCommand(
+                "Cancel marked", f"cancel the {len(table.marked)} marked runs", self.action_cancel
+            )
+            yield SystemCommand(
+                "Kill marked", f"SIGKILL the {len(table.marked)} marked runs", self.action_kill
+            )
+            yield SystemCommand(
+                "Retry marked", f"retry the {len(table.marked)} marked runs", self.action_retry
+            )
             yield SystemCommand("Clear marks", "unmark every run", table.clear_marks)
         yield SystemCommand("Mark all shown", "mark every run the filter shows", self._mark_shown)
         if self.snap.paused:
             yield SystemCommand("Resume launching", "start queued runs again", self.action_resume)
         else:
             yield SystemCommand("Pause launching", "start no new runs; running runs go on", self.action_pause)
-        yield SystemCommand("Show failed runs", "filter the table to state:failed", lambda: self._filter("state:failed"))
-        yield SystemCommand("Show running runs", "filter the table to state:running", lambda: self._filter("state:running"))
+        yield SystemCommand(
+            "Show failed runs", "filter the table to state:failed", lambda: self._filter("state:failed")
+        )
+        yield SystemCommand(
+            "Show running runs", "filter the table to state:running", lambda: self._filter("state:running")
+        )
         yield SystemCommand("Clear filter", "show every run", lambda: self._filter(""))
         for name in table.column_names():
-            yield SystemCommand(f"Sort by {name}", f"sort the table by {name}", lambda n=name: table.sort_by(n, False))
+            yield SystemCommand(
+                f"Sort by {name}", f"sort the table by {name}", lambda n=name: table.sort_by(n, False)
+            )
         row = table.current
         if row is not None:
             for metric in variant_metrics(self.histories, self._siblings(row)):
-                yield SystemCommand(f"Plot {metric}", f"plot {metric} of {row.variant}", lambda m=metric: self.plot_metric(m))
-        yield SystemCommand("Stop runs and quit", "SIGTERM the running runs; they resume on the next up", self.stop_runs)
+                yield SystemCommand(
+                    f"Plot {metric}", f"plot {metric} of {row.variant}", lambda m=metric: self.plot_metric(m)
+                )
+        yield SystemCommand(
+            "Stop runs and quit", "SIGTERM the running runs; they resume on the next up", self.stop_runs
+        )
 
     def _mark_shown(self) -> None:
         self.table.mark(r.id for r in self.table.view)

@@ -95,13 +95,13 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
     except RunDirError as exc:
         raise UserError(str(exc)) from None
     if not isinstance(data, dict):
-        raise UserError(f"{path}: write a JSON object from action to keys, e.g. {{\"cancel\": \"x\"}}")
+        raise UserError(f'{path}: write a JSON object from action to keys, e.g. {{"cancel": "x"}}')
     keymap: dict[str, str] = {}
     for name, keys in data.items():
         if name not in KEYS:
             raise UserError(f"{path}: unknown action {name!r}; actions are {', '.join(KEYS)}")
         if not isinstance(keys, str) or not normalise(keys):
-            raise UserError(f"{path}: {name!r} needs keys as a string, e.g. \"x\" or \"x,ctrl+x\"")
+            raise UserError(f'{path}: {name!r} needs keys as a string, e.g. "x" or "x,ctrl+x"')
         keymap[name] = ",".join(normalise(keys))
     _check_clashes(path, keymap)
     return keymap

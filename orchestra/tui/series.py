@@ -106,7 +106,9 @@ def variant_series(histories: Histories, runs: Sequence[RunRow], selected: str, 
     chosen = [r for r in runs if r.id == selected]
     out = []
     for k, row in enumerate(others):
-        out.append(Series(f"seed {row.seed}", histories.get(row).points(metric), OTHER_STYLES[k % len(OTHER_STYLES)]))
+        out.append(
+            Series(f"seed {row.seed}", histories.get(row).points(metric), OTHER_STYLES[k % len(OTHER_STYLES)])
+        )
     for row in chosen:
         out.append(Series(f"seed {row.seed}", histories.get(row).points(metric), SELECTED_STYLE))
     return out

@@ -158,4 +158,6 @@ class DetailScreen(Screen[None]):
             if plot is None:
                 plot = self._plots[metric] = MetricPlot(classes="detail-plot")
                 container.mount(plot)
-            plot.show(variant_series(self.histories, siblings, row.id, metric), title=f"{metric} · {row.variant}")
+            plot.show(
+                variant_series(self.histories, siblings, row.id, metric), title=f"{metric} · {row.variant}"
+            )

@@ -99,13 +99,13 @@ class LogView(ScrollView, can_focus=True):
         height = self.scrollable_content_region.height
         self.virtual_size = Size(self.size.width, tail.count)
         if self.follow:
-            self.scroll_to(y=max(0, tail.count - height), animate=False)
+            self.scroll_to(y=max(0, tail.count - height), animate=False, force=True)
             self.refresh()
         else:
             if got > 0:
                 self.new_lines += got
             # keep the same lines on screen while old ones fall off the front
-            self.scroll_to(y=max(0, self._top - tail.first), animate=False)
+            self.scroll_to(y=max(0, self._top - tail.first), animate=False, force=True)
             top = round(self.scroll_y)
             if tail.first != first_before or count_before - top <= height:
                 self.refresh()
@@ -134,7 +134,11 @@ class LogView(ScrollView, can_focus=True):
         if follow:
             self.new_lines = 0
             if self.tail is not None:
-                self.scroll_to(y=max(0, self.tail.count - self.scrollable_content_region.height), animate=False)
+                self.scroll_to(
+                    y=max(0, self.tail.count - self.scrollable_content_region.height),
+                    animate=False,
+                    force=True,
+                )
         else:
             self._top = (self.tail.first if self.tail else 0) + round(self.scroll_y)
         self._titles()
@@ -152,7 +156,7 @@ class LogView(ScrollView, can_focus=True):
         """Scroll to line ``y`` of what is kept; at the end this follows again, above it pauses."""
         assert self.tail is not None
         bottom = max(0, self.tail.count - self.scrollable_content_region.height)
-        self.scroll_to(y=y, animate=False)
+        self.scroll_to(y=y, animate=False, force=True)
         if y >= bottom:
             self.set_follow(True)
         else:

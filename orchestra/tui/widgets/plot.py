@@ -118,7 +118,9 @@ class MetricPlot(Widget):
     MetricPlot { height: 1fr; }
     """
 
-    def __init__(self, *, min_plot_height: int = 5, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, *, min_plot_height: int = 5, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.min_plot_height = min_plot_height
         self.series: tuple[Series, ...] = ()

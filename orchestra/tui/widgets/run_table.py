@@ -299,9 +299,9 @@ class RunTable(ScrollView, can_focus=True):
         visible = max(1, self.size.height - 1)
         top = round(self.scroll_y)
         if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False)
+            self.scroll_to(y=self.cursor, animate=False, force=True)
         elif self.cursor >= top + visible:
-            self.scroll_to(y=self.cursor - visible + 1, animate=False)
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, force=True)
 
     # ------------------------------------------------------------------ actions
 
