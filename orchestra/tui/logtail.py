@@ -15,10 +15,10 @@ import re
 from collections import deque
 from pathlib import Path
 
-# Escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and two-byte escapes.
+# Escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), two-byte escapes (ESC c).
 _CSI = r"\x1b\[[0-?]*[ -/]*[@-~]"
 _OSC = r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-_ESC2 = r"\x1b[@-Z\\-_]"
+_ESC2 = r"\x1b[^\[\]]?"
 _ANY_ESCAPE = re.compile(f"{_CSI}|{_OSC}|{_ESC2}")
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
 # C0 controls and DEL, except TAB and ESC (handled above); a lone ESC left over is dropped too.
@@ -40,9 +40,8 @@ def clean_line(raw: str) -> str:
     line = collapse_cr(raw)
     if "\x1b" in line:
         line = _ANY_ESCAPE.sub(lambda m: m.group(0) if _SGR.fullmatch(m.group(0)) else "", line)
-    if "\t" in line:
-        line = line.expandtabs(8)
-    return _CONTROLS.sub("", line)
+    line = _CONTROLS.sub("", line)
+    return line.expandtabs(8) if "\t" in line else line
 
 
 def plain_text(line: str) -> str:

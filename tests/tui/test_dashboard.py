@@ -270,11 +270,7 @@ async def test_log_search_finds_and_steps_through_matches(tmp_path: Path):
     sweep = Sweep(train, [{}])
     """
     async with dashboard(tmp_path, body) as h:
-        try:
-            await h.until_text("line 299", timeout=10)
-        except TimeoutError:
-            print(h.text())
-            raise
+        await h.until_text("line 299")
         await h.press("tab", "slash", *"needle", "enter")
         log = h.app.log_view
         assert log.match is not None and log.tail.line(log.match) == "line 207 needle"
