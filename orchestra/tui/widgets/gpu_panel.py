@@ -63,5 +63,5 @@ class GpuPanel(Widget):
 
     def render(self) -> RenderableType:
         width = self.content_size.width
-        bar = max(6, width - 17 - 22)
+        bar = max(6, width - 17 - 30)  # name before the bar; bytes, utilisation and runs after it
         return Group(*(device_line(v, bar) for v in self.views), legend())
