@@ -100,7 +100,8 @@ def _table(views: list[Any]) -> str:
     details: dict[int, list[str]] = {}
     for v in views:
         if not v.ok:
-            rows.append((str(v.index), v.name or "?", "-", f"error: {v.error}", "", "", "", ""))
+            rows.append((str(v.index), v.name or "?", "-", "unavailable", "", "", "", ""))
+            details[len(rows) - 1] = [f"error: {v.error}"]
             continue
         util = "-" if v.util is None else f"{v.util:.0f}%"
         rows.append(

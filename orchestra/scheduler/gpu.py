@@ -21,9 +21,9 @@ is in NVML's ``used`` already. When a run exits, :meth:`~GpuLedger.release` keep
 until a reading taken after the exit no longer lists any of its processes on its devices, or until
 ``release_timeout`` seconds passed (a device that errors cannot confirm).
 
-Placement is best-fit: the device with the least available memory that fits, compared in steps of
-:data:`FIT_GRANULE` so near-equal devices count as equal, then GPU 0 last (it often drives a display
-or is everyone's default), then by index. The ledger is plain synchronous code: the scheduler owns
+Placement is best-fit: the device with the least available memory that fits. Devices within
+:data:`FIT_GRANULE` of that best fit count as equal; among equals GPU 0 comes last (it often drives a
+display or is everyone's default), then the lowest index. The ledger is plain synchronous code: the scheduler owns
 it and calls it from its single placement task, so two runs can never get the same bytes.
 
 Interface used by the scheduler::
@@ -55,7 +55,7 @@ from orchestra.units import format_bytes
 
 RunKey = str  # a run id, "<variant>/<seed>"
 
-FIT_GRANULE = 1 << 30  # best-fit compares available memory in GiB steps: closer is noise
+FIT_GRANULE = 1 << 30  # devices whose available memory differs by less than this fit equally well
 WHOLE_GPU_MAX_OTHERS = 0.10  # a whole-GPU request takes a device others use at most 10% of
 DEFAULT_RELEASE_TIMEOUT = 15.0  # seconds a released reservation waits for NVML to show it back
 
@@ -437,7 +437,7 @@ class GpuLedger:
 
     def _choose(self, req: GpuRequest) -> tuple[list[int], str]:
         """The devices for ``req`` (best first), or none and why."""
-        fits: list[tuple[int, bool, int]] = []
+        fits: dict[int, int] = {}  # index -> available
         skipped: dict[str, list[int]] = {}
         best: tuple[int, int] | None = None  # (available, index) of the roomiest device that fell short
         for index, r in sorted(self._readings.items()):
@@ -460,11 +460,11 @@ class GpuLedger:
                 if best is None or available > best[0]:
                     best = (available, index)
             else:
-                fits.append((available // FIT_GRANULE, index == 0, index))
+                fits[index] = available
                 continue
             skipped.setdefault(why, []).append(index)
         if len(fits) >= req.count:
-            return [index for _, _, index in sorted(fits)[: req.count]], ""
+            return [_best_fit(fits) for _ in range(req.count)], ""
         if not self._readings:
             return [], f"waiting for {req.describe()}: " + (
                 f"no GPUs ({self.reason})" if self.reason else "no GPU is reported now"
@@ -525,6 +525,15 @@ class GpuLedger:
                 )
             )
         return out
+
+
+def _best_fit(fits: dict[int, int]) -> int:
+    """Take the best-fitting device out of ``fits`` (index -> available): see the module docstring."""
+    tightest = min(fits.values())
+    equals = [i for i, available in fits.items() if available - tightest < FIT_GRANULE]
+    index = min(equals, key=lambda i: (i == 0, i))
+    del fits[index]
+    return index
 
 
 def _request(request: GpuRequest | Resources) -> GpuRequest:

@@ -346,7 +346,9 @@ class FakeProbe:
             if d["state"] == "error":
                 out.append(GpuReading(d["index"], d["uuid"], d["name"], ok=False, error="fake: device error"))
                 continue
-            procs = tuple((int(pid), None if used is None else int(used)) for pid, used in d["processes"])
+            procs = tuple(
+                sorted((int(pid), None if used is None else int(used)) for pid, used in d["processes"])
+            )
             used = min(d["total"], d["extra_used"] + sum(b or 0 for _, b in procs))
             out.append(
                 GpuReading(
