@@ -339,12 +339,12 @@ class GpuLedger:
 
     # -- decisions ------------------------------------------------------------------------------
 
-    def feasible(self, request: GpuRequest | Resources) -> str | None:
+    def feasible(self, resources: GpuRequest | Resources) -> str | None:
         """None if the request could fit on the usable devices of this machine when they are idle, else why.
 
         The reason reads after a run or sweep name: "asks for 30.0GiB on one GPU, but ...".
         """
-        req = _request(request)
+        req = _request(resources)
         if not req.wants_gpu:
             return None
         present = set(self._readings) | set(self._seen)
@@ -378,16 +378,16 @@ class GpuLedger:
             f"(largest: {format_bytes(usable[largest])}{headroom}, GPU {largest})"
         )
 
-    def place(self, key: RunKey, request: GpuRequest | Resources) -> GpuGrant | None:
-        """Reserve devices for run ``key`` now, or None when the request does not fit now.
+    def place(self, run_key: RunKey, resources: GpuRequest | Resources) -> GpuGrant | None:
+        """Reserve devices for run ``run_key`` now, or None when the request does not fit now.
 
         A request without GPUs gets :data:`CPU_GRANT` and reserves nothing.
         """
-        req = _request(request)
+        req = _request(resources)
         if not req.wants_gpu:
             return CPU_GRANT
-        if key in self._live:
-            raise ValueError(f"run {key!r} already holds GPUs; release it first")
+        if run_key in self._live:
+            raise ValueError(f"run {run_key!r} already holds GPUs; release it first")
         self._finish_releases()
         chosen, _ = self._choose(req)
         if not chosen:
@@ -397,20 +397,20 @@ class GpuLedger:
         whole = {i: max(0, self._available(i)) for i in chosen}
         reserved = whole if req.whole else {chosen[0]: req.mem or 0}
         grant = GpuGrant(devices, req.mem, exclusive=req.whole)
-        self._live[key] = _Holding(key, grant, reserved)
+        self._live[run_key] = _Holding(run_key, grant, reserved)
         return grant
 
-    def waiting_reason(self, request: GpuRequest | Resources) -> str:
+    def waiting_reason(self, resources: GpuRequest | Resources) -> str:
         """Why the request cannot be placed now, in one line (for the dashboard); "" when it can."""
-        chosen, why = self._choose(_request(request))
+        chosen, why = self._choose(_request(resources))
         return "" if chosen else why
 
-    def release(self, key: RunKey) -> None:
-        """Run ``key`` exited: its reservation goes once NVML shows its memory back (or times out)."""
-        h = self._live.pop(key, None)
+    def release(self, run_key: RunKey) -> None:
+        """Run ``run_key`` exited: its reservation goes once NVML shows its memory back (or times out)."""
+        h = self._live.pop(run_key, None)
         if h is None:
             return
-        h.pids |= h.gpu_pids | set(self._pids_of(key))
+        h.pids |= h.gpu_pids | set(self._pids_of(run_key))
         h.released_at = self._clock()
         h.released_gen = self._gen
         self._releasing.append(h)
