@@ -22,19 +22,22 @@ until a reading taken after the exit no longer lists any of its processes on its
 ``release_timeout`` seconds passed (a device that errors cannot confirm).
 
 Placement is best-fit: the device with the least available memory that fits. Devices within
-:data:`FIT_GRANULE` of that best fit count as equal; among equals GPU 0 comes last (it often drives a
-display or is everyone's default), then the lowest index. The ledger is plain synchronous code: the scheduler owns
-it and calls it from its single placement task, so two runs can never get the same bytes.
+:data:`FIT_GRANULE` of that best fit count as equal; among equals GPU 0 comes last (it often drives
+a display or is everyone's default), then the lowest index. A whole-GPU run reserves everything
+available on its devices. The ledger is plain synchronous code: the scheduler owns it and calls it
+from its single placement task, so two runs can never get the same bytes.
 
-Interface used by the scheduler::
+Interface used by the scheduler (requests may be a :class:`GpuRequest` or the sweep's ``Resources``)::
 
-    ledger = GpuLedger(make_probe("auto"), allowed={0, 2}, headroom=512 << 20, pids_of=group_pids)
-    ledger.feasible(req)          # None, or why the request can never fit here (at plan time)
-    ledger.refresh()              # about once a second, and right after a run exits
-    grant = ledger.place(key, req)    # GpuGrant, or None (not now; ledger.waiting_reason(req) says why)
-    env.update(grant.env())       # CUDA_VISIBLE_DEVICES by UUID, ORCHESTRA_DEVICE, ORCHESTRA_GPUS
-    ledger.release(key)           # the run exited
-    ledger.views()                # per device numbers for the dashboard and `orchestra gpus`
+    ledger = GpuLedger(make_probe("auto"), allowed={0, 2}, headroom=512 << 20,
+                       pids_of=lambda run_id: group_members(pid_of[run_id]))
+    ledger.feasible(resources)          # None, or why it can never fit here (at plan time)
+    ledger.refresh()                    # about once a second, and right after a run exits
+    grant = ledger.place(run_id, resources)  # GpuGrant, or None: not now (waiting_reason says why)
+    env.update(grant.env())             # CUDA_VISIBLE_DEVICES by UUID, ORCHESTRA_DEVICE, ORCHESTRA_GPUS
+    status.gpus = grant.devices         # records {"index", "uuid", "name"}
+    ledger.release(run_id)              # the run exited
+    ledger.views()                      # per device numbers for the dashboard and `orchestra gpus`
 
 A request without GPUs gets :data:`CPU_GRANT` (``CUDA_VISIBLE_DEVICES=""``, ``ORCHESTRA_DEVICE=cpu``).
 """
@@ -496,7 +499,7 @@ class GpuLedger:
             available = 0 if not r.ok or held_whole else max(0, r.free - self.headroom - reserved)
             runs = tuple(
                 RunUse(
-                    str(h.key),
+                    h.key,
                     h.reserved[index],
                     h.allocated.get(index, 0),
                     h.released_at is not None,
