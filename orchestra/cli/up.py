@@ -52,10 +52,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestra.rundir import SweepLock
+    from orchestra.rundir import SweepDir, SweepLock
     from orchestra.runtime.payload import dumps_entry
     from orchestra.scheduler.loader import load_sweep_file
-    from orchestra.scheduler.prepare import apply, reconcile
+    from orchestra.scheduler.prepare import apply, reconcile, sweep_name
     from orchestra.scheduler.resources import CpuSlots, default_workers
 
     loaded = load_sweep_file(args.sweep_file)
@@ -63,25 +63,28 @@ def run(args: argparse.Namespace) -> int:
     payload = dumps_entry(sweep.entry, by_value=[loaded.module])
     root = Path(args.root)
     options = dict(name=args.name, payload=payload, retry_failed=args.retry_failed, update=args.update)
-    rec = reconcile(loaded, root, **options)
     workers = args.workers if args.workers is not None else default_workers()
-    problem = CpuSlots(workers).feasible(sweep.resources.cpus)
     if args.max_failures is not None and args.max_failures < 1:
         raise PlanError(f"--max-failures must be at least 1, got {args.max_failures}")
+    problem = CpuSlots(workers).feasible(sweep.resources.cpus)
     if problem:
         raise PlanError(f"{loaded.path.name}: {problem}")
-    if args.dry_run:
-        _print_plan(rec)
-        return 0
-    rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    lock = SweepLock(rec.sweep_dir)
+    sweep_dir = SweepDir(root / sweep_name(loaded, args.name))
+    if args.dry_run or not sweep_dir.exists():
+        # read-only: every mistake in the sweep surfaces here, before anything is written
+        rec = reconcile(loaded, root, **options)
+        if args.dry_run:
+            _print_plan(rec)
+            return 0
+    sweep_dir.path.mkdir(parents=True, exist_ok=True)
+    lock = SweepLock(sweep_dir)
     if not lock.acquire():
         raise PlanError(
-            f"sweep {rec.name!r} in {rec.sweep_dir.path} is already running (pid {lock.holder()}); "
+            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {lock.holder()}); "
             "watch it with `orchestra status`, or stop that orchestrator first"
         )
     try:
-        rec = reconcile(loaded, root, **options)  # again, under the lock: statuses may have moved
+        rec = reconcile(loaded, root, **options)  # under the lock: what is on disk cannot move now
         apply(rec, payload)
         for note in rec.notes:
             print(f"orchestra: {note}")
