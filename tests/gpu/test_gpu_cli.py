@@ -11,17 +11,16 @@ from pathlib import Path
 from orchestra.rundir import FORMAT, State, Status, SweepDir, SweepLock, write_json
 from orchestra.scheduler.probe import FakeProbe, NvmlProbe, fake_uuid
 from tests.gpu.helpers import GiB
-from tests.gpu.test_gpu_fake_probe import CHILD, wait_for
+from tests.gpu.test_gpu_fake_probe import CHILD
+from tests.helpers import orchestra, wait_for
 
 
-def orchestra(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestra", "gpus", *args], capture_output=True, text=True, timeout=60
-    )
+def gpus(*args: str) -> subprocess.CompletedProcess[str]:
+    return orchestra("gpus", *args, timeout=60)
 
 
 def test_fake_devices_as_a_table() -> None:
-    out = orchestra("--fake-gpus", "2x24GiB,1x80GiB")
+    out = gpus("--fake-gpus", "2x24GiB,1x80GiB")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split() == [
@@ -45,7 +44,7 @@ def test_other_users_and_broken_devices_from_a_state_file(tmp_path: Path) -> Non
     probe.set_process(0, os.getpid(), 5 * GiB)  # this test process, so the label can be checked
     probe.set_util(0, 42.0)
     probe.fail(2)
-    out = orchestra("--fake-gpus", str(path))
+    out = gpus("--fake-gpus", str(path))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[1].split() == [
@@ -67,7 +66,7 @@ def test_other_users_and_broken_devices_from_a_state_file(tmp_path: Path) -> Non
 
 
 def test_json(tmp_path: Path) -> None:
-    out = orchestra("--fake-gpus", "1x16GiB", "--json")
+    out = gpus("--fake-gpus", "1x16GiB", "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["reason"] is None and doc["sweep"] is None
@@ -76,14 +75,14 @@ def test_json(tmp_path: Path) -> None:
 
 
 def test_a_bad_spec_is_one_line_and_exit_2() -> None:
-    out = orchestra("--fake-gpus", "4xlots")
+    out = gpus("--fake-gpus", "4xlots")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("orchestra: error: fake GPUs '4xlots'")
 
 
 def test_the_real_nvml_here() -> None:
     """This machine has no NVIDIA driver: one line says so, exit 0. Elsewhere: a table."""
-    out = orchestra()
+    out = gpus()
     assert out.returncode == 0, out.stderr
     probe = NvmlProbe()
     reason = probe.reason
@@ -92,7 +91,7 @@ def test_the_real_nvml_here() -> None:
         assert out.stdout.startswith("GPU  NAME")
     else:
         assert out.stdout == f"No GPUs: {reason}\n"
-        assert json.loads(orchestra("--json").stdout) == {"reason": reason, "devices": [], "sweep": None}
+        assert json.loads(gpus("--json").stdout) == {"reason": reason, "devices": [], "sweep": None}
 
 
 def make_sweep(root: Path, gpu_mem: int) -> SweepDir:
@@ -118,7 +117,7 @@ def test_a_running_sweeps_reservations(tmp_path: Path) -> None:
         run.write_status(Status(State.RUNNING, attempt=1, pid=child.pid, gpus=(device,)))
         wait_for(lambda: probe.read()[1].processes, what="the run's allocation")
 
-        out = orchestra("--fake-gpus", str(path), "--sweep", str(sweep.path))
+        out = gpus("--fake-gpus", str(path), "--sweep", str(sweep.path))
         assert out.returncode == 0, out.stderr
         assert (
             out.stdout.splitlines()[-1]
@@ -127,7 +126,7 @@ def test_a_running_sweeps_reservations(tmp_path: Path) -> None:
 
         with SweepLock(sweep) as lock:
             assert lock.acquire()
-            out = orchestra("--fake-gpus", str(path), "--sweep", str(sweep.path))
+            out = gpus("--fake-gpus", str(path), "--sweep", str(sweep.path))
         assert out.returncode == 0, out.stderr
         lines = out.stdout.splitlines()
         assert lines[2].split()[-3:] == ["0B", "2.0GiB", "4.0GiB"]  # others, orchestra, reserved
@@ -139,6 +138,6 @@ def test_a_running_sweeps_reservations(tmp_path: Path) -> None:
 
 
 def test_a_directory_that_is_not_a_sweep(tmp_path: Path) -> None:
-    out = orchestra("--fake-gpus", "1x8GiB", "--sweep", str(tmp_path))
+    out = gpus("--fake-gpus", "1x8GiB", "--sweep", str(tmp_path))
     assert out.returncode == 2
     assert "not a sweep directory" in out.stderr

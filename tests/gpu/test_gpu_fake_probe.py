@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,7 @@ from orchestra.errors import UserError
 from orchestra.scheduler.gpu import GpuLedger, GpuRequest
 from orchestra.scheduler.probe import FakeProbe, fake_allocate, fake_probe, fake_uuid, parse_fake_spec
 from tests.gpu.helpers import GiB
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.helpers import wait_for
 
 
 def test_specs() -> None:
