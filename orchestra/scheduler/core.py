@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -37,29 +37,12 @@ from orchestra.rundir import (
     write_json,
 )
 from orchestra.scheduler.backends import Backend, Handle, LaunchSpec
+from orchestra.scheduler.gpu import GpuGrant, GpuLedger
 from orchestra.scheduler.prepare import PlannedRun, Reconciled
 from orchestra.scheduler.resources import CpuSlots
 from orchestra.scheduler.runenv import run_env
 from orchestra.scheduler.table import RunEvent, RunRow, Snapshot
 from orchestra.sweep import Resources
-
-
-class GpuGrant(Protocol):
-    devices: tuple[Mapping[str, Any], ...]
-
-    def env(self) -> dict[str, str]: ...
-
-
-class GpuPlacer(Protocol):
-    """What the scheduler needs of the GPU ledger (orchestra.scheduler.gpu)."""
-
-    def refresh(self) -> None: ...
-
-    def feasible(self, resources: Resources) -> str | None: ...
-
-    def place(self, run_key: str, resources: Resources) -> GpuGrant | None: ...
-
-    def release(self, run_key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -136,7 +119,7 @@ class Scheduler:
         sweep_env: Mapping[str, str] | None = None,
         sweep_file: Path | None = None,
         run_options: Mapping[str, Any] | None = None,
-        gpus: GpuPlacer | None = None,
+        gpus: GpuLedger | None = None,
         cwd: Path | None = None,
         linger: bool = False,
         metrics_interval: float = 0.5,
@@ -152,6 +135,8 @@ class Scheduler:
         self.sweep_file = sweep_file
         self.run_options = dict(run_options or {})
         self.gpus = gpus
+        if gpus is not None:
+            gpus.pids_of = self.pids_of
         self.cwd = cwd or Path.cwd()
         self.linger = linger
         self.metrics_interval = metrics_interval
@@ -211,6 +196,12 @@ class Scheduler:
 
     def row(self, run_id: str) -> RunRow:
         return self._get(run_id).row
+
+    def pids_of(self, run_id: str) -> list[int]:
+        """The live processes of a run (its process group), for the GPU ledger's attribution."""
+        run = self.runs.get(run_id)
+        handle = run.handle if run is not None else None
+        return handle.members() if handle is not None else []
 
     @property
     def paused(self) -> bool:
@@ -384,7 +375,7 @@ class Scheduler:
         run.grant = grant
         run.stop_reason = None
         run.exited = anyio.Event()
-        gpus = tuple(grant.devices) if grant is not None else ()
+        gpus = tuple(grant.to_json()) if grant is not None else ()
         try:
             run.dir.path.mkdir(parents=True, exist_ok=True)
             if attempt == 1 or not run.dir.config.exists():

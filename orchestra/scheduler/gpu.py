@@ -29,8 +29,8 @@ from its single placement task, so two runs can never get the same bytes.
 
 Interface used by the scheduler (requests may be a :class:`GpuRequest` or the sweep's ``Resources``)::
 
-    ledger = GpuLedger(make_probe("auto"), allowed={0, 2}, headroom=512 << 20,
-                       pids_of=lambda run_id: group_members(pid_of[run_id]))
+    ledger = GpuLedger(make_probe("auto"), allowed={0, 2}, headroom=512 << 20)
+    ledger.pids_of = scheduler.pids_of  # Scheduler(gpus=ledger) does this: a run's process group
     ledger.feasible(resources)          # None, or why it can never fit here (at plan time)
     ledger.refresh()                    # about once a second, and right after a run exits
     grant = ledger.place(run_id, resources)  # GpuGrant, or None: not now (waiting_reason says why)
@@ -281,7 +281,7 @@ class GpuLedger:
         self.headroom = headroom
         self.release_timeout = release_timeout
         self._clock = clock
-        self._pids_of = pids_of
+        self.pids_of = pids_of  # the scheduler that owns this ledger sets it to its runs' process groups
         self._readings: dict[int, GpuReading] = {}
         self._seen: dict[int, GpuReading] = {}  # the last good reading of every device ever read well
         self._live: dict[RunKey, _Holding] = {}
@@ -311,7 +311,7 @@ class GpuLedger:
             if r.ok:
                 self._seen[r.index] = r
         for h in self._live.values():
-            h.pids = set(self._pids_of(h.key))
+            h.pids = set(self.pids_of(h.key))
             self._attribute(h)
         for h in self._releasing:
             self._attribute(h)
@@ -328,12 +328,19 @@ class GpuLedger:
             h.allocated[index] = sum(used or 0 for _, used in mine)
 
     def _finish_releases(self) -> None:
+        # Either way (NVML shows the memory back, or the timeout passed) the ledger must hold a
+        # reading taken after the release: a stale one may predate the run's last allocations.
         now = self._clock()
         self._releasing = [
             h
             for h in self._releasing
-            if now - (h.released_at or 0.0) < self.release_timeout
-            and not (self._gen > h.released_gen and all(self._freed(h, i) for i in h.reserved))
+            if not (
+                self._gen > h.released_gen
+                and (
+                    now - (h.released_at or 0.0) >= self.release_timeout
+                    or all(self._freed(h, i) for i in h.reserved)
+                )
+            )
         ]
 
     def _freed(self, h: _Holding, index: int) -> bool:
@@ -413,7 +420,7 @@ class GpuLedger:
         h = self._live.pop(run_key, None)
         if h is None:
             return
-        h.pids |= h.gpu_pids | set(self._pids_of(run_key))
+        h.pids |= h.gpu_pids | set(self.pids_of(run_key))
         h.released_at = self._clock()
         h.released_gen = self._gen
         self._releasing.append(h)
@@ -424,7 +431,7 @@ class GpuLedger:
         No checks: the run already has its devices. It counts with ``grant.mem`` on each.
         """
         h = _Holding(key, grant, {d.index: grant.mem or 0 for d in grant.devices})
-        h.pids = set(self._pids_of(key))
+        h.pids = set(self.pids_of(key))
         self._attribute(h)
         self._live[key] = h
 

@@ -25,7 +25,8 @@ The fake state file (``"format": "orchestra-fake-gpus/1"``) is one JSON object::
                   "processes": [[4242, 1073741824], [4243, null]]}]}
 
 ``state`` is ``ok``, ``error`` (read as ``ok=False``) or ``gone`` (absent from readings);
-``processes`` are ``[pid, bytes]`` pairs (``null`` bytes: NVML could not tell); ``extra_used`` is
+``processes`` are ``[pid, bytes]`` pairs (``null`` bytes: NVML could not tell), or ``[pid, bytes, true]``
+for a real process of this machine (from :func:`fake_allocate`), dropped once it exits; ``extra_used`` is
 memory in use by no listed process. ``used = extra_used + sum(process bytes)``, ``free = total -
 used``. Writers change it with a locked read-modify-write (``flock`` on ``PATH.lock``) and an atomic
 replace, so the fake's readers never see half a file and concurrent writers lose nothing.
@@ -347,7 +348,11 @@ class FakeProbe:
                 out.append(GpuReading(d["index"], d["uuid"], d["name"], ok=False, error="fake: device error"))
                 continue
             procs = tuple(
-                sorted((int(pid), None if used is None else int(used)) for pid, used in d["processes"])
+                sorted(
+                    (int(p[0]), None if p[1] is None else int(p[1]))
+                    for p in d["processes"]
+                    if not (len(p) > 2 and p[2] and not _alive(int(p[0])))
+                )
             )
             used = min(d["total"], d["extra_used"] + sum(b or 0 for _, b in procs))
             out.append(
@@ -362,11 +367,16 @@ class FakeProbe:
 
     # scripting
 
-    def set_process(self, device: Device, pid: int, used: int | None) -> None:
-        """Process ``pid`` now uses ``used`` bytes on ``device`` (None: NVML cannot tell)."""
+    def set_process(self, device: Device, pid: int, used: int | None, *, real: bool = False) -> None:
+        """Process ``pid`` now uses ``used`` bytes on ``device`` (None: NVML cannot tell).
+
+        ``real=True`` marks a process of this machine: like the driver, the fake frees its memory
+        when it exits.
+        """
+        entry: list[Any] = [pid, used, True] if real else [pid, used]
 
         def change(d: dict[str, Any]) -> None:
-            d["processes"] = [p for p in d["processes"] if p[0] != pid] + [[pid, used]]
+            d["processes"] = [p for p in d["processes"] if p[0] != pid] + [entry]
 
         self._change(device, change)
 
@@ -449,7 +459,17 @@ def fake_allocate(path: str | os.PathLike[str], used: int | None, *, pid: int | 
     visible = [u for u in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if u]
     if not visible:
         raise RuntimeError("fake_allocate: this process was given no GPU (CUDA_VISIBLE_DEVICES is empty)")
-    FakeProbe.attach(path).set_process(visible[0], os.getpid() if pid is None else pid, used)
+    FakeProbe.attach(path).set_process(visible[0], os.getpid() if pid is None else pid, used, real=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (its GPU memory would be freed)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 # ---------------------------------------------------------------------------------------------

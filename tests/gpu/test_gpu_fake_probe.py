@@ -117,8 +117,26 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     probe = FakeProbe("1x80GiB", path=path)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": fake_uuid(0)}
     children = [
-        subprocess.Popen([sys.executable, "-c", CHILD, str(path), str((i + 1) * GiB), "0"], env=env)
+        subprocess.Popen([sys.executable, "-c", CHILD, str(path), str((i + 1) * GiB), "60"], env=env)
         for i in range(8)
     ]
-    assert [c.wait(timeout=60) for c in children] == [0] * 8
-    assert sorted(probe.read()[0].processes) == sorted((c.pid, (i + 1) * GiB) for i, c in enumerate(children))
+    try:
+        expected = sorted((c.pid, (i + 1) * GiB) for i, c in enumerate(children))
+        wait_for(lambda: sorted(probe.read()[0].processes) == expected, what="all 8 allocations")
+    finally:
+        for c in children:
+            c.kill()
+            c.wait()
+
+
+def test_memory_of_a_real_process_is_freed_when_it_exits(tmp_path: Path) -> None:
+    path = tmp_path / "gpus.json"
+    probe = FakeProbe("1x24GiB", path=path)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": fake_uuid(0)}
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(4 * GiB), "60"], env=env)
+    wait_for(lambda: probe.read()[0].used == 4 * GiB, what="the child's allocation")
+    child.kill()
+    child.wait()
+    assert probe.read()[0].used == 0, "like the driver, the fake frees a dead process's memory"
+    probe.set_process(0, 999_999_999, GiB)  # a scripted (not real) process stays until it is ended
+    assert probe.read()[0].used == GiB
