@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestra.errors import SpaceError
@@ -37,13 +38,11 @@ class ExperimentGrid:
     ``a:b``) is refused when it is added, and a dict-valued key's sub-keys are merged into a copy
     of the dict rather than into the user's object.
 
-    >>> eg = ExperimentGrid("ppo"); eg.add("lr", [0.1, 0.01], "lr"); eg.variant_name(eg.variants()[1])
+    >>> eg = ExperimentGrid("ppo"); eg.add("lr", [0.1, 0.01], "lr"); eg.variants()[1].name
     'ppo_lr0-01'
     """
 
     def __init__(self, name: str = "") -> None:
-        if not isinstance(name, str):
-            raise SpaceError(f"ExperimentGrid name must be a string, got {type(name).__name__}")
         self.keys: list[str] = []
         self.vals: list[list[Any]] = []
         self.shs: list[str | None] = []
@@ -51,6 +50,7 @@ class ExperimentGrid:
         self.name(name)
 
     def name(self, _name: str) -> None:
+        """Set the grid's name, the start of every variant name."""
         if not isinstance(_name, str):
             raise SpaceError(f"ExperimentGrid name must be a string, got {type(_name).__name__}")
         self._name = _name
@@ -74,7 +74,9 @@ class ExperimentGrid:
     def _check_collision(self, key: str) -> None:
         for old in self.keys:
             if old == key:
-                raise SpaceError(f"ExperimentGrid key {key!r} is added twice; give all its values in one add()")
+                raise SpaceError(
+                    f"ExperimentGrid key {key!r} is added twice; give all its values in one add()"
+                )
             parent_holds_dicts = key.startswith(old + ":") and all(
                 isinstance(v, Mapping) for v in self.vals[self.keys.index(old)]
             )
@@ -92,10 +94,7 @@ class ExperimentGrid:
 
     def flat_variants(self) -> list[dict[str, Any]]:
         """Variants as flat dicts keyed by the added keys; the last added key varies fastest."""
-        out: list[dict[str, Any]] = [{}]
-        for key, vals in zip(self.keys, self.vals):
-            out = [{**pre, key: v} for pre in out for v in vals]
-        return out
+        return _product(zip(self.keys, self.vals))
 
     @property
     def seeds(self) -> list[Any] | None:
@@ -104,11 +103,8 @@ class ExperimentGrid:
 
     def variants(self) -> list[Variant]:
         """The variants without the ``seed`` key: in orchestra a run is (variant, seed)."""
-        flats = [{k: v for k, v in f.items() if k != "seed"} for f in self.flat_variants()]
-        unique: dict[str, dict[str, Any]] = {}
-        for f in flats:  # the seed key was a product axis: drop its repeats, keep the order
-            unique.setdefault(repr(f), f)
-        nested = [unflatten(f) for f in unique.values()]
+        flats = _product((k, v) for k, v in zip(self.keys, self.vals) if k != "seed")
+        nested = [unflatten(f) for f in flats]
         return finalize(
             [Draft(n, self.variant_name(n)) for n in nested], default_name=self._name or "default"
         )
@@ -131,16 +127,51 @@ class ExperimentGrid:
         return name.lstrip("_")
 
     def print(self) -> None:
-        """Print the grid as spinningup does: each key with its shorthand and values."""
-        print("=" * 80)
-        print(f"ExperimentGrid [{self._name}] runs over parameters:\n")
+        """Print the grid as spinningup does (without its colours): keys, shorthands, values, counts."""
+        line = "=" * 80
+        print(line)
+        msg = f"ExperimentGrid [{self._name}] runs over parameters:\n"
+        if len(msg) > 80:
+            msg = f"ExperimentGrid [{self._name}]\n runs over parameters:\n"
+        print(msg)
         for k, v, sh in zip(self.keys, self.vals, self.shs):
-            print(f"  {k} [{sh}]" if sh else f"  {k}")
+            print("", k.ljust(40), "[" + sh + "]" if sh is not None else "", "\n")
             for val in v:
-                print(f"\t{val}")
+                print("\t" + str(shown(val)))
             print()
-        print(f" Variants, counting seeds: {len(self)}")
-        print("=" * 80)
+        total = len(self)
+        seeds = self.seeds
+        print(" Variants, counting seeds: ".ljust(40), total)
+        print(" Variants, not counting seeds: ".ljust(40), total // len(seeds) if seeds else total)
+        print()
+        print(line)
+
+
+def _product(axes: Iterable[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{}]
+    for key, vals in axes:
+        out = [{**pre, key: v} for pre in out for v in vals]
+    return out
+
+
+def shown(value: Any) -> Any:
+    """A value as spinningup's ``convert_json`` shows it: JSON as is, functions by name, objects by fields."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError, OverflowError):
+        pass
+    if isinstance(value, Mapping):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shown(v) for v in value]
+    name = getattr(value, "__name__", None)
+    if isinstance(name, str) and "lambda" not in name:
+        return name
+    fields = getattr(value, "__dict__", None)
+    if fields:
+        return {str(value): shown(fields)}
+    return str(value)
 
 
 def get_val(v: Mapping[str, Any], k: str) -> Any:

@@ -53,7 +53,8 @@ def unique_names(proposals: list[str], digests: list[str], *, default: str = "de
     A name that two variants share gets the variant's digest appended; variants with identical
     content (and so identical digests) get their position appended as well.
     """
-    names = [bound(sanitize(p) or default, d) for p, d in zip(proposals, digests)]
+    fallback = sanitize(default) or "default"
+    names = [bound(sanitize(p) or fallback, d) for p, d in zip(proposals, digests)]
     seen: dict[str, int] = {}
     for n in names:
         seen[n] = seen.get(n, 0) + 1
