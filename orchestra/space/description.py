@@ -30,7 +30,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from orchestra.errors import SpaceError
+from orchestra.space.values import to_json_value
 from orchestra.space.variant import Draft, Variant, finalize
 
 PathKey = tuple[str | int, ...]
@@ -191,28 +194,41 @@ class Description:
 
     def variants(self) -> list[Variant]:
         """One variant per permutation; its config is the whole permuted description."""
-        varying = [i for i, p in enumerate(self.parameters) if len(p.values) > 1]
+        # One working copy of the sections, checked to be plain JSON data once, gets each
+        # permutation's values set in place and is copied out through orjson: far cheaper than
+        # rebuilding and checking nested dicts per index.
+        values = [[to_json_value(v, p.text) for v in p.values] for p in self.parameters]
+        work = build((p.path, v[0]) for p, v in zip(self.parameters, values))
         strip = 1 if len(self.keys) == 1 else 0  # one section: names drop its prefix, as {params}
-        labels = {
-            i: [_name_items(self.parameters[i], v, strip) for v in self.parameters[i].values] for i in varying
-        }
+        slots = []
+        accum = 1
+        for p, plain in zip(self.parameters, values):
+            n = len(p.values)
+            if n > 1:
+                container: Any = work
+                for part in p.path[:-1]:
+                    container = container[part]
+                labels = [_name_items(p, v, strip) for v in p.values]
+                slots.append((container, p.path[-1], plain, n, accum, labels))
+            accum *= n
         drafts = []
         for idx in range(self.num_permutations):
-            chosen = self.choose(idx)
-            config = merge(self.d, build((p.path, v) for p, v in chosen))
             items: list[tuple[str, str]] = []
-            accum = 1
-            for i, p in enumerate(self.parameters):
-                n = len(p.values)
-                if i in labels:
-                    items.extend(labels[i][(idx // accum) % n])
-                accum *= n
-            items.sort(key=lambda kv: kv[0])
+            for container, key, values, n, stride, labels in slots:
+                j = (idx // stride) % n
+                container[key] = values[j]
+                items.extend(labels[j])
+            items.sort(key=_first)
+            config = merge(self.d, orjson.loads(orjson.dumps(work)))
             drafts.append(Draft(config, "_".join(text for _, text in items)))
         return finalize(drafts, default_name=self.experiment_name())
 
     def __repr__(self) -> str:
         return f"Description(keys={self.keys}, num_permutations={self.num_permutations}, path={self.path!r})"
+
+
+def _first(item: tuple[str, str]) -> str:
+    return item[0]
 
 
 def _name_items(p: Parameter, value: Any, strip: int) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from orchestra.errors import SpaceError
@@ -104,10 +104,16 @@ class ExperimentGrid:
     def variants(self) -> list[Variant]:
         """The variants without the ``seed`` key: in orchestra a run is (variant, seed)."""
         flats = _product((k, v) for k, v in zip(self.keys, self.vals) if k != "seed")
-        nested = [unflatten(f) for f in flats]
-        return finalize(
-            [Draft(n, self.variant_name(n)) for n in nested], default_name=self._name or "default"
-        )
+        named = self._named_keys()
+        # a dict-valued key that took a:b sub-keys shows the merged dict, as in spinningup
+        merged = any(o.startswith(k + ":") for k in self.keys for o in self.keys)
+        texts: dict[int, str] = {}
+        drafts = []
+        for flat in flats:
+            nested = unflatten(flat)
+            value_of = (lambda k, n=nested: get_val(n, k)) if merged else flat.__getitem__
+            drafts.append(Draft(nested, _compose(self._name, named, value_of, texts)))
+        return finalize(drafts, default_name=self._name or "default")
 
     def nested_variants(self) -> list[dict[str, Any]]:
         """spinningup's ``variants()``: nested dicts built from ``a:b`` keys."""
@@ -115,16 +121,15 @@ class ExperimentGrid:
 
     def variant_name(self, variant: Mapping[str, Any]) -> str:
         """spinningup's name of a variant: the grid name plus each varying parameter's shorthand+value."""
-        name = self._name
-        for k, v, sh, inn in zip(self.keys, self.vals, self.shs, self.in_names):
-            if (len(v) > 1 or inn) and k != "seed":
-                param = valid_str(sh if sh is not None else k)
-                val = get_val(variant, k)
-                if all(isinstance(x, bool) for x in v):
-                    name += ("_" + param) if val else ""
-                else:
-                    name += "_" + param + valid_str(val)
-        return name.lstrip("_")
+        return _compose(self._name, self._named_keys(), lambda k: get_val(variant, k), {})
+
+    def _named_keys(self) -> list[tuple[str, str, bool]]:
+        """``(key, shown shorthand, bool-only)`` of each parameter that goes into names, in add order."""
+        return [
+            (k, valid_str(sh if sh is not None else k), all(isinstance(x, bool) for x in v))
+            for k, v, sh, inn in zip(self.keys, self.vals, self.shs, self.in_names)
+            if (len(v) > 1 or inn) and k != "seed"
+        ]
 
     def print(self) -> None:
         """Print the grid as spinningup does (without its colours): keys, shorthands, values, counts."""
@@ -145,6 +150,26 @@ class ExperimentGrid:
         print(" Variants, not counting seeds: ".ljust(40), total // len(seeds) if seeds else total)
         print()
         print(line)
+
+
+def _compose(
+    name: str, named: list[tuple[str, str, bool]], value_of: Callable[[str], Any], texts: dict[int, str]
+) -> str:
+    """spinningup's name: ``_<shorthand><value>`` per parameter, bare ``_<shorthand>`` for a true bool.
+
+    ``texts`` caches value texts by identity over one expansion (the values must outlive it).
+    """
+    for k, param, bools in named:
+        val = value_of(k)
+        if bools:
+            if val:
+                name += "_" + param
+            continue
+        text = texts.get(id(val))
+        if text is None:
+            text = texts[id(val)] = valid_str(val)
+        name += "_" + param + text
+    return name.lstrip("_")
 
 
 def _product(axes: Iterable[tuple[str, list[Any]]]) -> list[dict[str, Any]]:

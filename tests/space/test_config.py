@@ -196,3 +196,9 @@ def test_variant_names_show_the_swept_keys():
 def test_tuples_become_lists_in_params():
     (v,) = Config({"shape": (32, 32)}).variants()
     assert v.params == {"shape": [32, 32]}
+
+
+def test_conditions_inside_grids_and_zips_are_resolved():
+    half = Condition(lambda c: c["x"] / 2)
+    configs = Config({"x": Grid([2, 4]), "y": Grid([half, 0]), ("z", "w"): Zip([half], [1])}).make_configs()
+    assert [(c["y"], c["z"]) for c in configs] == [(1.0, 1.0), (0, 1.0), (2.0, 2.0), (0, 2.0)]

@@ -181,3 +181,19 @@ def test_variant_list_names_by_the_keys_that_differ():
 def test_drafts_keep_sampled_keys():
     (v,) = finalize([Draft({"a": 1}, "a", ("a",))])
     assert v.sampled == ("a",) and v.to_json()["sampled"] == ["a"]
+
+
+def test_numpy_grids_and_int_enums_become_plain_json():
+    import enum
+
+    class Level(enum.IntEnum):
+        LOW = 1
+
+    variants = Config({"lr": Grid(np.linspace(0.0, 1.0, 3)), "level": Level.LOW, "n": np.int64(4)}).variants()
+    assert [v.params for v in variants] == [
+        {"level": 1, "n": 4, "lr": 0.0},
+        {"level": 1, "n": 4, "lr": 0.5},
+        {"level": 1, "n": 4, "lr": 1.0},
+    ]
+    assert all(type(v.params["lr"]) is float and type(v.params["level"]) is int for v in variants)
+    assert [v.name for v in variants] == ["lr=0", "lr=0.5", "lr=1"]
