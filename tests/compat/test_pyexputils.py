@@ -67,6 +67,12 @@ def test_run_r_of_permutation_p_is_index_p_plus_r_times_P():
             assert exp.getPermutation(idx) == exp.getPermutation(p) and exp.getRun(idx) == r
 
 
+def test_without_run_in_the_template_all_runs_share_a_path():
+    exp = ExperimentDescription(README, save_key="results/{params}")
+    assert exp.interpolateSavePath(3) == exp.interpolateSavePath(3 + 16) == "results/alpha-0.125_lambda-1.0"
+    assert ExperimentDescription(README, save_key="r/{run}").interpolateSavePath(3 + 16) == "r/1"
+
+
 # -- PyExpUtils' own tests -------------------------------------------------------------------------
 
 
