@@ -1,0 +1,12 @@
+"""The seed libraries' own names, as thin adapters over orchestra's native model.
+
+An existing sweep moves over by changing its imports:
+
+- ``orchestra.compat.lagom``: ``Config``, ``Grid``, ``Sample``, ``Condition`` (lagom.experiment);
+- ``orchestra.compat.spinup``: ``ExperimentGrid`` (spinup.utils.run_utils);
+- ``orchestra.compat.pyexputils``: ``ExperimentDescription``, ``loadExperiment``, ``getConfig``, ...
+
+Each behaves as shared/SEEDS-SEMANTICS.md describes its library, except where that library has a
+plain bug (a crash, a silent override): there the adapter does the evident thing or raises one
+clear error, and its docstring says so.
+"""
