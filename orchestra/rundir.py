@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -70,24 +71,26 @@ def dumps(obj: Any, *, indent: bool = True) -> bytes:
     return orjson.dumps(obj, option=option)
 
 
-def write_json(path: str | os.PathLike[str], obj: Any, *, indent: bool = True) -> None:
+def write_json(path: str | os.PathLike[str], obj: Any, *, indent: bool = True, fsync: bool = True) -> None:
     """Replace ``path`` atomically: write a temp file beside it, fsync, rename over the target.
 
     A reader sees the old file or the new one, never a mix. A write that fails (an object orjson
     cannot encode, a full disk) leaves the old file as it was and no temp file behind; only a
-    crash of the writing process can leave a stray ``.*.tmp`` file.
+    crash of the writing process can leave a stray ``.*.tmp`` file. ``fsync=False`` keeps the
+    atomic rename but not the durability across a power loss (for files that can be rebuilt).
     """
     path = os.fspath(path)
     data = dumps(obj, indent=indent) + b"\n"
     directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)

@@ -42,6 +42,7 @@ from orchestra.scheduler.prepare import PlannedRun, Reconciled
 from orchestra.scheduler.resources import CpuSlots
 from orchestra.scheduler.runenv import run_env
 from orchestra.scheduler.table import RunEvent, RunRow, Snapshot
+from orchestra.scheduler.writer import StatusWriter
 from orchestra.sweep import Resources
 
 
@@ -143,6 +144,7 @@ class Scheduler:
         self.gpu_interval = gpu_interval
         self.clock = clock
         self.host = socket.gethostname()
+        self.writer = StatusWriter()
         self.runs: dict[str, _Run] = {}
         for p in rec.runs:
             self.runs[p.id] = _Run(p)
@@ -318,6 +320,7 @@ class Scheduler:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._kill_leftovers()
+                await anyio.to_thread.run_sync(self.writer.close)
             for s in self._subscribers:
                 s.close()
         counts: dict[State, int] = {}
@@ -378,8 +381,7 @@ class Scheduler:
         gpus = tuple(grant.to_json()) if grant is not None else ()
         try:
             run.dir.path.mkdir(parents=True, exist_ok=True)
-            if attempt == 1 or not run.dir.config.exists():
-                self._write_config(run)
+            self._write_config(run)
             env = run_env(
                 base=os.environ,
                 sweep_env=self.sweep_env,
@@ -436,6 +438,7 @@ class Scheduler:
             self._tg.start_soon(self._watch_timeout, run, handle, self.policy.timeout)
 
     def _write_config(self, run: _Run) -> None:
+        # No fsync: the run reads it at once, and after a power loss the next attempt writes it again.
         spec = run.planned.spec
         write_json(
             run.dir.config,
@@ -448,6 +451,7 @@ class Scheduler:
                 "config": spec.variant.params,
                 "options": self.run_options,
             },
+            fsync=False,
         )
 
     async def _supervise(self, run: _Run, handle: Handle) -> None:
@@ -638,7 +642,7 @@ class Scheduler:
 
     def _write_status(self, run: _Run, status: Status) -> None:
         run.status = status
-        run.dir.write_status(status)
+        self.writer.write(run.dir.status, status.to_json())
 
     def _set_row(self, run: _Run, **changes: Any) -> None:
         previous = run.row.state
