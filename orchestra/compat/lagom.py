@@ -1,0 +1,5 @@
+"""lagom's names on orchestra: ``from orchestra.compat.lagom import Logger``."""
+
+from orchestra.runtime.logger import Logger
+
+__all__ = ["Logger"]
