@@ -265,12 +265,12 @@ def _inside(path: os.PathLike[str], directory: os.PathLike[str], what: str) -> s
 
 def _device_argument(device: str) -> Any:
     """A torch device when torch is installed (lagom passes one), else the string."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
+    try:
+        import torch
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
         return device
-    import torch
-
     return torch.device(device)
 
 

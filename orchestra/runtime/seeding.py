@@ -55,22 +55,23 @@ class _SeedOnImport:
         self.pending = pending
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: Any = None) -> Any:
-        seeder = self.pending.pop(fullname, None)
-        if seeder is None:
+        if fullname not in self.pending:
             return None
-        if not self.pending:
-            self._remove()
         spec = _find_with_others(self, fullname, path, target)
         loader = getattr(spec, "loader", None)
         if loader is None or isinstance(loader, type) or not hasattr(loader, "exec_module"):
             return spec
         exec_module = loader.exec_module
-        seed = self.seed
 
         def exec_and_seed(module: types.ModuleType) -> None:
             del loader.exec_module  # back to the loader's own method
             exec_module(module)
-            seeder(module, seed)
+            # importlib.util.find_spec() also lands here without loading: seed only what was executed
+            seeder = self.pending.pop(fullname, None)
+            if not self.pending:
+                self._remove()
+            if seeder is not None:
+                seeder(module, self.seed)
 
         loader.exec_module = exec_and_seed
         return spec
