@@ -419,7 +419,10 @@ def test_a_retry_resumes_from_the_previous_attempts_snapshot(tmp_path: Path) -> 
     run_dir = write_run_config(sweep)
     first = run(run_dir, attempt=1)
     assert first.code == EXIT_ERROR
+    stale = run_dir.snapshots / ".params.pkl.99999.tmp"  # left by an attempt killed mid-write
+    stale.write_bytes(b"half a pickle")
     second = run(run_dir, attempt=2)
+    assert not stale.exists()
     assert second.code == 0, second.log
     ret = second.result["return"]
     assert ret["start"] == 7  # params.pkl holds iteration 6; the loop goes on with 7
