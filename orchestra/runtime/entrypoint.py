@@ -26,10 +26,8 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
-import socket
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         device = os.environ.get("ORCHESTRA_DEVICE") or "cpu"
         print(
             f"[orchestra] run {run.variant}/{run.seed} attempt {number} pid {os.getpid()} "
-            f"host {socket.gethostname()} device {device}"
+            f"host {os.uname().nodename} device {device}"
         )
         try:
             call = setup(attempt, device)
@@ -281,6 +279,8 @@ def _error(exc: BaseException, phase: str) -> dict[str, Any]:
         message = str(exc)
     except Exception:
         message = f"<{name}: str() failed>"
+    import traceback  # only when something failed: it is not free to import
+
     tb = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
     return to_jsonable({"type": name, "message": message, "traceback": tb[-50_000:], "phase": phase})
 
@@ -290,6 +290,8 @@ def _report(exc: BaseException) -> None:
     if isinstance(exc, UserError):
         print(f"[orchestra] {exc}", file=sys.stderr)
     else:
+        import traceback
+
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 

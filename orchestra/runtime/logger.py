@@ -108,10 +108,9 @@ class Logger:
             keys = list(self.logs.keys())
         if not isinstance(keys, list):
             raise TypeError(f"expected list, got {type(keys)}")
-        print(border)
+        lines = [border]
+        tabs = "\t" * indent
         for key in keys:
-            if indent > 0:
-                print("\t" * indent, end="")
             values = self.logs[key]
             if index is None:
                 value: Any = values
@@ -121,8 +120,9 @@ class Logger:
                 value = [values[i] for i in index]
             else:
                 raise TypeError(f"index must be None, an int or a list of ints, got {type(index)}")
-            print(f"{key.strip().replace('_', ' ').title()}: {value}")
-        print(border)
+            lines.append(f"{tabs}{key.strip().replace('_', ' ').title()}: {value}")
+        lines.append(border)
+        print("\n".join(lines))  # one write: a dump is one line-buffered flush, not one per key
 
     def save(self, f: str | os.PathLike[str]) -> None:
         """Pickle ``logs`` (cloudpickle) to ``f`` with ``.pkl`` appended."""

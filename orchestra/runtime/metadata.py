@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -163,7 +162,7 @@ def run_metadata(
         "variant_key": run.get("key"),
         "started_at": started_at,
         "ended_at": None,
-        "hostname": socket.gethostname(),
+        "hostname": uname.nodename,
         "pid": os.getpid(),
         "platform": {
             "system": uname.sysname,
