@@ -68,6 +68,7 @@ class Attempt:
     run: RunDir
     number: int
     started_at: float
+    term: TermSignal
     metadata: dict[str, Any] | None = None
     metrics: MetricsWriter | None = None
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, Terminated) as exc:
         print(f"[orchestra] {exc}", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_SETUP
-    attempt = Attempt(run, number, started_at)
+    attempt = Attempt(run, number, started_at, term)
     try:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(run.result)
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException as exc:
             _report(exc)
             return finish(attempt, "failed", error=_error(exc, "setup"), code=EXIT_SETUP)
-        return run_entry(attempt, call, term)
+        return run_entry(attempt, call)
     except Terminated as exc:  # a SIGTERM while the runtime itself was busy (the banner, a clean-up)
         return finish(attempt, "terminated", error=_error(exc, "setup"))
 
@@ -172,13 +173,13 @@ def setup(attempt: Attempt, device: str) -> Call:
     return bind(fn, config, facts)
 
 
-def run_entry(attempt: Attempt, call: Call, term: TermSignal) -> int:
+def run_entry(attempt: Attempt, call: Call) -> int:
     """Call the entry function and record how it ended."""
     try:
         try:
             value = call()
         finally:
-            term.disarm()
+            attempt.term.disarm()
     except Terminated as exc:
         print("[orchestra] SIGTERM: the run stopped", file=sys.stderr)
         return finish(attempt, "terminated", error=_error(exc, "run"))
@@ -193,7 +194,7 @@ def run_entry(attempt: Attempt, call: Call, term: TermSignal) -> int:
     except BaseException as exc:
         _report(exc)
         return finish(attempt, "failed", error=_error(exc, "run"))
-    if term.raised_at is not None:  # the entry caught Terminated and returned: it was still stopped
+    if attempt.term.raised_at is not None:  # the entry caught Terminated and returned: it was still stopped
         return finish(attempt, "terminated", value=value)
     return finish(attempt, "completed", value=value)
 
@@ -207,6 +208,7 @@ def finish(
     code: int | None = None,
 ) -> int:
     """Write result.json (and the end of metadata.json); return the exit status for ``status``."""
+    attempt.term.disarm()  # a SIGTERM now must not interrupt writing the result
     if code is None:
         code = {"completed": EXIT_OK, "terminated": EXIT_TERMINATED}.get(status, EXIT_ERROR)
     ended_at = time.time()

@@ -133,7 +133,7 @@ class Finished:
 
     @property
     def result(self) -> dict[str, Any] | None:
-        return read_json_or_none(self.run.result)  # type: ignore[no-any-return]
+        return read_json_or_none(self.run.result)
 
     @property
     def log(self) -> str:
@@ -145,7 +145,7 @@ class Finished:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return read_json(self.run.metadata)  # type: ignore[no-any-return]
+        return read_json(self.run.metadata)
 
 
 def wait(proc: subprocess.Popen[bytes], run_dir: RunDir, timeout: float = TIMEOUT) -> Finished:

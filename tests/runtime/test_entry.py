@@ -12,6 +12,7 @@ from pathlib import Path
 from orchestra.rundir import EXIT_ERROR, EXIT_SETUP, EXIT_TERMINATED, read_json, write_json
 from orchestra.runtime.snapshot import Snapshotter
 from tests.runtime.harness import (
+    REPO,
     Finished,
     prepare_sweep,
     process_gone,
@@ -641,3 +642,22 @@ def test_snapshot_mode_none_writes_nothing_and_resume_finds_nothing(tmp_path: Pa
     )
     assert fin.code == 0 and fin.result["return"] is None
     assert not fin.run.snapshots.exists() or os.listdir(fin.run.snapshots) == []
+
+
+def test_the_quickstart_resumes_after_a_sigterm_from_its_newest_snapshot(tmp_path: Path) -> None:
+    sweep = prepare_sweep(tmp_path, (REPO / "examples" / "quickstart.py").read_text(), name="quickstart")
+    run_dir = write_run_config(sweep)
+    proc = start(run_dir)
+    wait_for(
+        lambda: run_dir.metrics.exists() and run_dir.metrics.read_bytes().count(b"\n") >= 25,
+        what="25 iterations",
+    )
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert wait(proc, run_dir).code == EXIT_TERMINATED
+    stopped_at = max(r["values"]["iteration"] for r in Finished(0, run_dir).metrics)
+    newest_gap = stopped_at // 10 * 10
+    fin = run(run_dir, attempt=2)
+    assert fin.code == 0, fin.log
+    second = [r["values"]["iteration"] for r in fin.metrics if r["attempt"] == 2]
+    assert second == list(range(newest_gap + 1, 60))
+    assert set(fin.result["return"]) == {"loss", "w", "b"}
