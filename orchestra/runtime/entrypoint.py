@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orchestra.errors import RunDirError, UserError
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(run.result)
         device = os.environ.get("ORCHESTRA_DEVICE") or "cpu"
+        if _ends_mid_line(run.output_log):
+            print()  # the last attempt died mid-line: start the banner on a line of its own
         print(
             f"[orchestra] run {run.variant}/{run.seed} attempt {number} pid {os.getpid()} "
             f"host {os.uname().nodename} device {device}"
@@ -295,6 +298,19 @@ def _report(exc: BaseException) -> None:
         import traceback
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+
+
+def _ends_mid_line(log: Path) -> bool:
+    """Whether stdout is ``log`` and it ends without a newline."""
+    try:
+        out, mine = os.fstat(sys.stdout.fileno()), os.stat(log)
+        if (out.st_dev, out.st_ino) != (mine.st_dev, mine.st_ino) or mine.st_size == 0:
+            return False
+        with open(log, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except (OSError, ValueError):
+        return False
 
 
 def _int_env(name: str) -> int | None:

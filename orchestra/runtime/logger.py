@@ -57,7 +57,10 @@ class MetricsWriter:
 
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         if self._writer is None:
-            self._count = _count_lines(self.path)
+            self._count, complete = _count_lines(self.path)
+            if not complete:  # an earlier writer died mid-line: end that line, so ours stay whole
+                with open(self.path, "ab") as f:
+                    f.write(b"\n")
             self._writer = JsonlWriter(self.path)
         now = time.time()
         for values in rows:
@@ -151,13 +154,17 @@ class Logger:
             self._metrics.write_rows(rows)
 
 
-def _count_lines(path: str) -> int:
-    """Complete lines in ``path`` (0 when missing); read in blocks, so large files cost little memory."""
-    count = 0
+def _count_lines(path: str) -> tuple[int, bool]:
+    """Complete lines in ``path`` (0 when missing), and whether it ends with a newline (or is empty).
+
+    Read in blocks, so a large file costs little memory.
+    """
+    count, last = 0, b"\n"
     try:
         with open(path, "rb") as f:
             while block := f.read(1 << 20):
                 count += block.count(b"\n")
+                last = block[-1:]
     except FileNotFoundError:
-        return 0
-    return count
+        pass
+    return count, last == b"\n"

@@ -661,3 +661,13 @@ def test_the_quickstart_resumes_after_a_sigterm_from_its_newest_snapshot(tmp_pat
     second = [r["values"]["iteration"] for r in fin.metrics if r["attempt"] == 2]
     assert second == list(range(newest_gap + 1, 60))
     assert set(fin.result["return"]) == {"loss", "w", "b"}
+
+
+def test_the_banner_starts_its_own_line_after_an_attempt_that_died_mid_line(tmp_path: Path) -> None:
+    sweep = prepare_sweep(tmp_path, sweep_source("def train():\n    print('second attempt')\n"))
+    run_dir = write_run_config(sweep)
+    run_dir.output_log.write_bytes(b"first attempt died mid-li")
+    lines = run(run_dir, attempt=2).log.splitlines()
+    assert lines[0] == "first attempt died mid-li"
+    assert lines[1].startswith("[orchestra] run default/0 attempt 2 ")
+    assert lines[2] == "second attempt"

@@ -181,3 +181,14 @@ def test_clear_starts_the_rows_afresh(tmp_path: Path, capsys) -> None:
     logger("loss", 2)
     logger.dump()
     assert [r["values"]["loss"] for r in read_jsonl(path).records] == [1, 2]
+
+
+def test_a_line_cut_by_a_dead_writer_is_ended_before_new_records(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b'{"step": 0, "time": 1.0, "attempt": 1, "values": {"loss": 1}}\n{"step": 1, "ti')
+    logger = Logger(metrics=MetricsWriter(path, attempt=2))
+    logger("loss", 2)
+    logger.dump()
+    read = read_jsonl(path)
+    assert [(r["attempt"], r["step"]) for r in read.records] == [(1, 0), (2, 1)]
+    assert read.bad_lines == 1 and not read.truncated_tail
