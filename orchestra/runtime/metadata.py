@@ -43,6 +43,7 @@ SECRET_MARKERS = (
 )
 REDACTED = "<redacted>"
 EIGHT_MEBIBYTES = 8 * 2**20
+GIT_TIMEOUT = 10.0  # seconds a run waits for git before recording no githash
 GIT_JSON = "git.json"
 DIFF_PATCH = "diff.patch"
 LAUNCH_ARCHIVE = "launch_archive.tar.xz"
@@ -50,15 +51,20 @@ LAUNCH_ARCHIVE = "launch_archive.tar.xz"
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*):[^/\s@]*@")
 
 
-def git_info(launcher: str | os.PathLike[str]) -> tuple[str | None, dict[str, str]]:
-    """garage's ``get_metadata`` for ``launcher``: ``(repo root or None, {"githash", "launcher"})``."""
+def git_info(
+    launcher: str | os.PathLike[str], timeout: float = GIT_TIMEOUT
+) -> tuple[str | None, dict[str, str]]:
+    """garage's ``get_metadata`` for ``launcher``: ``(repo root or None, {"githash", "launcher"})``.
+
+    A git that does not answer within ``timeout`` seconds (a hung network mount) counts as none.
+    """
     path = os.path.abspath(launcher)
     directory = os.path.dirname(path)
     try:
         rev = _git(["rev-parse", "--show-toplevel", "HEAD"], directory)
         status = _git(["status", "--porcelain"], directory)
-        rev_out = _finish(rev)[0]
-        status_out, status_code = _finish(status)
+        rev_out = _finish(rev, timeout)[0]
+        status_out, status_code = _finish(status, timeout)
     except OSError:  # no git, or the directory vanished
         return None, {"launcher": path}
     lines = rev_out.splitlines()
@@ -89,8 +95,14 @@ def _git_env() -> dict[str, str]:
     return {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 
 
-def _finish(proc: subprocess.Popen[bytes]) -> tuple[str, int]:
-    out, _ = proc.communicate()
+def _finish(proc: subprocess.Popen[bytes], timeout: float) -> tuple[str, int]:
+    """The output and status of a git process; a git that hangs (a dead network mount) is killed."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return "", -1
     return out.decode("utf-8", "replace"), proc.returncode
 
 

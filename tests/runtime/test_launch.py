@@ -107,3 +107,14 @@ def test_package_versions_come_from_installed_dist_info() -> None:
     import numpy
 
     assert package_versions(["numpy", "no-such-package"]) == {"numpy": numpy.__version__}
+
+
+def test_a_git_that_hangs_counts_as_no_repository(tmp_path: Path, monkeypatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text("#!/bin/sh\nexec sleep 60\n")
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), os.environ["PATH"]]))
+    launcher = tmp_path / "exp.py"
+    launcher.write_text("")
+    assert git_info(launcher, timeout=0.5) == (None, {"launcher": str(launcher)})
