@@ -4,14 +4,17 @@
 >>> logger('iteration', 1)
 >>> logger('train_loss', 0.12)
 >>> logger.dump()
+<BLANKLINE>
+Iteration: [1]
+Train Loss: [0.12]
+<BLANKLINE>
 
-    Iteration: [1]
-    Train Loss: [0.12]
-
-The API and the printed text are lagom's (``shared/SEEDS-SEMANTICS.md`` A1.4), with two of its bugs
-fixed: ``dump(index=[1])`` prints a one-element list (lagom's ``itemgetter`` returned a scalar and
-crashed), and ``repr`` is ``OrderedDict([...])`` on every Python version. ``save(f)`` writes
-``f + '.pkl'`` (the extension is always appended, as in lagom), atomically.
+The API and the printed text are lagom's (``shared/SEEDS-SEMANTICS.md`` A1.4), except that
+``dump(index=[1])`` prints a one-element list (lagom's ``itemgetter`` returned a scalar and
+crashed), a dump is printed in one write (an unknown key raises KeyError before anything is
+printed), and ``repr`` is ``OrderedDict([...])`` on every Python version (3.12 changed
+OrderedDict's). ``save(f)`` writes ``f + '.pkl'`` (the extension is always appended, as in
+lagom), atomically.
 
 Only the logger of a run (``ctx.logger``, made by the runtime with a :class:`MetricsWriter`) writes
 metrics: each ``dump()`` appends one record per row of values logged since the previous dump, one
