@@ -1,5 +1,3 @@
 """lagom's names on orchestra: ``from orchestra.compat.lagom import Logger``."""
 
-from orchestra.runtime.logger import Logger
-
-__all__ = ["Logger"]
+from orchestra.runtime.logger import Logger as Logger

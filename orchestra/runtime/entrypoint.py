@@ -193,7 +193,7 @@ def run_entry(attempt: Attempt, call: Call) -> int:
         if not isinstance(code, int):
             print(code, file=sys.stderr)  # what Python prints for sys.exit("message")
             code = EXIT_ERROR
-        return finish(attempt, "failed", error=_error(exc, "run"), code=code)
+        return finish(attempt, "failed", code=code)  # an exit status, not an exception: no error record
     except BaseException as exc:
         _report(exc)
         return finish(attempt, "failed", error=_error(exc, "run"))

@@ -159,8 +159,14 @@ def test_exception_exits_1_with_traceback_in_result_and_log(tmp_path: Path) -> N
 def test_sys_exit_keeps_the_users_code_and_says_it_was_not_setup(tmp_path: Path) -> None:
     fin = run_sweep(tmp_path, sweep_source("def train():\n    sys.exit(3)\n"))
     assert fin.code == 3
-    assert fin.result["status"] == "failed"
-    assert fin.result["error"]["type"] == "SystemExit" and fin.result["error"]["phase"] == "run"
+    assert fin.result["status"] == "failed" and fin.result["exit_code"] == 3
+    assert fin.result["error"] is None  # an exit status, not an exception; setup failures have phase 'setup'
+
+
+def test_sys_exit_with_a_message_prints_it_and_exits_1(tmp_path: Path) -> None:
+    fin = run_sweep(tmp_path, sweep_source("def train():\n    sys.exit('no data found')\n"))
+    assert fin.code == EXIT_ERROR and fin.result["exit_code"] == EXIT_ERROR
+    assert "no data found" in fin.log
 
 
 def test_sys_exit_zero_is_a_completed_run(tmp_path: Path) -> None:
