@@ -677,3 +677,10 @@ def test_the_banner_starts_its_own_line_after_an_attempt_that_died_mid_line(tmp_
     assert lines[0] == "first attempt died mid-li"
     assert lines[1].startswith("[orchestra] run default/0 attempt 2 ")
     assert lines[2] == "second attempt"
+
+
+def test_without_launch_records_the_launcher_comes_from_sweep_json(tmp_path: Path) -> None:
+    sweep = prepare_sweep(tmp_path, sweep_source("def train():\n    pass\n"), launch=False)
+    assert not sweep.dir.launch.exists()
+    fin = run(write_run_config(sweep))
+    assert fin.metadata["launcher"] == str(tmp_path / "sweep.py")
