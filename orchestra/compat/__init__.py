@@ -2,9 +2,10 @@
 
 An existing sweep moves over by changing its imports:
 
-- ``orchestra.compat.lagom``: ``Config``, ``Grid``, ``Sample``, ``Condition`` (lagom.experiment);
-- ``orchestra.compat.spinup``: ``ExperimentGrid`` (spinup.utils.run_utils);
-- ``orchestra.compat.pyexputils``: ``ExperimentDescription``, ``loadExperiment``, ``getConfig``, ...
+- ``orchestra.compat.lagom``: ``Config``, ``Grid``, ``Sample``, ``Condition`` (lagom.experiment), ``Logger``;
+- ``orchestra.compat.spinup``: ``ExperimentGrid`` and ``call_experiment`` (spinup.utils.run_utils);
+- ``orchestra.compat.garage``: ``wrap_experiment``, ``ExperimentContext``, ``Snapshotter``, ``dump_json``;
+- ``orchestra.compat.pyexputils``: ``ExperimentDescription``, ``loadExperiment``, ``getConfig``, results, Slurm helpers.
 
 Each behaves as shared/SEEDS-SEMANTICS.md describes its library, except where that library has a
 plain bug (a crash, a silent override): there the adapter does the evident thing or raises one

@@ -1,4 +1,4 @@
-"""lagom's ``Config``, ``Grid``, ``Sample`` and ``Condition`` (``lagom.experiment``).
+"""lagom's ``Config``, ``Grid``, ``Sample`` and ``Condition`` (``lagom.experiment``), and ``Logger``.
 
 ``Grid``, ``Sample`` and ``Condition`` are orchestra's own classes; ``Config`` is orchestra's with
 lagom's check that ``items`` is a dict. ``make_configs()`` gives lagom's list of dicts: ``'ID'``
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestra.errors import CompatAssertionError
+from orchestra.runtime.logger import Logger as Logger
 from orchestra.space.config import Config as _Config
 from orchestra.space.params import Condition as Condition
 from orchestra.space.params import Grid as Grid
