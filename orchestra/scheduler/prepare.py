@@ -17,7 +17,7 @@ import hashlib
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,8 @@ def _masked(v: Variant) -> str:
 def _match(fresh: Sequence[Variant], old: dict[str, Any]) -> tuple[list[Variant], list[Variant], list[str]]:
     """Pair fresh variants with recorded ones; returns the plan's variants, the retired, the changes."""
     recorded = [Variant.from_json(d) for d in old.get("variants", [])]
+    if [v.key for v in fresh] == [v.key for v in recorded]:  # the common case: nothing changed
+        return [replace(r, index=i) for i, r in enumerate(recorded)], [], []
     pool: dict[str, list[Variant]] = {}
     for v in recorded:
         pool.setdefault(_masked(v), []).append(v)

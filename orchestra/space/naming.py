@@ -10,7 +10,6 @@ from orchestra.errors import SpaceError
 
 MAX_NAME = 96
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
-_FORBIDDEN = ("/", "\0", "\\")
 
 
 def format_value(value: Any) -> str:
@@ -42,9 +41,24 @@ def bound(name: str, digest: str, limit: int = MAX_NAME) -> str:
     return name[: limit - len(suffix)].rstrip("-_.=") + suffix
 
 
-def params_name(params: Mapping[str, Any], keys: Iterable[str]) -> str:
-    """``key=value`` pairs of the given keys joined by ``_``, before sanitising."""
-    return "_".join(f"{k}={format_value(params[k])}" for k in keys if k in params)
+def params_name(params: Mapping[str, Any], keys: Iterable[str], texts: dict[int, str] | None = None) -> str:
+    """``key=value`` pairs of the given keys joined by ``_``, before sanitising.
+
+    ``texts`` caches each value's text by identity across one expansion, where the same Grid
+    values recur in thousands of variants; the values must outlive it.
+    """
+    parts = []
+    for k in keys:
+        if k in params:
+            v = params[k]
+            if texts is None:
+                parts.append(f"{k}={format_value(v)}")
+                continue
+            text = texts.get(id(v))
+            if text is None:
+                text = texts[id(v)] = format_value(v)
+            parts.append(f"{k}={text}")
+    return "_".join(parts)
 
 
 def unique_names(proposals: list[str], digests: list[str], *, default: str = "default") -> list[str]:
@@ -53,7 +67,8 @@ def unique_names(proposals: list[str], digests: list[str], *, default: str = "de
     A name that two variants share gets the variant's digest appended; variants with identical
     content (and so identical digests) get their position appended as well.
     """
-    names = [bound(sanitize(p) or default, d) for p, d in zip(proposals, digests)]
+    fallback = sanitize(default) or "default"
+    names = [bound(sanitize(p) or fallback, d) for p, d in zip(proposals, digests)]
     seen: dict[str, int] = {}
     for n in names:
         seen[n] = seen.get(n, 0) + 1
@@ -73,7 +88,7 @@ def check_path_component(name: str, what: str) -> str:
     """Refuse names that would escape a directory: empty, ``.``, ``..``, ``/``, ``\\`` or NUL."""
     if not isinstance(name, str) or not name:
         raise SpaceError(f"{what} {name!r}: must be a non-empty string")
-    if name in (".", "..") or any(c in name for c in _FORBIDDEN):
+    if name in (".", "..") or "/" in name or "\0" in name or "\\" in name:
         raise SpaceError(f"{what} {name!r}: must not be '.' or '..' or contain '/', '\\' or NUL")
     if len(name) > 200:
         raise SpaceError(f"{what} {name[:40]!r}...: longer than 200 characters")
