@@ -99,34 +99,33 @@ class Dashboard(App[None]):
         self._selected_at: tuple[str | None, float] = (None, 0.0)
         self._variants: dict[str, list[str]] = {}
         self._filter_before = ""
+        # The panes, made once: timers may still fire while the app is being torn down.
+        self.header = SweepHeader(id="header")
+        self.table = RunTable(clock=self.clock, id="table")
+        self.log_view = LogView(id="log")
+        self.plot = MetricPlot(id="plot")
+        self.gpu_panel = GpuPanel(id="gpus")
+        self.prompt = Input(id="prompt")
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield SweepHeader(id="header")
+        yield self.header
         with Vertical(id="main"):
-            yield RunTable(clock=self.clock, id="table")
+            yield self.table
             with Horizontal(id="bottom"):
-                yield LogView(id="log")
+                yield self.log_view
                 with Vertical(id="side"):
-                    yield MetricPlot(id="plot")
-                    yield GpuPanel(id="gpus")
-        yield Input(id="prompt")
+                    yield self.plot
+                    yield self.gpu_panel
+        yield self.prompt
         yield Footer()
-
-    @property
-    def table(self) -> RunTable:
-        return self.query_one("#table", RunTable)
-
-    @property
-    def log_view(self) -> LogView:
-        return self.query_one("#log", LogView)
 
     def on_mount(self) -> None:
         if self.keymap:
             self.set_keymap(self.keymap)
-        self.query_one("#gpus").border_title = "GPUs"
-        self.query_one("#plot").border_title = "metrics"
+        self.gpu_panel.border_title = "GPUs"
+        self.plot.border_title = "metrics"
         self._tick_table()
         self._tick_slow()
         self._tick_log()
@@ -173,7 +172,7 @@ class Dashboard(App[None]):
         self._update_header()
         self._update_plot()
         views = gpu_views(self.source)
-        panel = self.query_one("#gpus", GpuPanel)
+        panel = self.gpu_panel
         panel.display = bool(views)
         if views:
             panel.show(views)
@@ -199,7 +198,7 @@ class Dashboard(App[None]):
         text = header_text(
             self.sweep_name, self.snap, self.clock(), workers=self.slots, gpus=gpus, status=self._status()
         )
-        self.query_one("#header", SweepHeader).show(text)
+        self.header.show(text)
 
     def _update_table_title(self) -> None:
         table = self.table
@@ -218,7 +217,7 @@ class Dashboard(App[None]):
 
     def _update_plot(self) -> None:
         row = self.table.current
-        plot = self.query_one("#plot", MetricPlot)
+        plot = self.plot
         if row is None:
             plot.show([], title="metrics")
             self._plotted = (None,)
@@ -380,7 +379,7 @@ class Dashboard(App[None]):
         self._open_prompt("search", self.log_view.search, "search the log")
 
     def _open_prompt(self, mode: str, value: str, placeholder: str) -> None:
-        prompt = self.query_one("#prompt", Input)
+        prompt = self.prompt
         self.prompt_mode = mode
         prompt.placeholder = placeholder
         prompt.value = value
@@ -389,7 +388,7 @@ class Dashboard(App[None]):
         self._refresh_bindings_if_changed()
 
     def _close_prompt(self) -> None:
-        prompt = self.query_one("#prompt", Input)
+        prompt = self.prompt
         mode, self.prompt_mode = self.prompt_mode, None
         prompt.display = False
         (self.log_view if mode == "search" else self.table).focus()

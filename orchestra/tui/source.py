@@ -14,7 +14,7 @@ from orchestra.scheduler.table import Snapshot
 
 
 class GpuView(Protocol):
-    """One device as the GPU panel shows it (``orchestra.scheduler.gpu.GpuView``)."""
+    """One device as the GPU panel shows it: the fields of ``orchestra.scheduler.gpu.GpuView`` it reads."""
 
     @property
     def index(self) -> int: ...
@@ -52,7 +52,7 @@ class SweepSource(Protocol):
     @property
     def paused(self) -> bool: ...
     @property
-    def gpus(self) -> Any: ...  # a GpuSource when the sweep has GPUs, else None
+    def gpus(self) -> GpuSource | None: ...  # the GPU ledger, None for a sweep without GPUs
 
     def snapshot(self) -> Snapshot: ...
     def cancel(self, run_id: str) -> str: ...
@@ -66,6 +66,5 @@ class SweepSource(Protocol):
 
 
 def gpu_views(source: SweepSource) -> Sequence[GpuView]:
-    """The devices to show, or none (a sweep without GPUs, or a ledger that cannot list them)."""
-    views = getattr(source.gpus, "views", None)
-    return views() if callable(views) else ()
+    """The devices to show; none for a sweep without GPUs."""
+    return source.gpus.views() if source.gpus is not None else ()

@@ -71,8 +71,8 @@ async def test_navigation_keys_move_the_selection_and_the_log_follows_it(tmp_pat
         assert h.table.current.id == "lr=0.1_fail=false/0"
         await h.press("j")
         assert h.table.current.id == "lr=0.1_fail=false/1"
-        await h.until_text("line 1 of lr=0.1")
-        assert h.app.log_view.run_id == "lr=0.1_fail=false/1"
+        text = await h.until_text("lr=0.1_fail=false/1 · output.log")
+        assert "of lr=0.1" in text, "the selected run's output"
         await h.press("k")
         assert h.table.current.index == 0
         await h.press("down", "down")
@@ -99,8 +99,8 @@ async def test_cancel_asks_listing_the_run_then_cancels_it(tmp_path: Path):
         await h.select(run)
         await h.press("c")
         assert isinstance(h.app.screen, ConfirmScreen)
-        text = h.text()
-        assert f"Cancel {run}?" in text and "(running)" in text
+        text = await h.until_text(f"Cancel {run}?")
+        assert "(running)" in text
         await h.press("n")
         assert not isinstance(h.app.screen, ConfirmScreen)
         assert state_of(h, run) is State.RUNNING, "no: nothing happens"
@@ -128,7 +128,7 @@ async def test_kill_asks_then_kills_at_once(tmp_path: Path):
         await h.until(lambda: state_of(h, run) is State.RUNNING)
         await h.press("K")
         assert isinstance(h.app.screen, ConfirmScreen)
-        assert "Kill now" in h.text()
+        await h.until_text("Kill now")
         await h.press("y")
         await h.until(lambda: state_of(h, run) is State.CANCELLED)
         assert h.row(run).exit.reason is Reason.KILLED
@@ -154,10 +154,9 @@ async def test_space_marks_runs_and_a_bulk_cancel_lists_and_cancels_them_all(tmp
         await h.press("space", "space")  # marks runs 0 and 1, moving down each time
         await h.press("j", "space")  # skips 2, marks 3 (queued)
         assert h.table.marked == {"lr=0.1_fail=false/0", "lr=0.1_fail=false/1", "lr=0.1_fail=true/1"}
-        assert "3 marked" in h.text()
+        await h.until_text("3 marked")
         await h.press("c")
-        text = h.text()
-        assert "Cancel 3 runs?" in text
+        text = await h.until_text("Cancel 3 runs?")
         for run in h.table.marked:
             assert run in text
         await h.press("y")
@@ -193,8 +192,8 @@ async def test_filter_by_text_state_param_seed_and_escape_clears_it(tmp_path: Pa
         await h.until(lambda: all(r.state.finished for r in h.sched.snapshot().rows))
         await h.press("slash", *"state:failed", "enter")
         assert [r.id for r in h.table.view] == ["x=3/0"]
-        text = h.text()
-        assert "runs 1 of 3" in text and "filter: state:failed" in text
+        text = await h.until_text("runs 1 of 3")
+        assert "filter: state:failed" in text
         assert "x=1" not in text
         await h.press("escape")
         assert len(h.table.view) == 3
@@ -216,7 +215,7 @@ async def test_sort_by_columns_with_o_and_reverse_with_O(tmp_path: Path):
         h.table.sort_by("score", reverse=False)
         await h.press("O")
         assert [r.id for r in h.table.view] == ["x=3/0", "x=2/0", "x=1/0"]
-        assert "sorted by score ▼" in h.text()
+        await h.until_text("sorted by score ▼")
         await h.press("o")
         assert h.table.sort_column != "score"
 
@@ -323,8 +322,8 @@ async def test_help_lists_the_keys_and_a_user_keymap_rebinds_them(tmp_path: Path
         await h.until(lambda: state_of(h, run) is State.RUNNING)
         await h.press("question_mark")
         assert isinstance(h.app.screen, HelpScreen)
-        text = h.text()
-        assert "state:failed" in text and "keys.json" in text
+        text = await h.until_text("Rebind keys in")
+        assert "state:failed" in text
         cancel_line = next(line for line in text.splitlines() if " cancel " in line)
         assert " x " in cancel_line
         await h.press("escape")
@@ -365,7 +364,7 @@ async def test_quit_with_active_runs_asks_and_stop_interrupts_them(tmp_path: Pat
         await h.until(lambda: state_of(h, run) is State.RUNNING)
         await h.press("q")
         assert isinstance(h.app.screen, QuitScreen)
-        assert "2 running and 6 queued" in h.text()
+        await h.until_text("2 running and 6 queued")
         await h.press("n")
         assert not isinstance(h.app.screen, QuitScreen) and not h.sched.done
         await h.press("q", "y")
