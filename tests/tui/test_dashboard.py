@@ -380,3 +380,24 @@ async def test_quit_when_every_run_finished_exits_without_asking(tmp_path: Path)
         assert not isinstance(h.app.screen, QuitScreen)
         await h.until(lambda: h.sched.done)
         await h.until(lambda: not h.app.is_running)
+
+
+async def test_gpu_panel_header_and_gpu_filter_with_the_ledger_over_fake_gpus(tmp_path: Path):
+    from orchestra.scheduler.gpu import GpuLedger
+    from orchestra.scheduler.probe import FakeProbe
+
+    probe = FakeProbe("2x24GiB")
+    probe.set_process(1, pid=4242, used=6 << 30)  # someone else uses 6GiB on GPU 1
+    body = HELD.replace("seeds=[0, 1])", 'seeds=[0, 1], gpu_mem="14GiB")')
+    async with dashboard(tmp_path, body, workers=4, gpus=GpuLedger(probe)) as h:
+        await h.until(lambda: h.sched.snapshot().counts[State.RUNNING] == 2)
+        text = await h.until_text("GPUs 2/2")
+        panel = [line for line in text.splitlines() if "24.0GiB" in line]
+        assert len(panel) == 2, "one line per device"
+        assert "6.0GiB/24.0GiB" in panel[1], "what others use on GPU 1"
+        assert "1 run" in panel[0] and "1 run" in panel[1], "14GiB runs: one fits on each device"
+        assert "reserved" in text and "others" in text, "the legend"
+        on_one = [r.id for r in h.sched.snapshot().rows if any(g["index"] == 1 for g in r.gpus)]
+        await h.press("slash", *"gpu:1", "enter")
+        assert [r.id for r in h.table.view] == on_one
+        release(tmp_path)
