@@ -56,7 +56,7 @@ class Column:
     name: str
     width: int
     cell: Callable[[RunRow, float], str]
-    key: Callable[[RunRow], Any]
+    key: Callable[[RunRow, float], Any]
     right: bool = False
 
 
@@ -74,7 +74,7 @@ def _metric_column(name: str) -> Column:
         name,
         max(len(name), 9),
         lambda r, now: format_value(r.metrics[name]) if name in r.metrics else "",
-        lambda r: _missing_last(r.metrics.get(name)),
+        lambda r, now: _missing_last(r.metrics.get(name)),
         right=True,
     )
 
@@ -82,24 +82,28 @@ def _metric_column(name: str) -> Column:
 def base_columns(variant_width: int, seed_width: int, index_width: int) -> list[Column]:
     """The columns every sweep has, before its metrics."""
     return [
-        Column("#", index_width, lambda r, now: str(r.index), lambda r: r.index, right=True),
-        Column("variant", variant_width, lambda r, now: r.variant, lambda r: r.variant),
-        Column("seed", seed_width, lambda r, now: str(r.seed), lambda r: _missing_last(r.seed), right=True),
-        Column("state", 9, lambda r, now: r.state.value, lambda r: STATE_ORDER[r.state]),
-        Column("try", 3, lambda r, now: str(r.attempt) if r.attempt else "", lambda r: r.attempt, right=True),
-        Column("gpu", 3, lambda r, now: gpu_text(r), lambda r: gpu_text(r)),
+        Column("#", index_width, lambda r, now: str(r.index), lambda r, now: r.index, right=True),
+        Column("variant", variant_width, lambda r, now: r.variant, lambda r, now: r.variant),
+        Column(
+            "seed", seed_width, lambda r, now: str(r.seed), lambda r, now: _missing_last(r.seed), right=True
+        ),
+        Column("state", 9, lambda r, now: r.state.value, lambda r, now: STATE_ORDER[r.state]),
+        Column(
+            "try", 3, lambda r, now: str(r.attempt) if r.attempt else "", lambda r, now: r.attempt, right=True
+        ),
+        Column("gpu", 3, lambda r, now: gpu_text(r), lambda r, now: gpu_text(r)),
         Column(
             "elapsed",
             7,
             lambda r, now: format_duration(r.elapsed(now)) if r.started_at else "",
-            lambda r: _missing_last(r.elapsed(time.time())),
+            lambda r, now: _missing_last(r.elapsed(now)),
             right=True,
         ),
         Column(
             "step",
             6,
             lambda r, now: "" if r.step is None else str(r.step),
-            lambda r: _missing_last(r.step),
+            lambda r, now: _missing_last(r.step),
             right=True,
         ),
     ]
@@ -113,7 +117,7 @@ def _why(row: RunRow) -> str:
     return ""
 
 
-WHY = Column("why", 0, lambda r, now: _why(r), lambda r: _why(r))
+WHY = Column("why", 0, lambda r, now: _why(r), lambda r, now: _why(r))
 
 
 class RunTable(ScrollView, can_focus=True):
@@ -400,7 +404,8 @@ class RunTable(ScrollView, can_focus=True):
         if self.sort_column != "#" or self.sort_reverse:
             col = next((c for c in self._all_columns() if c.name == self.sort_column), None)
             if col is not None:
-                rows.sort(key=lambda r: (col.key(r), r.index), reverse=self.sort_reverse)
+                now = self.clock()
+                rows.sort(key=lambda r: (col.key(r, now), r.index), reverse=self.sort_reverse)
         self.view = rows
         self._positions = {r.id: i for i, r in enumerate(rows)}
         if self.cursor_id in self._positions:
@@ -487,6 +492,7 @@ class RunTable(ScrollView, can_focus=True):
             segments.append(Segment(text, style))
             segments.append(Segment(" ", base))
         strip = Strip(segments).adjust_cell_length(width, base)
+        self._strips.discard(row.id)  # LRUCache.set keeps an existing entry
         self._strips[row.id] = (row, key, strip)
         return strip
 
