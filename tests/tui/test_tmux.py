@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -105,6 +106,34 @@ def test_up_on_a_terminal_opens_the_dashboard_to_cancel_retry_and_quit(tmp_path:
         assert "3 runs in" in screen and "3 cancelled" in screen, (
             "the summary line after the dashboard closed"
         )
+    finally:
+        (tmp_path / "release").touch()
+        term.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed; the end-to-end dashboard test drives it")
+def test_sigterm_to_up_with_the_dashboard_stops_the_runs_and_restores_the_terminal(tmp_path: Path):
+    write_sweep(tmp_path, SWEEP)
+    exit_file = tmp_path / "exit-status"
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    command = (
+        f"cd {shlex.quote(str(tmp_path))} && "
+        f"{shlex.quote(sys.executable)} -m orchestra up sweep.py --root sweeps --workers 3 --grace 5; "
+        f"echo $? > {shlex.quote(str(exit_file))}; sleep 60"
+    )
+    term = Terminal(command, env)
+    sweep_dir = tmp_path / "sweeps" / "sweep"
+    try:
+        term.wait_for_text("3 running")
+        pid = int((sweep_dir / "orchestra.lock").read_text())
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: exit_file.exists() and exit_file.read_text().strip(), timeout=60, what="up to exit")
+        assert exit_file.read_text().strip() == "130"
+        final = statuses(sweep_dir)
+        assert all(s.exit.reason is Reason.INTERRUPTED for s in final.values())
+        screen = term.wait_for_text("3 runs in")
+        assert "orchestra · sweep" not in screen, "the dashboard is gone: the terminal is back to the shell"
     finally:
         (tmp_path / "release").touch()
         term.close()
