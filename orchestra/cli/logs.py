@@ -1,0 +1,73 @@
+"""``orchestra logs DIR RUN [-f]``: print a run's output.log, or follow it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dir", metavar="DIR", help="the sweep directory (ROOT/NAME)")
+    p.add_argument("run", metavar="RUN", help="run number, VARIANT/SEED, or a unique prefix")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new output until the run ends")
+    p.add_argument("-n", "--lines", type=int, default=None, metavar="N", help="only the last N lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestra.errors import UserError
+    from orchestra.rundir import SweepDir, live_holder, planned_runs, resolve_run
+
+    sweep = SweepDir(args.sweep_dir)
+    plan = sweep.read_plan()
+    ref = resolve_run(planned_runs(sweep, plan), args.run)
+    path = ref.dir.output_log
+    if not path.exists() and not args.follow:
+        raise UserError(f"run {ref.id} has no output yet (it has not started); use -f to wait for it")
+    out = sys.stdout.buffer
+    offset = 0
+    if path.exists():
+        offset = _print_start(path, out, args.lines)
+    if not args.follow:
+        return 0
+    while True:
+        offset = _copy_new(path, out, offset)
+        status = ref.dir.read_status()
+        finished = status is not None and status.state.finished
+        if finished or (status is not None and live_holder(sweep) is None and status.state.value == "running"):
+            _copy_new(path, out, offset)
+            return 0
+        time.sleep(0.2)
+
+
+def _print_start(path: os.PathLike[str], out, lines: int | None) -> int:  # type: ignore[no-untyped-def]
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if lines is None:
+            while chunk := f.read(1 << 20):
+                out.write(chunk)
+            out.flush()
+            return f.tell()
+        start = max(0, size - max(1, lines) * 512 - 65536)
+        f.seek(start)
+        data = f.read(size - start)
+    tail = data.split(b"\n")
+    if data.endswith(b"\n"):
+        tail = tail[:-1]
+    out.write(b"\n".join(tail[-lines:]) + (b"\n" if tail else b""))
+    out.flush()
+    return size
+
+
+def _copy_new(path: os.PathLike[str], out, offset: int) -> int:  # type: ignore[no-untyped-def]
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return offset
+    if data:
+        out.write(data)
+        out.flush()
+    return offset + len(data)

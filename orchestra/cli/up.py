@@ -1,0 +1,155 @@
+"""``orchestra up SWEEP.py``: plan a sweep into its directory and run it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from orchestra.errors import PlanError
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)")
+    p.add_argument("--name", help="sweep name (default: Sweep(name=) or the file's stem)")
+    p.add_argument("--root", default=os.environ.get("ORCHESTRA_ROOT", "sweeps"),
+                   help="directory that holds sweeps (default: ./sweeps or $ORCHESTRA_ROOT)")
+    p.add_argument("--workers", type=int, default=None, help="CPU slots: runs at once (default: one per core)")
+    p.add_argument("--headless", action="store_true", help="no dashboard: progress and one line per run")
+    p.add_argument("--dry-run", action="store_true", help="print the planned runs and their directories; start nothing")
+    p.add_argument("--retry-failed", action="store_true", help="run failed and cancelled runs again")
+    p.add_argument("--update", action="store_true",
+                   help="accept a changed sweep file: keep unchanged variants' results, run changed ones anew")
+    p.add_argument("--max-failures", type=int, default=None, metavar="N",
+                   help="stop starting runs after N runs failed (running ones finish)")
+    p.add_argument("--fail-fast", action="store_true", help="stop everything at the first failed run")
+    p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                   help="time a stopped run gets between SIGTERM and SIGKILL (default 10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestra.rundir import SweepLock
+    from orchestra.runtime.payload import dumps_entry
+    from orchestra.scheduler.loader import load_sweep_file
+    from orchestra.scheduler.prepare import apply, reconcile
+    from orchestra.scheduler.resources import CpuSlots, default_workers
+
+    loaded = load_sweep_file(args.sweep_file)
+    sweep = loaded.sweep
+    payload = dumps_entry(sweep.entry, by_value=[loaded.module])
+    root = Path(args.root)
+    options = dict(name=args.name, payload=payload, retry_failed=args.retry_failed, update=args.update)
+    rec = reconcile(loaded, root, **options)
+    workers = args.workers if args.workers is not None else default_workers()
+    problem = CpuSlots(workers).feasible(sweep.resources.cpus)
+    if args.max_failures is not None and args.max_failures < 1:
+        raise PlanError(f"--max-failures must be at least 1, got {args.max_failures}")
+    if problem:
+        raise PlanError(f"{loaded.path.name}: {problem}")
+    if args.dry_run:
+        _print_plan(rec)
+        return 0
+    rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
+    lock = SweepLock(rec.sweep_dir)
+    if not lock.acquire():
+        raise PlanError(
+            f"sweep {rec.name!r} in {rec.sweep_dir.path} is already running (pid {lock.holder()}); "
+            "watch it with `orchestra status`, or stop that orchestrator first"
+        )
+    try:
+        rec = reconcile(loaded, root, **options)  # again, under the lock: statuses may have moved
+        apply(rec, payload)
+        for note in rec.notes:
+            print(f"orchestra: {note}")
+        return _run(args, loaded, rec, workers)
+    finally:
+        lock.release()
+
+
+def _run(args: argparse.Namespace, loaded, rec, workers: int) -> int:  # type: ignore[no-untyped-def]
+    import anyio
+
+    from orchestra.headless import summary_line
+    from orchestra.scheduler.backends.local import LocalBackend
+    from orchestra.scheduler.core import Policy, Scheduler
+
+    sweep = loaded.sweep
+    n_start = len(rec.to_start)
+    skipped = _skipped_text(rec)
+    print(f"sweep {rec.name}: {len(rec.runs)} runs, {n_start} to start{skipped}, {workers} workers -> {rec.sweep_dir.path}",
+          flush=True)
+    if n_start == 0:
+        done = all(r.status is not None and r.status.state.value == "completed" for r in rec.runs)
+        print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
+        return 0 if done else 1
+    policy = Policy(
+        max_retries=sweep.max_retries,
+        timeout=sweep.timeout,
+        max_failures=args.max_failures if args.max_failures is not None else sweep.max_failures,
+        fail_fast=args.fail_fast,
+        order=sweep.order,
+        grace=args.grace,
+    )
+    scheduler = Scheduler(
+        rec,
+        LocalBackend(),
+        workers=workers,
+        resources=sweep.resources,
+        policy=policy,
+        sweep_env=sweep.env,
+        sweep_file=loaded.path,
+        run_options=sweep.run_options(),
+    )
+    started = time.time()
+    summary = anyio.run(_headless, scheduler, workers)
+    print(summary_line(scheduler.snapshot(), time.time() - started), flush=True)
+    return summary.exit_code
+
+
+async def _headless(scheduler, workers: int):  # type: ignore[no-untyped-def]
+    import signal
+    from functools import partial
+
+    import anyio
+
+    from orchestra.headless import show
+
+    async def on_signals() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            count = 0
+            async for _ in signals:
+                count += 1
+                if count == 1:
+                    print("orchestra: stopping runs (again to kill them now)", file=sys.stderr, flush=True)
+                    scheduler.interrupt()
+                else:
+                    scheduler.kill_all()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(on_signals)
+        tg.start_soon(partial(show, scheduler, tty=sys.stdout.isatty() or None, workers=workers))
+        summary = await scheduler.run()
+        tg.cancel_scope.cancel()
+    return summary
+
+
+def _skipped_text(rec) -> str:  # type: ignore[no-untyped-def]
+    from collections import Counter
+
+    c = Counter(r.status.state.value for r in rec.runs if not r.start and r.status is not None)
+    return "".join(f", {n} {state} kept" for state, n in sorted(c.items()))
+
+
+def _print_plan(rec) -> None:  # type: ignore[no-untyped-def]
+    state = "new" if rec.new else "exists"
+    print(f"sweep {rec.name} -> {rec.sweep_dir.path} ({state})")
+    print(f"{len(rec.runs)} runs, {len(rec.to_start)} to start{_skipped_text(rec)}")
+    for note in rec.notes:
+        print(f"note: {note}")
+    width = max((len(r.id) for r in rec.runs), default=3)
+    for r in rec.runs:
+        now = r.status.state.value if r.status else "new"
+        action = "start" if r.start else "keep"
+        print(f"{r.spec.index:>5}  {r.id:<{width}}  {action:<5}  {now:<9}  {r.dir.path}")

@@ -1,0 +1,125 @@
+"""The headless frontend: progress and one line per finished run, for a terminal or a log file.
+
+On a terminal it shows a rich progress bar with counts per state, elapsed time and ETA, and
+prints a line above it for each run that finishes. When stdout is not a terminal it prints plain
+lines only: one per finished run and a summary at the end, nothing that repaints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import TextIO
+
+import anyio
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from orchestra.rundir import State
+from orchestra.scheduler.core import Scheduler
+from orchestra.scheduler.table import RunEvent, RunRow, Snapshot
+from orchestra.units import format_duration
+
+STATE_STYLE = {
+    State.QUEUED: "dim",
+    State.RUNNING: "cyan",
+    State.COMPLETED: "green",
+    State.FAILED: "red",
+    State.CANCELLED: "yellow",
+}
+
+
+def counts_text(snap: Snapshot) -> str:
+    counts = snap.counts
+    parts = [f"{counts[s]} {s.value}" for s in State if counts[s]]
+    return ", ".join(parts)
+
+
+def eta(snap: Snapshot, now: float, workers: int) -> float | None:
+    """Remaining time: mean duration of finished runs x runs left / runs at once."""
+    done = [r.elapsed(now) for r in snap.rows if r.state is State.COMPLETED and r.started_at is not None]
+    left = sum(1 for r in snap.rows if r.state in (State.QUEUED, State.RUNNING))
+    durations = [d for d in done if d is not None]
+    if not durations or not left:
+        return None
+    mean = sum(durations) / len(durations)
+    return mean * left / max(1, workers)
+
+
+def finished_line(row: RunRow) -> str:
+    """``completed  lr=0.1/0  3.2s  loss=0.01`` or ``failed  lr=0.1/1  exception: ValueError: ...``."""
+    took = format_duration(row.elapsed(time.time()))
+    if row.state is State.COMPLETED:
+        metrics = "  ".join(f"{k}={_fmt(v)}" for k, v in list(row.metrics.items())[:4])
+        return f"{row.state.value:<9}  {row.id}  {took}  {metrics}".rstrip()
+    why = row.exit.describe() if row.exit else ""
+    attempt = f" (attempt {row.attempt})" if row.attempt > 1 else ""
+    return f"{row.state.value:<9}  {row.id}{attempt}  {took}  {why}".rstrip()
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+async def show(scheduler: Scheduler, *, file: TextIO | None = None, tty: bool | None = None, workers: int = 1) -> None:
+    """Display the sweep until the scheduler is done (run it next to ``scheduler.run()``)."""
+    console = Console(file=file, force_terminal=tty, soft_wrap=True, highlight=False)
+    events = scheduler.events()
+    total = len(scheduler.snapshot().rows)
+    if not console.is_terminal:
+        async with events:
+            async for ev in events:
+                if ev.row.state.finished:
+                    console.print(finished_line(ev.row), markup=False)
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta {task.fields[eta]}"),
+        console=console,
+        transient=False,
+    )
+    task = progress.add_task(scheduler.rec.name, total=total, counts="", eta="-")
+
+    def refresh() -> None:
+        snap = scheduler.snapshot()
+        now = time.time()
+        finished = sum(1 for r in snap.rows if r.state.finished)
+        label = "paused" if snap.paused else ("stopping" if snap.stopping else "")
+        progress.update(
+            task,
+            completed=finished,
+            counts=counts_text(snap) + (f" [{label}]" if label else ""),
+            eta=format_duration(eta(snap, now, workers)),
+        )
+
+    async def print_events() -> None:
+        async with events:
+            async for ev in events:
+                if ev.row.state.finished:
+                    style = STATE_STYLE[ev.row.state]
+                    progress.console.print(f"[{style}]{_escape(finished_line(ev.row))}[/]")
+                refresh()
+
+    with progress:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(print_events)
+            while not scheduler.done:
+                refresh()
+                await anyio.sleep(0.25)
+            refresh()
+            tg.cancel_scope.cancel()
+
+
+def summary_line(snap: Snapshot, elapsed: float) -> str:
+    counts: Counter[State] = snap.counts
+    return f"{len(snap.rows)} runs in {format_duration(elapsed)}: {counts_text(snap) or 'nothing to do'}"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,40 @@
+"""The environment a run's process starts with (docs/run-directory.md, "The run's process")."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import orchestra
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+ORCHESTRA_ROOT = str(Path(orchestra.__file__).resolve().parent.parent)
+CPU_ENV = {"CUDA_VISIBLE_DEVICES": "", "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "ORCHESTRA_DEVICE": "cpu", "ORCHESTRA_GPUS": "[]"}
+
+
+def run_env(
+    *,
+    base: Mapping[str, str],
+    sweep_env: Mapping[str, str],
+    run_dir: Path,
+    attempt: int,
+    threads: int,
+    sweep_file: Path | None,
+    device_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The full environment of one attempt of one run."""
+    env = dict(base)
+    env.update(sweep_env)
+    for var in THREAD_VARS:
+        env.setdefault(var, str(threads))
+    paths = [ORCHESTRA_ROOT]
+    if sweep_file is not None:
+        paths.append(str(sweep_file.parent))
+    paths += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(CPU_ENV if device_env is None else device_env)
+    env["ORCHESTRA_RUN_DIR"] = str(run_dir)
+    env["ORCHESTRA_ATTEMPT"] = str(attempt)
+    env["ORCHESTRA_PARENT_PID"] = str(os.getpid())
+    return env
