@@ -52,7 +52,8 @@ def t975(df: int) -> float:
 class Curve:
     """One group's learning curve: ``mean`` with ``low``/``high`` (95 % interval) at each ``x``.
 
-    ``n[i]`` is how many runs contribute at ``x[i]``; the interval is NaN where it is below 2.
+    ``n[i]`` is how many runs contribute at ``x[i]``; ``stderr`` (sd / sqrt n) and the interval
+    are NaN where it is below 2.
     """
 
     label: str
@@ -61,6 +62,7 @@ class Curve:
     runs: Runs
     x: np.ndarray
     mean: np.ndarray
+    stderr: np.ndarray
     low: np.ndarray
     high: np.ndarray
     n: np.ndarray
@@ -93,8 +95,9 @@ def curves(runs: Runs, metric: str, *, x: str = "step", group_by: Sequence[str] 
         if not series:
             continue
         grid, matrix = _align(series, exact=(x == "step"))
-        mean, low, high, n = _stats(matrix)
-        out.append(Curve(label, key, params, group, grid, mean, low, high, n))
+        mean, stderr, n = _stats(matrix)
+        half = _t975_per_point(n) * stderr
+        out.append(Curve(label, key, params, group, grid, mean, stderr, mean - half, mean + half, n))
     return out
 
 
@@ -145,17 +148,20 @@ def _align(series: list[tuple[np.ndarray, np.ndarray]], *, exact: bool) -> tuple
     return grid, matrix
 
 
-def _stats(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _stats(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard error and count of the finite values in each column."""
     finite = np.isfinite(matrix)
     n = finite.sum(axis=0)
-    filled = np.where(finite, matrix, 0.0)
     safe_n = np.maximum(n, 1)
-    mean = np.where(n > 0, filled.sum(axis=0) / safe_n, np.nan)
+    mean = np.where(n > 0, np.where(finite, matrix, 0.0).sum(axis=0) / safe_n, np.nan)
     dev = np.where(finite, matrix - mean, 0.0)
     var = np.where(n > 1, (dev**2).sum(axis=0) / np.maximum(n - 1, 1), np.nan)
+    return mean, np.sqrt(var) / np.sqrt(safe_n), n
+
+
+def _t975_per_point(n: np.ndarray) -> np.ndarray:
     df = n - 1
     t = np.full(len(n), math.nan)
     for d in np.unique(df[df >= 1]):
         t[df == d] = t975(int(d))
-    half = t * np.sqrt(var) / np.sqrt(safe_n)
-    return mean, mean - half, mean + half, n
+    return t

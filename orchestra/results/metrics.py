@@ -143,8 +143,9 @@ def _columns(records: list[Any], problems: list[str]) -> Metrics:
     if n > 1 and not bool((step[1:] > step[:-1]).all()):
         keep = _superseded_dropped(step)
         step, time = step[keep], time[keep]
-        values = {k: v[keep] for k, v in values.items()}
-        present = {k: m[keep] for k, m in present.items() if not m[keep].all()}
+        kept = {k: m[keep] for k, m in present.items()}
+        values = {k: v[keep] for k, v in values.items() if k not in kept or kept[k].any()}
+        present = {k: m for k, m in kept.items() if k in values and not m.all()}
     return Metrics(step, time, values, present, tuple(problems))
 
 

@@ -6,7 +6,10 @@ are what the orchestrator and the runtime write, record for record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +48,9 @@ def write_sweep(
     return sweep_dir, variants
 
 
-def write_status(run: RunDir, state: str, attempt: int = 1, reason: str | None = None, pid: int = 4242) -> None:
+def write_status(
+    run: RunDir, state: str, attempt: int = 1, reason: str | None = None, pid: int = 4242
+) -> None:
     st = State(state)
     if reason is None:
         reason = {"completed": "success", "failed": "exception", "cancelled": "cancelled"}.get(state)
@@ -90,7 +95,12 @@ def write_run(
     if curves is not None:
         n = len(next(iter(curves.values())))
         records = [
-            {"step": i, "time": T0 + 2 + i * 0.1, "attempt": attempt, "values": {k: v[i] for k, v in curves.items()}}
+            {
+                "step": i,
+                "time": T0 + 2 + i * 0.1,
+                "attempt": attempt,
+                "values": {k: v[i] for k, v in curves.items()},
+            }
             for i in range(n)
         ]
     if records is not None:
@@ -102,3 +112,26 @@ def write_run(
 
 def record(step: int, attempt: int = 1, **values: Any) -> dict[str, Any]:
     return {"step": step, "time": T0 + 2 + step * 0.1 + attempt, "attempt": attempt, "values": values}
+
+
+@contextlib.contextmanager
+def live_orchestrator(sweep_dir: SweepDir) -> Iterator[subprocess.Popen[str]]:
+    """A separate process holding the sweep's lock, as a live ``orchestra up`` does, until the block ends."""
+    code = (
+        "import sys\n"
+        "from orchestra.rundir import SweepDir, SweepLock\n"
+        f"lock = SweepLock(SweepDir({str(sweep_dir.path)!r}))\n"
+        "assert lock.acquire()\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield proc
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        proc.wait(timeout=60)
