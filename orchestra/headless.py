@@ -8,7 +8,6 @@ lines only: one per finished run and a summary at the end, nothing that repaints
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import TextIO
 
 import anyio
@@ -17,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from orchestra.rundir import State
 from orchestra.scheduler.core import Scheduler
-from orchestra.scheduler.table import RunEvent, RunRow, Snapshot
+from orchestra.scheduler.table import RunRow, Snapshot
 from orchestra.units import format_duration
 
 STATE_STYLE = {
@@ -61,7 +60,9 @@ def _fmt(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-async def show(scheduler: Scheduler, *, file: TextIO | None = None, tty: bool | None = None, workers: int = 1) -> None:
+async def show(
+    scheduler: Scheduler, *, file: TextIO | None = None, tty: bool | None = None, workers: int = 1
+) -> None:
     """Display the sweep until the scheduler is done (run it next to ``scheduler.run()``)."""
     console = Console(file=file, force_terminal=tty, soft_wrap=True, highlight=False)
     events = scheduler.events()
@@ -115,7 +116,6 @@ async def show(scheduler: Scheduler, *, file: TextIO | None = None, tty: bool | 
 
 
 def summary_line(snap: Snapshot, elapsed: float) -> str:
-    counts: Counter[State] = snap.counts
     return f"{len(snap.rows)} runs in {format_duration(elapsed)}: {counts_text(snap) or 'nothing to do'}"
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -277,7 +278,12 @@ class Exit:
         return f"{text}: {self.message}" if self.message else text
 
     def to_json(self) -> dict[str, Any]:
-        return {"reason": self.reason.value, "code": self.code, "signal": self.signal, "message": self.message}
+        return {
+            "reason": self.reason.value,
+            "code": self.code,
+            "signal": self.signal,
+            "message": self.message,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Exit:
@@ -359,7 +365,11 @@ class RunDir:
     """Paths of one run's directory."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self._p = os.fspath(path)  # a str: building Paths for 10,000 runs costs more than reading them
+
+    @functools.cached_property
+    def path(self) -> Path:
+        return Path(self._p)
 
     config = property(lambda self: self.path / CONFIG_JSON)
     status = property(lambda self: self.path / STATUS_JSON)
@@ -382,7 +392,7 @@ class RunDir:
         return SweepDir(self.path.parent.parent.parent)
 
     def read_status(self) -> Status | None:
-        d = read_json_or_none(self.status)
+        d = read_json_or_none(os.path.join(self._p, STATUS_JSON))
         if d is None:
             return None
         try:
@@ -394,7 +404,7 @@ class RunDir:
         write_json(self.status, status.to_json())
 
     def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
+        return f"RunDir({self._p!r})"
 
 
 class SweepDir:
@@ -402,6 +412,7 @@ class SweepDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._runs = os.path.join(self.path, RUNS)
 
     sweep_json = property(lambda self: self.path / SWEEP_JSON)
     payload = property(lambda self: self.path / PAYLOAD)
@@ -413,7 +424,7 @@ class SweepDir:
         """The directory of run (variant, seed); ``variant`` must be one safe path component."""
         check_path_component(variant, "variant name")
         check_path_component(str(seed), "seed")
-        return RunDir(self.path / RUNS / variant / str(seed))
+        return RunDir(os.path.join(self._runs, variant, str(seed)))
 
     def exists(self) -> bool:
         return self.sweep_json.is_file()
@@ -423,7 +434,9 @@ class SweepDir:
         if not self.path.is_dir():
             raise RunDirError(f"{self.path}: no such directory")
         if not self.sweep_json.is_file():
-            raise RunDirError(f"{self.path}: not a sweep directory (no {SWEEP_JSON}); give the directory `orchestra up` made")
+            raise RunDirError(
+                f"{self.path}: not a sweep directory (no {SWEEP_JSON}); give the directory `orchestra up` made"
+            )
         plan = read_json(self.sweep_json)
         if not isinstance(plan, dict) or plan.get("format") != FORMAT:
             raise RunDirError(f"{self.sweep_json}: not a sweep file of format {FORMAT}")
@@ -551,7 +564,9 @@ def planned_runs(sweep: SweepDir, plan: Mapping[str, Any]) -> list[PlannedRunRef
     out = []
     for v in plan.get("variants", []):
         for j, s in enumerate(seeds):
-            out.append(PlannedRunRef(v["index"] * len(seeds) + j, v["name"], s, v["params"], sweep.run(v["name"], s)))
+            out.append(
+                PlannedRunRef(v["index"] * len(seeds) + j, v["name"], s, v["params"], sweep.run(v["name"], s))
+            )
     return out
 
 

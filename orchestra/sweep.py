@@ -8,8 +8,8 @@ from typing import Any
 
 from orchestra.errors import UserError
 from orchestra.space.naming import check_path_component
-from orchestra.space.variant import Space, Variant, as_space
 from orchestra.space.values import to_json_value
+from orchestra.space.variant import Space, Variant, as_space
 from orchestra.units import parse_bytes, parse_duration
 
 SNAPSHOT_MODES = ("all", "last", "gap", "gap_and_last", "gap_overwrite", "none")
@@ -25,7 +25,9 @@ def check_snapshot_settings(mode: str, gap: int) -> None:
     if mode == "last" and gap != 1:
         raise UserError(f"snapshot_mode 'last' saves every iteration, so snapshot_gap must be 1 (got {gap})")
     if mode == "gap_overwrite" and gap <= 1:
-        raise UserError("snapshot_mode 'gap_overwrite' needs snapshot_gap > 1; use 'last' to save every iteration")
+        raise UserError(
+            "snapshot_mode 'gap_overwrite' needs snapshot_gap > 1; use 'last' to save every iteration"
+        )
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,12 @@ class Resources:
     max_gpu_util: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"cpus": self.cpus, "gpus": self.gpus, "gpu_mem": self.gpu_mem, "max_gpu_util": self.max_gpu_util}
+        return {
+            "cpus": self.cpus,
+            "gpus": self.gpus,
+            "gpu_mem": self.gpu_mem,
+            "max_gpu_util": self.max_gpu_util,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Resources:
@@ -122,7 +129,9 @@ class Sweep:
         self.snapshot_gap = snapshot_gap
         self.max_retries = _check_count(max_retries, "max_retries", minimum=0)
         self.timeout = parse_duration(timeout, "Sweep timeout")
-        self.max_failures = None if max_failures is None else _check_count(max_failures, "max_failures", minimum=1)
+        self.max_failures = (
+            None if max_failures is None else _check_count(max_failures, "max_failures", minimum=1)
+        )
         if order not in ORDERS:
             raise UserError(f"Sweep order {order!r} is not one of {', '.join(ORDERS)}")
         self.order = order

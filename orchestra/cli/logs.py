@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
         offset = _copy_new(path, out, offset)
         status = ref.dir.read_status()
         finished = status is not None and status.state.finished
-        if finished or (status is not None and live_holder(sweep) is None and status.state.value == "running"):
+        if finished or (
+            status is not None and live_holder(sweep) is None and status.state.value == "running"
+        ):
             _copy_new(path, out, offset)
             return 0
         time.sleep(0.2)

@@ -11,8 +11,13 @@ from typing import Any
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir", metavar="DIR", help="the sweep directory (ROOT/NAME)")
     p.add_argument("--json", action="store_true", help="one JSON object per run, as a list")
-    p.add_argument("--state", action="append", default=None, metavar="STATE",
-                   help="only runs in this state (queued, running, completed, failed, cancelled, lost); repeatable")
+    p.add_argument(
+        "--state",
+        action="append",
+        default=None,
+        metavar="STATE",
+        help="only runs in this state (queued, running, completed, failed, cancelled, lost); repeatable",
+    )
 
 
 def collect(sweep_dir: str) -> tuple[dict[str, Any], int | None, list[dict[str, Any]]]:
@@ -34,20 +39,22 @@ def collect(sweep_dir: str) -> tuple[dict[str, Any], int | None, list[dict[str, 
         if status is not None and status.started_at is not None:
             end = status.ended_at if status.ended_at and status.state.finished else time.time()
             elapsed = max(0.0, end - status.started_at)
-        rows.append({
-            "run": ref.index,
-            "id": ref.id,
-            "variant": ref.variant,
-            "seed": ref.seed,
-            "state": state,
-            "attempt": status.attempt if status else 0,
-            "exit": status.exit.to_json() if status and status.exit else None,
-            "elapsed": elapsed,
-            "gpus": list(status.gpus) if status else [],
-            "step": last.get("step") if isinstance(last, dict) else None,
-            "metrics": values,
-            "dir": str(ref.dir.path),
-        })
+        rows.append(
+            {
+                "run": ref.index,
+                "id": ref.id,
+                "variant": ref.variant,
+                "seed": ref.seed,
+                "state": state,
+                "attempt": status.attempt if status else 0,
+                "exit": status.exit.to_json() if status and status.exit else None,
+                "elapsed": elapsed,
+                "gpus": list(status.gpus) if status else [],
+                "step": last.get("step") if isinstance(last, dict) else None,
+                "metrics": values,
+                "dir": str(ref.dir.path),
+            }
+        )
     return plan, live, rows
 
 
@@ -80,7 +87,9 @@ def _table(plan: dict[str, Any], live: int | None, rows: list[dict[str, Any]]) -
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 10_000)
     counts = Counter(r["state"] for r in rows)
     where = f"running (orchestrator pid {live})" if live else "not running"
-    console.print(f"[bold]{plan['name']}[/]  {where}  " + ", ".join(f"{n} {s}" for s, n in counts.most_common()))
+    console.print(
+        f"[bold]{plan['name']}[/]  {where}  " + ", ".join(f"{n} {s}" for s, n in counts.most_common())
+    )
     metric_keys: list[str] = []
     for r in rows:
         for k in r["metrics"]:
@@ -88,9 +97,18 @@ def _table(plan: dict[str, Any], live: int | None, rows: list[dict[str, Any]]) -
                 metric_keys.append(k)
     table = Table(box=None, pad_edge=False, show_edge=False)
     for col in ("#", "run", "state", "try", "elapsed", "step", *metric_keys, "why"):
-        table.add_column(col, overflow="fold" if col == "why" else "ellipsis",
-                         justify="right" if col in ("#", "try", "step") else "left")
-    styles = {"running": "cyan", "completed": "green", "failed": "red", "cancelled": "yellow", "lost": "magenta"}
+        table.add_column(
+            col,
+            overflow="fold" if col == "why" else "ellipsis",
+            justify="right" if col in ("#", "try", "step") else "left",
+        )
+    styles = {
+        "running": "cyan",
+        "completed": "green",
+        "failed": "red",
+        "cancelled": "yellow",
+        "lost": "magenta",
+    }
     for r in rows:
         why = ""
         if r["exit"] and r["state"] != "completed":
@@ -98,7 +116,10 @@ def _table(plan: dict[str, Any], live: int | None, rows: list[dict[str, Any]]) -
 
             why = Exit.from_json(r["exit"]).describe()
         cells = [
-            str(r["run"]), r["id"], f"[{styles.get(r['state'], 'dim')}]{r['state']}[/]", str(r["attempt"] or ""),
+            str(r["run"]),
+            r["id"],
+            f"[{styles.get(r['state'], 'dim')}]{r['state']}[/]",
+            str(r["attempt"] or ""),
             format_duration(r["elapsed"]) if r["elapsed"] is not None else "",
             "" if r["step"] is None else str(r["step"]),
             *[_fmt(r["metrics"].get(k)) for k in metric_keys],

@@ -12,28 +12,50 @@ from orchestra.errors import PlanError
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)")
+    p.add_argument(
+        "sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)"
+    )
     p.add_argument("--name", help="sweep name (default: Sweep(name=) or the file's stem)")
-    p.add_argument("--root", default=os.environ.get("ORCHESTRA_ROOT", "sweeps"),
-                   help="directory that holds sweeps (default: ./sweeps or $ORCHESTRA_ROOT)")
-    p.add_argument("--workers", type=int, default=None, help="CPU slots: runs at once (default: one per core)")
+    p.add_argument(
+        "--root",
+        default=os.environ.get("ORCHESTRA_ROOT", "sweeps"),
+        help="directory that holds sweeps (default: ./sweeps or $ORCHESTRA_ROOT)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="CPU slots: runs at once (default: one per core)"
+    )
     p.add_argument("--headless", action="store_true", help="no dashboard: progress and one line per run")
-    p.add_argument("--dry-run", action="store_true", help="print the planned runs and their directories; start nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the planned runs and their directories; start nothing"
+    )
     p.add_argument("--retry-failed", action="store_true", help="run failed and cancelled runs again")
-    p.add_argument("--update", action="store_true",
-                   help="accept a changed sweep file: keep unchanged variants' results, run changed ones anew")
-    p.add_argument("--max-failures", type=int, default=None, metavar="N",
-                   help="stop starting runs after N runs failed (running ones finish)")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="accept a changed sweep file: keep unchanged variants' results, run changed ones anew",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop starting runs after N runs failed (running ones finish)",
+    )
     p.add_argument("--fail-fast", action="store_true", help="stop everything at the first failed run")
-    p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
-                   help="time a stopped run gets between SIGTERM and SIGKILL (default 10)")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time a stopped run gets between SIGTERM and SIGKILL (default 10)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestra.rundir import SweepLock
+    from orchestra.rundir import SweepDir, SweepLock
     from orchestra.runtime.payload import dumps_entry
     from orchestra.scheduler.loader import load_sweep_file
-    from orchestra.scheduler.prepare import apply, reconcile
+    from orchestra.scheduler.prepare import apply, reconcile, sweep_name
     from orchestra.scheduler.resources import CpuSlots, default_workers
 
     loaded = load_sweep_file(args.sweep_file)
@@ -41,25 +63,28 @@ def run(args: argparse.Namespace) -> int:
     payload = dumps_entry(sweep.entry, by_value=[loaded.module])
     root = Path(args.root)
     options = dict(name=args.name, payload=payload, retry_failed=args.retry_failed, update=args.update)
-    rec = reconcile(loaded, root, **options)
     workers = args.workers if args.workers is not None else default_workers()
-    problem = CpuSlots(workers).feasible(sweep.resources.cpus)
     if args.max_failures is not None and args.max_failures < 1:
         raise PlanError(f"--max-failures must be at least 1, got {args.max_failures}")
+    problem = CpuSlots(workers).feasible(sweep.resources.cpus)
     if problem:
         raise PlanError(f"{loaded.path.name}: {problem}")
-    if args.dry_run:
-        _print_plan(rec)
-        return 0
-    rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    lock = SweepLock(rec.sweep_dir)
+    sweep_dir = SweepDir(root / sweep_name(loaded, args.name))
+    if args.dry_run or not sweep_dir.exists():
+        # read-only: every mistake in the sweep surfaces here, before anything is written
+        rec = reconcile(loaded, root, **options)
+        if args.dry_run:
+            _print_plan(rec)
+            return 0
+    sweep_dir.path.mkdir(parents=True, exist_ok=True)
+    lock = SweepLock(sweep_dir)
     if not lock.acquire():
         raise PlanError(
-            f"sweep {rec.name!r} in {rec.sweep_dir.path} is already running (pid {lock.holder()}); "
+            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {lock.holder()}); "
             "watch it with `orchestra status`, or stop that orchestrator first"
         )
     try:
-        rec = reconcile(loaded, root, **options)  # again, under the lock: statuses may have moved
+        rec = reconcile(loaded, root, **options)  # under the lock: what is on disk cannot move now
         apply(rec, payload)
         for note in rec.notes:
             print(f"orchestra: {note}")
@@ -78,8 +103,10 @@ def _run(args: argparse.Namespace, loaded, rec, workers: int) -> int:  # type: i
     sweep = loaded.sweep
     n_start = len(rec.to_start)
     skipped = _skipped_text(rec)
-    print(f"sweep {rec.name}: {len(rec.runs)} runs, {n_start} to start{skipped}, {workers} workers -> {rec.sweep_dir.path}",
-          flush=True)
+    print(
+        f"sweep {rec.name}: {len(rec.runs)} runs, {n_start} to start{skipped}, {workers} workers -> {rec.sweep_dir.path}",
+        flush=True,
+    )
     if n_start == 0:
         done = all(r.status is not None and r.status.state.value == "completed" for r in rec.runs)
         print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))

@@ -53,7 +53,7 @@ def load_payload(path: str | os.PathLike[str]) -> Callable[..., Any]:
         fn = cloudpickle.load(f)
     if not callable(fn):
         raise PayloadError(f"{os.fspath(path)}: holds a {type(fn).__name__}, not a function")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _find_culprit(fn: Any) -> str | None:

@@ -228,7 +228,9 @@ class Scheduler:
         if run.row.state is State.QUEUED:
             self._queue.remove(run_id)
             now = self.clock()
-            self._finish(run, State.CANCELLED, Exit(Reason.CANCELLED, message="cancelled before it started"), now)
+            self._finish(
+                run, State.CANCELLED, Exit(Reason.CANCELLED, message="cancelled before it started"), now
+            )
             return f"{run_id}: cancelled before it started"
         if run.row.state is State.RUNNING:
             self._stop_run(run, Reason.CANCELLED, graceful=True)
@@ -301,7 +303,11 @@ class Scheduler:
         """Why the sweep's runs can never be placed here (asks for more than there is), or None."""
         problem = self.slots.feasible(self.resources.cpus)
         if problem is None and self._wants_gpu():
-            problem = "runs ask for GPUs but no GPUs are available" if self.gpus is None else self.gpus.feasible(self.resources)
+            problem = (
+                "runs ask for GPUs but no GPUs are available"
+                if self.gpus is None
+                else self.gpus.feasible(self.resources)
+            )
         return problem
 
     async def run(self) -> Summary:
@@ -334,9 +340,7 @@ class Scheduler:
     def _check_done(self) -> None:
         if self._running():
             return
-        if self._interrupted or self._stopping or self._closing:
-            self._done.set()
-        elif not self._queue and not self.linger:
+        if self._interrupted or self._stopping or self._closing or (not self._queue and not self.linger):
             self._done.set()
         self._touch()
 
@@ -403,18 +407,38 @@ class Scheduler:
             handle = await self.backend.start(spec)
         except OSError as exc:
             self._release(run)
-            self._finish(run, State.FAILED, Exit(Reason.SPAWN, message=f"{type(exc).__name__}: {exc}"), now,
-                         attempt=attempt)
+            self._finish(
+                run,
+                State.FAILED,
+                Exit(Reason.SPAWN, message=f"{type(exc).__name__}: {exc}"),
+                now,
+                attempt=attempt,
+            )
             self._after_failure(run)
             return
         run.handle = handle
         status = run.status.moved(
-            State.RUNNING, now, attempt=attempt, exit=None, pid=handle.pid, host=self.host, gpus=gpus,
-            started_at=now, ended_at=None,
+            State.RUNNING,
+            now,
+            attempt=attempt,
+            exit=None,
+            pid=handle.pid,
+            host=self.host,
+            gpus=gpus,
+            started_at=now,
+            ended_at=None,
         )
         self._write_status(run, status)
-        self._set_row(run, state=State.RUNNING, attempt=attempt, exit=None, pid=handle.pid, gpus=gpus,
-                      started_at=now, ended_at=None)
+        self._set_row(
+            run,
+            state=State.RUNNING,
+            attempt=attempt,
+            exit=None,
+            pid=handle.pid,
+            gpus=gpus,
+            started_at=now,
+            ended_at=None,
+        )
         assert self._tg is not None
         self._tg.start_soon(self._supervise, run, handle)
         if self.policy.timeout is not None:
@@ -487,7 +511,9 @@ class Scheduler:
         stop = run.stop_reason
         sig = _signal_name(-rc) if rc < 0 else None
         if stop is Reason.TIMEOUT:
-            return State.FAILED, Exit(Reason.TIMEOUT, rc, sig, f"ran past its timeout of {self.policy.timeout:g}s")
+            return State.FAILED, Exit(
+                Reason.TIMEOUT, rc, sig, f"ran past its timeout of {self.policy.timeout:g}s"
+            )
         if stop in (Reason.CANCELLED, Reason.KILLED, Reason.INTERRUPTED):
             if rc == 0:
                 return State.COMPLETED, Exit(Reason.SUCCESS, 0)
@@ -498,14 +524,20 @@ class Scheduler:
             hint = " (out of memory?)" if sig == "SIGKILL" else ""
             return State.FAILED, Exit(Reason.SIGNAL, rc, sig, f"killed by {sig}{hint}")
         result = read_json_or_none(run.dir.result)
-        error = result.get("error") if isinstance(result, dict) and result.get("attempt") == run.status.attempt else None
+        error = (
+            result.get("error")
+            if isinstance(result, dict) and result.get("attempt") == run.status.attempt
+            else None
+        )
         if rc == EXIT_SETUP or (isinstance(error, dict) and error.get("phase") == "setup"):
             message = _error_text(error) or "the run could not start; see output.log"
             return State.FAILED, Exit(Reason.SETUP, rc, None, message)
         if isinstance(error, dict):
             return State.FAILED, Exit(Reason.EXCEPTION, rc, None, _error_text(error))
         if rc == EXIT_TERMINATED:
-            return State.FAILED, Exit(Reason.SIGNAL, rc, "SIGTERM", "terminated by a SIGTERM orchestra did not send")
+            return State.FAILED, Exit(
+                Reason.SIGNAL, rc, "SIGTERM", "terminated by a SIGTERM orchestra did not send"
+            )
         return State.FAILED, Exit(Reason.EXIT_CODE, rc, None, f"exited with status {rc}")
 
     def _after_failure(self, run: _Run) -> None:
@@ -600,7 +632,9 @@ class Scheduler:
             self._queue.append(run.row.id)
         self._wakeup()
 
-    def _finish(self, run: _Run, state: State, exit_: Exit, now: float, *, attempt: int | None = None) -> None:
+    def _finish(
+        self, run: _Run, state: State, exit_: Exit, now: float, *, attempt: int | None = None
+    ) -> None:
         changes: dict[str, Any] = {"exit": exit_, "ended_at": now, "pid": None}
         if attempt is not None:
             changes["attempt"] = attempt

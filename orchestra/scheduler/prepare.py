@@ -17,13 +17,23 @@ import hashlib
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from orchestra import __version__
 from orchestra.errors import PlanError
-from orchestra.rundir import FORMAT, Exit, Reason, RunDir, State, Status, SweepDir, write_json
+from orchestra.rundir import (
+    FORMAT,
+    Exit,
+    Reason,
+    RunDir,
+    State,
+    Status,
+    SweepDir,
+    read_json_or_none,
+    write_json,
+)
 from orchestra.scheduler.loader import LoadedSweep
 from orchestra.space.naming import check_path_component
 from orchestra.space.values import content_hash
@@ -39,6 +49,8 @@ class PlannedRun:
     dir: RunDir
     status: Status | None
     start: bool
+    recovered: bool = False  # status was 'running' from a dead orchestrator and is rewritten by apply
+    leftover_pid: int | None = None  # that orchestrator's child, killed by apply if it is somehow alive
 
     @property
     def id(self) -> str:
@@ -128,26 +140,29 @@ def reconcile(
 
 
 def apply(rec: Reconciled, payload: bytes) -> None:
-    """Write the payload and ``sweep.json``; mark runs that were left 'running' as lost."""
+    """Write the payload and ``sweep.json``; record what happened to runs a dead orchestrator left."""
     from orchestra.runtime.payload import write_payload
 
     rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
     rec.sweep_dir.runs.mkdir(exist_ok=True)
     write_payload(rec.sweep_dir.payload, payload)
     write_json(rec.sweep_dir.sweep_json, rec.record)
-    now = time.time()
     for r in rec.runs:
-        if r.status is not None and r.status.state is State.RUNNING:
-            _reap_leftover(r.status.pid, r.dir)
-            r.dir.write_status(
-                r.status.moved(State.CANCELLED, now, ended_at=now, exit=Exit(Reason.LOST, message="orchestrator died"))
-            )
+        if r.recovered and r.status is not None:
+            _reap_leftover(r.leftover_pid, r.dir)
+            r.dir.write_status(r.status)
 
 
 def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:
     run_dir = sweep_dir.run(spec.variant.name, spec.seed)
     status = run_dir.read_status()
-    if status is None or status.state in (State.QUEUED, State.RUNNING):
+    if status is not None and status.state is State.RUNNING:
+        pid = status.pid
+        status = _recover(status, run_dir)
+        return PlannedRun(
+            spec, run_dir, status, status.state is not State.COMPLETED, recovered=True, leftover_pid=pid
+        )
+    if status is None or status.state is State.QUEUED:
         start = True
     elif status.state is State.COMPLETED:
         start = False
@@ -156,6 +171,27 @@ def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRu
     else:
         start = retry_failed
     return PlannedRun(spec, run_dir, status, start)
+
+
+def _recover(status: Status, run_dir: RunDir) -> Status:
+    """What became of a run that a dead orchestrator left 'running' (its process is gone by now).
+
+    If the run wrote its result for that attempt it completed while nobody watched; otherwise it
+    was lost, and the next ``up`` runs it again from its newest snapshot.
+    """
+    now = time.time()
+    result = read_json_or_none(run_dir.result)
+    if (
+        isinstance(result, dict)
+        and result.get("attempt") == status.attempt
+        and result.get("status") == "completed"
+    ):
+        ended = result.get("ended_at") or now
+        exit_ = Exit(Reason.SUCCESS, 0, message="finished while the orchestrator was down")
+        return status.moved(State.COMPLETED, ended, ended_at=ended, exit=exit_, pid=None)
+    return status.moved(
+        State.CANCELLED, now, ended_at=now, exit=Exit(Reason.LOST, message="orchestrator died"), pid=None
+    )
 
 
 def _masked(v: Variant) -> str:
@@ -167,6 +203,8 @@ def _masked(v: Variant) -> str:
 def _match(fresh: Sequence[Variant], old: dict[str, Any]) -> tuple[list[Variant], list[Variant], list[str]]:
     """Pair fresh variants with recorded ones; returns the plan's variants, the retired, the changes."""
     recorded = [Variant.from_json(d) for d in old.get("variants", [])]
+    if [v.key for v in fresh] == [v.key for v in recorded]:  # the common case: nothing changed
+        return [replace(r, index=i) for i, r in enumerate(recorded)], [], []
     pool: dict[str, list[Variant]] = {}
     for v in recorded:
         pool.setdefault(_masked(v), []).append(v)

@@ -10,7 +10,12 @@ import orchestra
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 ORCHESTRA_ROOT = str(Path(orchestra.__file__).resolve().parent.parent)
-CPU_ENV = {"CUDA_VISIBLE_DEVICES": "", "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "ORCHESTRA_DEVICE": "cpu", "ORCHESTRA_GPUS": "[]"}
+CPU_ENV = {
+    "CUDA_VISIBLE_DEVICES": "",
+    "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+    "ORCHESTRA_DEVICE": "cpu",
+    "ORCHESTRA_GPUS": "[]",
+}
 
 
 def run_env(

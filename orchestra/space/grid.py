@@ -74,7 +74,9 @@ class ExperimentGrid:
     def _check_collision(self, key: str) -> None:
         for old in self.keys:
             if old == key:
-                raise SpaceError(f"ExperimentGrid key {key!r} is added twice; give all its values in one add()")
+                raise SpaceError(
+                    f"ExperimentGrid key {key!r} is added twice; give all its values in one add()"
+                )
             parent_holds_dicts = key.startswith(old + ":") and all(
                 isinstance(v, Mapping) for v in self.vals[self.keys.index(old)]
             )

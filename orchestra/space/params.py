@@ -8,7 +8,7 @@ from typing import Any
 from orchestra.errors import SpaceError
 
 
-class Grid(list):  # type: ignore[type-arg]
+class Grid(list):
     """Values to sweep over; every combination of all Grids is one variant.
 
     A ``list`` subclass, as in lagom: ``Grid([1e-3, 1e-4])``. A plain list is a fixed value.
@@ -79,7 +79,9 @@ class Zip:
         """One dict per position: ``[{keys[0]: col0[i], keys[1]: col1[i]}, ...]``."""
         label = ", ".join(keys)
         if self.names is not None and set(self.names) != set(keys):
-            raise SpaceError(f"config key ({label}): Zip names {list(self.names)} differ from the key's names")
+            raise SpaceError(
+                f"config key ({label}): Zip names {list(self.names)} differ from the key's names"
+            )
         if len(keys) != len(self.columns):
             raise SpaceError(f"config key ({label}): {len(keys)} names but Zip has {len(self.columns)} lists")
         cols: Mapping[str, list[Any]] = (

@@ -1,0 +1,128 @@
+"""Helpers shared by tests: sweep files on disk, running the CLI, waiting for conditions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestra.rundir import SweepDir, planned_runs
+
+
+def write_sweep(directory: Path, body: str, name: str = "sweep.py") -> Path:
+    """Write a sweep file (dedented) and return its path."""
+    path = directory / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def orchestra(
+    *args: str | os.PathLike[str],
+    cwd: Path | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess and return its completed process (text output)."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestra", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def popen_orchestra(
+    *args: str | os.PathLike[str], cwd: Path | None = None, **kw: Any
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestra", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+        **kw,
+    )
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float = 60, interval: float = 0.02, what: str = ""
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+def statuses(sweep_dir: Path) -> dict[str, Any]:
+    """run id -> Status (or None) for every planned run of a sweep."""
+    sweep = SweepDir(sweep_dir)
+    return {r.id: r.dir.read_status() for r in planned_runs(sweep, sweep.read_plan())}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    state = stat[stat.rfind(b")") + 2 :].split()[0]
+    return state not in (b"Z", b"X")
+
+
+def build_scheduler(
+    sweep_file: Path,
+    root: Path,
+    *,
+    workers: int = 2,
+    grace: float = 5.0,
+    linger: bool = False,
+    fail_fast: bool = False,
+    max_failures: int | None = None,
+    retry_failed: bool = False,
+    metrics_interval: float = 0.05,
+) -> Any:
+    """Load, plan and apply a sweep the way ``orchestra up`` does, and return its Scheduler."""
+    from orchestra.runtime.payload import dumps_entry
+    from orchestra.scheduler.backends.local import LocalBackend
+    from orchestra.scheduler.core import Policy, Scheduler
+    from orchestra.scheduler.loader import load_sweep_file
+    from orchestra.scheduler.prepare import apply, reconcile
+
+    loaded = load_sweep_file(str(sweep_file))
+    sweep = loaded.sweep
+    payload = dumps_entry(sweep.entry, by_value=[loaded.module])
+    rec = reconcile(loaded, root, payload=payload, retry_failed=retry_failed)
+    apply(rec, payload)
+    policy = Policy(
+        max_retries=sweep.max_retries,
+        timeout=sweep.timeout,
+        order=sweep.order,
+        grace=grace,
+        fail_fast=fail_fast,
+        max_failures=max_failures if max_failures is not None else sweep.max_failures,
+    )
+    return Scheduler(
+        rec,
+        LocalBackend(),
+        workers=workers,
+        resources=sweep.resources,
+        policy=policy,
+        sweep_env=sweep.env,
+        sweep_file=loaded.path,
+        run_options=sweep.run_options(),
+        cwd=sweep_file.parent,
+        linger=linger,
+        metrics_interval=metrics_interval,
+    )
