@@ -55,7 +55,7 @@ class Run:
         variant_index: int,
         seed: int,
         params: Mapping[str, Any],
-        path: Path,
+        run_dir: RunDir,
         status: Status | None,
         lost: bool = False,
     ) -> None:
@@ -64,7 +64,7 @@ class Run:
         self.variant_index = variant_index
         self.seed = seed
         self.params = params
-        self.dir = RunDir(path)
+        self.dir = run_dir
         self.status = status
         self.lost = lost
         self._metrics: Metrics | None = None

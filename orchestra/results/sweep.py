@@ -10,8 +10,7 @@ from typing import Any
 from orchestra.errors import RunDirError
 from orchestra.results.params import varying_keys
 from orchestra.results.runs import Run, Runs
-from orchestra.rundir import RUNS, STATUS_JSON, State, Status, SweepDir, SweepLock, read_json_or_none
-from orchestra.space.naming import check_path_component
+from orchestra.rundir import State, SweepDir, SweepLock, planned_runs
 
 
 class SweepResults(Runs):
@@ -59,31 +58,19 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResults:
     """
     sweep_dir = SweepDir(path)
     plan = sweep_dir.read_plan()
-    seeds, variants = plan.get("seeds"), plan.get("variants")
-    if not isinstance(seeds, list) or not isinstance(variants, list):
+    seeds = plan.get("seeds")
+    if not isinstance(seeds, list) or not isinstance(plan.get("variants"), list):
         raise RunDirError(f"{sweep_dir.sweep_json}: has no list of seeds and variants; is it a sweep file?")
-    runs_root = sweep_dir.path / RUNS
+    try:
+        refs = planned_runs(sweep_dir, plan)
+    except (KeyError, TypeError) as exc:
+        raise RunDirError(f"{sweep_dir.sweep_json}: a variant is malformed ({exc!r})") from exc
     alive = SweepLock(sweep_dir).holder() is not None
     runs: list[Run] = []
-    for vi, v in enumerate(variants):
-        try:
-            name = check_path_component(v["name"], "variant name")
-            params = v["params"]
-        except (KeyError, TypeError) as exc:
-            raise RunDirError(f"{sweep_dir.sweep_json}: variant #{vi} is malformed ({exc!r})") from exc
-        for si, seed in enumerate(seeds):
-            run_path = runs_root / name / str(seed)
-            status = _status(run_path)
-            lost = not alive and status is not None and status.state is State.RUNNING
-            runs.append(Run(vi * len(seeds) + si, name, vi, seed, params, run_path, status, lost))
+    for ref in refs:
+        status = ref.dir.read_status()
+        lost = not alive and status is not None and status.state is State.RUNNING
+        runs.append(
+            Run(ref.index, ref.variant, ref.index // len(seeds), ref.seed, ref.params, ref.dir, status, lost)
+        )
     return SweepResults(sweep_dir.path, plan, runs, alive)
-
-
-def _status(run_path: Path) -> Status | None:
-    d = read_json_or_none(run_path / STATUS_JSON)
-    if not isinstance(d, dict):
-        return None
-    try:
-        return Status.from_json(d)
-    except RunDirError:
-        return None

@@ -8,19 +8,24 @@ import os
 import pty
 import subprocess
 import sys
-import time
 
 import orjson
 import pytest
 
+from tests.helpers import orchestra, wait_for
 from tests.results.sweepdirs import live_orchestrator, write_run, write_sweep
 
 CONFIGS = [{"lr": lr, "batch_size": bs, "momentum": 0.5} for lr in (0.01, 0.1) for bs in (8, 32)]
 
 
-def orchestra(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m orchestra ARGS`` (or ``python -c CODE ARGS`` to run main under a tweak)."""
-    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "orchestra", *args]
+def main_with(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI's main in ``python -c`` after ``code`` (to take a module away, say)."""
+    cmd = [
+        sys.executable,
+        "-c",
+        f"{code}\nimport sys\nfrom orchestra.cli import main\nsys.exit(main(sys.argv[1:]))",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -184,10 +189,7 @@ def test_plot_writes_a_png_and_an_svg(sweep_dir, tmp_path):
 def test_plot_defaults_to_a_file_named_after_the_sweep_and_metric(sweep_dir, tmp_path):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    out = subprocess.run(
-        [sys.executable, "-m", "orchestra", "plot", str(sweep_dir), "--metric", "loss"],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
-    )  # fmt: skip
+    out = orchestra("plot", sweep_dir, "--metric", "loss", cwd=cwd)
     assert out.returncode == 0, out.stderr
     assert [p.name for p in cwd.iterdir()] == ["quick-loss.png"]
 
@@ -206,8 +208,7 @@ def test_plot_defaults_to_a_file_named_after_the_sweep_and_metric(sweep_dir, tmp
 def test_plot_mistakes_are_one_line_and_exit_2(sweep_dir, tmp_path, args, message):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    out = subprocess.run([sys.executable, "-m", "orchestra", "plot", str(sweep_dir), *args],
-                         capture_output=True, text=True, timeout=120, cwd=cwd)  # fmt: skip
+    out = orchestra("plot", sweep_dir, *args, cwd=cwd)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == f"orchestra: error: {message}"
     assert list(cwd.iterdir()) == []  # nothing written
@@ -215,8 +216,7 @@ def test_plot_mistakes_are_one_line_and_exit_2(sweep_dir, tmp_path, args, messag
 
 @pytest.mark.parametrize(("command", "module"), [("plot", "matplotlib"), ("results", "numpy")])
 def test_without_the_analysis_extra_the_error_says_what_to_install(sweep_dir, command, module):
-    code = f"import sys; sys.modules[{module!r}] = None\nfrom orchestra.cli import main\nsys.exit(main(sys.argv[1:]))"
-    out = orchestra(command, str(sweep_dir), code=code)
+    out = main_with(f"import sys; sys.modules[{module!r}] = None", command, str(sweep_dir))
     assert out.returncode == 2
     assert out.stderr.strip().startswith("orchestra: error: ")
     assert f"needs {module}, which is not installed; pip install 'orchestra[analysis]'" in out.stderr
@@ -236,9 +236,7 @@ def test_results_reads_a_sweep_while_a_run_appends_to_it(tmp_path):
     with live_orchestrator(sd):
         writer = subprocess.Popen([sys.executable, "-c", writer_code, str(run.metrics)])
         try:
-            deadline = time.monotonic() + 60
-            while run.metrics.stat().st_size < 10_000 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_for(lambda: run.metrics.stat().st_size > 10_000, what="the run to log")
             for _ in range(3):
                 out = orchestra("results", str(sd.path), "--json")
                 assert out.returncode == 0, out.stderr
