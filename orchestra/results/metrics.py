@@ -122,25 +122,26 @@ def _parse(data: bytes) -> tuple[list[Any], list[str]]:
 
 
 def _columns(records: list[Any], problems: list[str]) -> Metrics:
-    n = len(records)
     try:
-        steps = list(map(itemgetter("step"), records))
-        times = list(map(itemgetter("time"), records))
-        rows = list(map(itemgetter("values"), records))
-        if not (set(map(type, steps)) <= {int} and set(map(type, times)) <= {int, float}):
-            raise TypeError
-        if not set(map(type, rows)) <= {dict}:
-            raise TypeError
-    except (KeyError, TypeError):
+        return _build(records, problems)
+    except (KeyError, TypeError, ValueError):
         good = [r for r in records if _valid(r)]
-        problems.append(f"skipped {n - len(good)} record(s) without an integer step, a time and values")
-        return _columns(good, problems) if good else Metrics.empty(problems=tuple(problems))
-    if n == 0:
+        problems.append(f"skipped {len(records) - len(good)} record(s) without an integer step, a time and values")
+        return _build(good, problems)
+
+
+def _build(records: list[Any], problems: list[str]) -> Metrics:
+    """Columns of well-formed records; KeyError/TypeError/ValueError when some record is not."""
+    if not records:
         return Metrics.empty(problems=tuple(problems))
-    step = np.array(steps, dtype=np.int64)
-    time = np.array(times, dtype=np.float64)
-    values, present = _value_columns(rows)
-    if n > 1 and not bool((step[1:] > step[:-1]).all()):
+    # numpy infers the types in C: an integer step array has kind "i"; floats, None or text do not
+    step = np.array(list(map(itemgetter("step"), records)))
+    time = np.array(list(map(itemgetter("time"), records)))
+    if step.ndim != 1 or step.dtype.kind != "i" or time.ndim != 1 or time.dtype.kind not in "if":
+        raise TypeError("step must be an integer and time a number")
+    values, present = _value_columns(list(map(itemgetter("values"), records)))
+    step, time = step.astype(np.int64, copy=False), time.astype(np.float64, copy=False)
+    if len(step) > 1 and not bool((step[1:] > step[:-1]).all()):
         keep = _superseded_dropped(step)
         step, time = step[keep], time[keep]
         kept = {k: m[keep] for k, m in present.items()}
@@ -153,6 +154,7 @@ def _valid(r: Any) -> bool:
     return (
         isinstance(r, dict)
         and type(r.get("step")) is int
+        and -(2**63) <= r["step"] < 2**63
         and type(r.get("time")) in (int, float)
         and isinstance(r.get("values"), dict)
     )
@@ -182,15 +184,16 @@ def _value_columns(rows: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray], d
 
 def _array(col: list[Any]) -> np.ndarray:
     """int64 for integers, float64 for numbers (null -> NaN), else an object array (strings, lists)."""
-    types = set(map(type, col))
-    if types == {int}:
-        try:
-            return np.array(col, dtype=np.int64)
-        except OverflowError:
-            return np.array(col, dtype=np.float64)
-    if types <= _NUMBER_TYPES:
-        return np.array(col, dtype=np.float64)
-    if types <= _NUMBER_TYPES | {type(None)}:
+    try:
+        a = np.array(col)
+    except (ValueError, OverflowError):  # lists of different lengths
+        a = None
+    if a is not None and a.ndim == 1:
+        if a.dtype.kind == "i":
+            return a.astype(np.int64, copy=False)
+        if a.dtype.kind in "fb":
+            return a.astype(np.float64, copy=False)
+    if set(map(type, col)) <= _NUMBER_TYPES | {type(None)}:  # null among numbers, or huge integers
         return np.array([np.nan if x is None else x for x in col], dtype=np.float64)
     out = np.empty(len(col), dtype=object)
     for i, x in enumerate(col):  # element by element: numpy would try to broadcast logged lists
