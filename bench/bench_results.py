@@ -14,7 +14,8 @@ the page cache after the first pass: "cold-ish") and reports wall time and its o
 * ``json loop``: the same selection by hand, ``json.loads`` on every line of every file.
 * ``orjson loop``: the same with ``orjson.loads`` per line (no orchestra).
 
-Medians of ``--repeat`` runs are printed with ratios against both baselines.
+Medians of ``--repeat`` runs (wall and CPU time: the CPU figure is steadier on a shared machine)
+are printed with the ratio baseline / orchestra for both baselines (above 1: orchestra is faster).
 """
 
 from __future__ import annotations
@@ -92,21 +93,28 @@ def child_orchestra(sweep: Path) -> dict[str, float]:
     sys.path.insert(0, str(REPO))
     from orchestra.results import load_sweep
 
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     results = load_sweep(sweep)
     t1 = time.perf_counter()
     best = results.best("loss", mode="min", last_pct=10)
-    t2 = time.perf_counter()
+    c2, t2 = time.process_time(), time.perf_counter()
     again = results.best("loss", mode="min", last_pct=10)
     t3 = time.perf_counter()
     assert again.label == best.label
-    return {"load": t1 - t0, "best": t2 - t1, "total": t2 - t0, "warm": t3 - t2, "best_label": best.label}
+    return {
+        "load": t1 - t0,
+        "best": t2 - t1,
+        "total": t2 - t0,
+        "cpu": c2 - c0,
+        "warm": t3 - t2,
+        "best_label": best.label,
+    }
 
 
 def child_loop(sweep: Path, loads: str) -> dict[str, float]:
     """Plain per-line parsing of every file; the same selection (mean of the last 10 %, per variant)."""
     parse = json.loads if loads == "json" else orjson.loads
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     plan = parse((sweep / "sweep.json").read_bytes())
     best_name, best_score = None, float("inf")
     for v in plan["variants"]:
@@ -122,7 +130,7 @@ def child_loop(sweep: Path, loads: str) -> dict[str, float]:
         score = sum(scores) / len(scores)
         if score < best_score:
             best_name, best_score = v["name"], score
-    return {"total": time.perf_counter() - t0, "best_label": best_name}
+    return {"total": time.perf_counter() - t0, "cpu": time.process_time() - c0, "best_label": best_name}
 
 
 def child_main(kind: str, sweep: Path) -> None:
@@ -162,24 +170,29 @@ def main() -> None:
         for kind in results:
             r = measure(kind, sweep)
             results[kind].append(r)
-            print(f"  pass {i + 1} {kind:9s} total {r['total']:7.2f} s   peak RSS {r['rss_mb']:7.0f} MB", flush=True)
+            print(
+                f"  pass {i + 1} {kind:9s} wall {r['total']:7.2f} s  cpu {r['cpu']:7.2f} s  peak RSS {r['rss_mb']:5.0f} MB",
+                flush=True,
+            )
     labels = {r["best_label"] for rs in results.values() for r in rs}
     assert len(labels) == 1, f"the three methods disagree on the best variant: {labels}"
 
     def med(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in results[kind])
 
-    ours = med("orchestra", "total")
+    ours, ours_cpu = med("orchestra", "total"), med("orchestra", "cpu")
     print(f"\n{args.runs} runs x {args.steps} steps, {args.repeat} passes, medians (best: {labels.pop()})")
-    print(f"  orchestra load_sweep            {med('orchestra', 'load'):8.3f} s")
-    print(f"  orchestra best (parse + score)  {med('orchestra', 'best'):8.3f} s")
-    print(f"  orchestra load + best           {ours:8.3f} s   peak RSS {med('orchestra', 'rss_mb'):6.0f} MB")
-    print(f"  orchestra best again (warm)     {med('orchestra', 'warm'):8.3f} s")
+    print(f"  orchestra load_sweep            {med('orchestra', 'load'):8.3f} s wall")
+    print(f"  orchestra best (parse + score)  {med('orchestra', 'best'):8.3f} s wall")
+    print(
+        f"  orchestra load + best           {ours:8.3f} s wall {ours_cpu:8.3f} s cpu   peak RSS {med('orchestra', 'rss_mb'):5.0f} MB"
+    )
+    print(f"  orchestra best again (warm)     {med('orchestra', 'warm'):8.3f} s wall")
     for kind in ("orjson", "json"):
-        base = med(kind, "total")
+        base, base_cpu = med(kind, "total"), med(kind, "cpu")
         print(
-            f"  {kind + ' line loop':30s}  {base:8.3f} s   peak RSS {med(kind, 'rss_mb'):6.0f} MB"
-            f"   -> orchestra is {base / ours:.2f}x faster"
+            f"  {kind + ' line loop':30s}  {base:8.3f} s wall {base_cpu:8.3f} s cpu   peak RSS {med(kind, 'rss_mb'):5.0f} MB"
+            f"   baseline / orchestra: {base / ours:.2f} (wall), {base_cpu / ours_cpu:.2f} (cpu)"
         )
 
 

@@ -13,8 +13,10 @@ point, so a retried run that has not caught up yet does not show a stale tail.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -96,8 +98,28 @@ def read_metrics(path: str | os.PathLike[str]) -> Metrics:
             data = f.read()
     except (FileNotFoundError, NotADirectoryError):
         return Metrics.empty(exists=False)
-    records, problems = _parse(data)
-    return _columns(records, problems)
+    with _gc_paused():
+        records, problems = _parse(data)
+        metrics = _columns(records, problems)
+        del records  # freed before the collector is back, so it never sees them
+    return metrics
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Keep the cycle collector out of a parse: it makes thousands of acyclic dicts that die at once.
+
+    Left on, every few hundred of them trigger a collection that also walks everything already
+    cached, which doubled the time to read a 10,000-run sweep (bench/bench_results.py).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _parse(data: bytes) -> tuple[list[Any], list[str]]:

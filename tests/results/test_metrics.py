@@ -129,3 +129,15 @@ def test_an_empty_file_has_no_records(tmp_path):
     (tmp_path / "m.jsonl").write_bytes(b"")
     m = read_metrics(tmp_path / "m.jsonl")
     assert len(m) == 0 and m.exists and m.problems == ()
+
+
+def test_a_metric_logged_only_on_superseded_records_is_gone(tmp_path):
+    recs = [record(0, loss=1.0), record(1, loss=0.9, note="old"), record(1, attempt=2, loss=0.8)]
+    m = read_metrics(write(tmp_path / "m.jsonl", recs))
+    assert m.names == ("loss",) and m["loss"].tolist() == [1.0, 0.8]
+
+
+def test_a_metric_logged_as_lists_stays_lists(tmp_path):
+    recs = [record(0, hist=[1, 2]), record(1, hist=[3]), record(2, hist=[4, 5])]
+    m = read_metrics(write(tmp_path / "m.jsonl", recs))
+    assert m["hist"].dtype == object and m["hist"].tolist() == [[1, 2], [3], [4, 5]]
