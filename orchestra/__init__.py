@@ -6,9 +6,19 @@
 This module stays light: it is imported by every run's process.
 """
 
-from orchestra.space import Condition, Config, ExperimentGrid, Grid, Sample, Zip
+from orchestra.space import Condition, Config, Description, ExperimentGrid, Grid, Sample, Zip
 from orchestra.sweep import Sweep
 
 __version__ = "0.1.0"
 
-__all__ = ["Condition", "Config", "ExperimentGrid", "Grid", "Sample", "Sweep", "Zip", "__version__"]
+__all__ = [
+    "Condition",
+    "Config",
+    "Description",
+    "ExperimentGrid",
+    "Grid",
+    "Sample",
+    "Sweep",
+    "Zip",
+    "__version__",
+]

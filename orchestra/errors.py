@@ -36,3 +36,8 @@ class RunDirError(UserError):
 
 class PayloadError(UserError):
     """An entry function that cannot be serialised for the run processes."""
+
+
+class CompatAssertionError(SpaceError, AssertionError):
+    """A mistake a seed library caught with ``assert``: still an AssertionError for code that
+    catches one, and a one-line UserError for the CLI."""

@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -70,25 +71,28 @@ def dumps(obj: Any, *, indent: bool = True) -> bytes:
     return orjson.dumps(obj, option=option)
 
 
-def write_json(path: str | os.PathLike[str], obj: Any, *, indent: bool = True) -> None:
+def write_json(path: str | os.PathLike[str], obj: Any, *, indent: bool = True, fsync: bool = True) -> None:
     """Replace ``path`` atomically: write a temp file beside it, fsync, rename over the target.
 
-    A reader sees the old file or the new one, never a mix; a crash leaves at worst a stray
-    ``.*.tmp`` file that the next write replaces.
+    A reader sees the old file or the new one, never a mix. A write that fails (an object orjson
+    cannot encode, a full disk) leaves the old file as it was and no temp file behind; only a
+    crash of the writing process can leave a stray ``.*.tmp`` file. ``fsync=False`` keeps the
+    atomic rename but not the durability across a power loss (for files that can be rebuilt).
     """
     path = os.fspath(path)
     data = dumps(obj, indent=indent) + b"\n"
     directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -196,23 +200,33 @@ def read_jsonl(path: str | os.PathLike[str]) -> JsonlRead:
 
 
 class JsonlTail:
-    """Read the records appended to a JSONL file since the last call (for live runs)."""
+    """Read the records appended to a JSONL file since the last call (for live runs).
+
+    A line the writer has not finished yet is left for the next call. When the file is replaced
+    (a new inode, or a shorter file) reading starts over from its beginning. Each call reads at
+    most ``max_bytes``, but always at least one whole line.
+    """
 
     def __init__(self, path: str | os.PathLike[str], max_bytes: int = 4 << 20) -> None:
         self.path = os.fspath(path)
         self.offset = 0
         self.max_bytes = max_bytes
+        self._file_id: tuple[int, int] | None = None
 
     def read_new(self) -> list[Any]:
         try:
             with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self.offset:  # the file was replaced; start over
+                st = os.fstat(f.fileno())
+                file_id = (st.st_dev, st.st_ino)
+                if file_id != self._file_id or st.st_size < self.offset:
+                    self._file_id = file_id
                     self.offset = 0
-                if size == self.offset:
+                if st.st_size == self.offset:
                     return []
                 f.seek(self.offset)
                 data = f.read(self.max_bytes)
+                if b"\n" not in data and len(data) == self.max_bytes:
+                    data += f.readline()
         except FileNotFoundError:
             return []
         parsed, consumed = parse_jsonl(data, final=False)

@@ -92,6 +92,8 @@ def build_scheduler(
     max_failures: int | None = None,
     retry_failed: bool = False,
     metrics_interval: float = 0.05,
+    gpus: Any = None,
+    gpu_interval: float = 0.1,
 ) -> Any:
     """Load, plan and apply a sweep the way ``orchestra up`` does, and return its Scheduler."""
     from orchestra.runtime.payload import dumps_entry
@@ -125,4 +127,6 @@ def build_scheduler(
         cwd=sweep_file.parent,
         linger=linger,
         metrics_interval=metrics_interval,
+        gpus=gpus,
+        gpu_interval=gpu_interval,
     )

@@ -36,7 +36,13 @@ def test_nothing_below_tui_imports_textual():
 @pytest.mark.parametrize("layer", ["space", "rundir"])
 def test_space_and_rundir_import_nothing_above_them(layer: str):
     paths = list((PACKAGE / "space").rglob("*.py")) if layer == "space" else [PACKAGE / "rundir.py"]
-    above = ("orchestra.scheduler", "orchestra.runtime", "orchestra.results", "orchestra.tui", "orchestra.cli")
+    above = (
+        "orchestra.scheduler",
+        "orchestra.runtime",
+        "orchestra.results",
+        "orchestra.tui",
+        "orchestra.cli",
+    )
     for path in paths:
         bad = [m for m in imported_modules(path) if m.startswith(above)]
         assert bad == [], f"{path.name} imports {bad}"

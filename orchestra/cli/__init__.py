@@ -19,6 +19,7 @@ COMMANDS = {
     "up": "run a sweep (the dashboard on a terminal, plain progress otherwise)",
     "status": "show the runs of a sweep and their states",
     "logs": "print (or follow) the output of one run",
+    "gpus": "show the GPUs, their use by others, and what orchestra holds",
     "results": "compare the variants of a sweep by a metric: mean +- standard error across seeds, best first",
     "plot": "plot learning curves of a sweep: mean and 95 % interval across seeds, one colour per group",
 }

@@ -42,6 +42,23 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         help="stop starting runs after N runs failed (running ones finish)",
     )
     p.add_argument("--fail-fast", action="store_true", help="stop everything at the first failed run")
+    g = p.add_argument_group("GPUs")
+    g.add_argument(
+        "--gpus", default="all", metavar="all|none|0,2", help="GPUs orchestra may use (default: all)"
+    )
+    g.add_argument("--avoid-gpus", default="", metavar="1,3", help="GPUs never to use (e.g. someone else's)")
+    g.add_argument(
+        "--gpu-headroom",
+        default="512MiB",
+        metavar="SIZE",
+        help="memory to leave free on every GPU (default 512MiB)",
+    )
+    g.add_argument(
+        "--fake-gpus",
+        default=None,
+        metavar="SPEC|FILE",
+        help="pretend these GPUs exist, e.g. 4x24GiB (demos and tests; FILE is a scriptable fake state)",
+    )
     p.add_argument(
         "--grace",
         type=float,
@@ -67,8 +84,17 @@ def run(args: argparse.Namespace) -> int:
     if args.max_failures is not None and args.max_failures < 1:
         raise PlanError(f"--max-failures must be at least 1, got {args.max_failures}")
     problem = CpuSlots(workers).feasible(sweep.resources.cpus)
+    ledger = _gpu_ledger(args, sweep.resources)
+    if problem is None and ledger is not None:
+        problem = ledger.feasible(sweep.resources)
+    elif problem is None and (sweep.resources.gpus or sweep.resources.gpu_mem):
+        problem = "runs ask for GPUs, but --gpus none turns them off"
     if problem:
-        raise PlanError(f"{loaded.path.name}: {problem}")
+        raise PlanError(
+            f"{loaded.path.name}: each run {problem}"
+            if problem.startswith("asks")
+            else f"{loaded.path.name}: {problem}"
+        )
     sweep_dir = SweepDir(root / sweep_name(loaded, args.name))
     if args.dry_run or not sweep_dir.exists():
         # read-only: every mistake in the sweep surfaces here, before anything is written
@@ -88,12 +114,31 @@ def run(args: argparse.Namespace) -> int:
         apply(rec, payload)
         for note in rec.notes:
             print(f"orchestra: {note}")
-        return _run(args, loaded, rec, workers)
+        return _run(args, loaded, rec, workers, ledger)
     finally:
         lock.release()
 
 
-def _run(args: argparse.Namespace, loaded, rec, workers: int) -> int:  # type: ignore[no-untyped-def]
+def _gpu_ledger(args: argparse.Namespace, resources):  # type: ignore[no-untyped-def]
+    """The GPU ledger for this sweep, or None when GPUs are off or absent and not asked for."""
+    from orchestra.scheduler.gpu import GpuLedger, parse_gpu_selection
+    from orchestra.scheduler.probe import make_probe
+    from orchestra.units import parse_bytes
+
+    allowed = parse_gpu_selection(args.gpus)
+    avoid = parse_gpu_selection(args.avoid_gpus, "--avoid-gpus") if args.avoid_gpus else frozenset()
+    headroom = parse_bytes(args.gpu_headroom, "--gpu-headroom") or 0
+    if allowed is not None and not allowed:
+        return None
+    probe = make_probe(f"fake:{args.fake_gpus}" if args.fake_gpus else "auto")
+    ledger = GpuLedger(probe, allowed=allowed, avoid=avoid or (), headroom=headroom)
+    wants = resources.gpus > 0 or resources.gpu_mem is not None
+    if ledger.reason and not wants:
+        return None  # a CPU sweep on a machine without GPUs: nothing to show or place
+    return ledger
+
+
+def _run(args: argparse.Namespace, loaded, rec, workers: int, ledger) -> int:  # type: ignore[no-untyped-def]
     import anyio
 
     from orchestra.headless import summary_line
@@ -128,6 +173,7 @@ def _run(args: argparse.Namespace, loaded, rec, workers: int) -> int:  # type: i
         sweep_env=sweep.env,
         sweep_file=loaded.path,
         run_options=sweep.run_options(),
+        gpus=ledger,
     )
     started = time.time()
     summary = anyio.run(_headless, scheduler, workers)

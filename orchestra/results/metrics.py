@@ -30,6 +30,8 @@ STEP_KEYS = ("step", "iteration", "itr", "epoch", "timestep", "global_step")
 """Values the runtime takes a record's step from: counters rather than metrics to compare."""
 
 _NUMBER_TYPES = frozenset({int, float, bool})
+NON_FINITE = frozenset({"nan", "inf", "-inf"})
+"""How the runtime writes non-finite floats, which JSON cannot hold; read back as floats."""
 _ABSENT = object()
 
 
@@ -38,8 +40,9 @@ class Metrics:
     """The metrics a run logged, as columns of equal length (one row per step, steps increasing).
 
     ``values[name]`` is int64 for a metric every record logged as an integer, float64 for other
-    numbers (NaN where a record did not log ``name`` or logged null; booleans as 0/1), and an
-    object array for anything else (strings). ``present[name]`` is a bool mask, only for
+    numbers (NaN where a record did not log ``name`` or logged null; booleans as 0/1; the strings
+    ``"nan"``, ``"inf"``, ``"-inf"`` among numbers as those floats), and an object array for
+    anything else (text). ``present[name]`` is a bool mask, only for
     metrics that some records lack. ``exists`` is False when the run has no metrics file.
     """
 
@@ -215,8 +218,11 @@ def _array(col: list[Any]) -> np.ndarray:
             return a.astype(np.int64, copy=False)
         if a.dtype.kind in "fb":
             return a.astype(np.float64, copy=False)
-    if set(map(type, col)) <= _NUMBER_TYPES | {type(None)}:  # null among numbers, or huge integers
+    types = set(map(type, col))
+    if types <= _NUMBER_TYPES | {type(None)}:  # null among numbers, or huge integers
         return np.array([np.nan if x is None else x for x in col], dtype=np.float64)
+    if types <= _NUMBER_TYPES | {type(None), str} and all(x in NON_FINITE for x in col if type(x) is str):
+        return np.array([np.nan if x is None else float(x) for x in col], dtype=np.float64)
     out = np.empty(len(col), dtype=object)
     for i, x in enumerate(col):  # element by element: numpy would try to broadcast logged lists
         out[i] = x

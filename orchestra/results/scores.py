@@ -6,7 +6,7 @@ default, as PyExpUtils' ``getBest``), its last ``N`` values, or its last ``p`` p
 error across runs (NaN for a single run). Runs that have not logged the metric yet (queued, just
 started) are left out and the variant's ``n`` says how many counted.
 
-NaN: a run that logged NaN (written as null) inside its window scores NaN, and so does its
+NaN: a run that logged NaN (written as ``"nan"`` or null) inside its window scores NaN, and so does its
 variant: a config that diverged on one seed is not the best. Ranking puts every variant with a
 number first (best first, by ``mode``), then the NaN ones, then those with no data at all; ties
 keep sweep order, so the earlier variant wins, as PyExpUtils' strict comparison does.

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -37,29 +37,13 @@ from orchestra.rundir import (
     write_json,
 )
 from orchestra.scheduler.backends import Backend, Handle, LaunchSpec
+from orchestra.scheduler.gpu import GpuGrant, GpuLedger
 from orchestra.scheduler.prepare import PlannedRun, Reconciled
 from orchestra.scheduler.resources import CpuSlots
 from orchestra.scheduler.runenv import run_env
 from orchestra.scheduler.table import RunEvent, RunRow, Snapshot
+from orchestra.scheduler.writer import StatusWriter
 from orchestra.sweep import Resources
-
-
-class GpuGrant(Protocol):
-    devices: tuple[Mapping[str, Any], ...]
-
-    def env(self) -> dict[str, str]: ...
-
-
-class GpuPlacer(Protocol):
-    """What the scheduler needs of the GPU ledger (orchestra.scheduler.gpu)."""
-
-    def refresh(self) -> None: ...
-
-    def feasible(self, resources: Resources) -> str | None: ...
-
-    def place(self, run_key: str, resources: Resources) -> GpuGrant | None: ...
-
-    def release(self, run_key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -136,7 +120,7 @@ class Scheduler:
         sweep_env: Mapping[str, str] | None = None,
         sweep_file: Path | None = None,
         run_options: Mapping[str, Any] | None = None,
-        gpus: GpuPlacer | None = None,
+        gpus: GpuLedger | None = None,
         cwd: Path | None = None,
         linger: bool = False,
         metrics_interval: float = 0.5,
@@ -152,12 +136,15 @@ class Scheduler:
         self.sweep_file = sweep_file
         self.run_options = dict(run_options or {})
         self.gpus = gpus
+        if gpus is not None:
+            gpus.pids_of = self.pids_of
         self.cwd = cwd or Path.cwd()
         self.linger = linger
         self.metrics_interval = metrics_interval
         self.gpu_interval = gpu_interval
         self.clock = clock
         self.host = socket.gethostname()
+        self.writer = StatusWriter()
         self.runs: dict[str, _Run] = {}
         for p in rec.runs:
             self.runs[p.id] = _Run(p)
@@ -211,6 +198,12 @@ class Scheduler:
 
     def row(self, run_id: str) -> RunRow:
         return self._get(run_id).row
+
+    def pids_of(self, run_id: str) -> list[int]:
+        """The live processes of a run (its process group), for the GPU ledger's attribution."""
+        run = self.runs.get(run_id)
+        handle = run.handle if run is not None else None
+        return handle.members() if handle is not None else []
 
     @property
     def paused(self) -> bool:
@@ -327,6 +320,7 @@ class Scheduler:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._kill_leftovers()
+                await anyio.to_thread.run_sync(self.writer.close)
             for s in self._subscribers:
                 s.close()
         counts: dict[State, int] = {}
@@ -384,11 +378,10 @@ class Scheduler:
         run.grant = grant
         run.stop_reason = None
         run.exited = anyio.Event()
-        gpus = tuple(grant.devices) if grant is not None else ()
+        gpus = tuple(grant.to_json()) if grant is not None else ()
         try:
             run.dir.path.mkdir(parents=True, exist_ok=True)
-            if attempt == 1 or not run.dir.config.exists():
-                self._write_config(run)
+            self._write_config(run)
             env = run_env(
                 base=os.environ,
                 sweep_env=self.sweep_env,
@@ -445,6 +438,7 @@ class Scheduler:
             self._tg.start_soon(self._watch_timeout, run, handle, self.policy.timeout)
 
     def _write_config(self, run: _Run) -> None:
+        # No fsync: the run reads it at once, and after a power loss the next attempt writes it again.
         spec = run.planned.spec
         write_json(
             run.dir.config,
@@ -457,6 +451,7 @@ class Scheduler:
                 "config": spec.variant.params,
                 "options": self.run_options,
             },
+            fsync=False,
         )
 
     async def _supervise(self, run: _Run, handle: Handle) -> None:
@@ -647,7 +642,7 @@ class Scheduler:
 
     def _write_status(self, run: _Run, status: Status) -> None:
         run.status = status
-        run.dir.write_status(status)
+        self.writer.write(run.dir.status, status.to_json())
 
     def _set_row(self, run: _Run, **changes: Any) -> None:
         previous = run.row.state

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import orchestra
+from orchestra.scheduler.gpu import cpu_env
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 ORCHESTRA_ROOT = str(Path(orchestra.__file__).resolve().parent.parent)
@@ -38,7 +39,7 @@ def run_env(
         paths.append(str(sweep_file.parent))
     paths += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.update(CPU_ENV if device_env is None else device_env)
+    env.update(cpu_env() if device_env is None else device_env)
     env["ORCHESTRA_RUN_DIR"] = str(run_dir)
     env["ORCHESTRA_ATTEMPT"] = str(attempt)
     env["ORCHESTRA_PARENT_PID"] = str(os.getpid())

@@ -8,6 +8,7 @@ Pure code: nothing here reads or writes files.
 """
 
 from orchestra.space.config import Config
+from orchestra.space.description import Description
 from orchestra.space.grid import ExperimentGrid
 from orchestra.space.params import Condition, Grid, Sample, Zip
 from orchestra.space.variant import Draft, Space, Variant, as_space, finalize
@@ -15,6 +16,7 @@ from orchestra.space.variant import Draft, Space, Variant, as_space, finalize
 __all__ = [
     "Condition",
     "Config",
+    "Description",
     "Draft",
     "ExperimentGrid",
     "Grid",

@@ -70,45 +70,54 @@ class Config:
                 axes.append([{key: v} for v in value])
         return axes
 
-    def _build(self, *, check: bool) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+    def _build(self, *, check: bool) -> list[dict[str, Any]]:
         axes = self._axes()
         if check:
             for key, axis in zip(self.keys_grid, axes):
                 if not axis:
                     raise SpaceError(f"config key {key!r}: Grid is empty, so the sweep has no variants")
         product = list(itertools.product(*axes))
+        fixed = {k: self.items[k] for k in self.keys_fixed}
+        samples = [(k, self.items[k]) for k in self.keys_sample]
+        order = None
+        if self.keep_dict_order:
+            order = [k for key in self.items for k in (key if isinstance(key, tuple) else (key,))]
+        # Conditions can only come from fixed keys, Grid values or Sample draws
+        conditions = bool(samples) or any(
+            isinstance(v, Condition)
+            for v in (*fixed.values(), *(v for a in axes for p in a for v in p.values()))
+        )
         configs = []
         for n in range(len(product) * self.num_sample):
-            x: dict[str, Any] = {"ID": n}
-            for k in self.keys_fixed:
-                x[k] = self.items[k]
+            x: dict[str, Any] = {"ID": n, **fixed}
             for point in product[n % len(product)]:
                 x.update(point)
-            for k in self.keys_sample:
-                x[k] = _call(k, self.items[k])
-            if self.keep_dict_order:
-                order = [k for key in self.items for k in (key if isinstance(key, tuple) else (key,))]
+            for k, f in samples:
+                x[k] = _call(k, f)
+            if order is not None:
                 x = {"ID": n, **{k: x[k] for k in order}}
-            for k, v in x.items():
-                if isinstance(v, Condition):
-                    x[k] = _call(k, v, x)
-            configs.append((x, tuple(self.keys_sample)))
+            if conditions:
+                for k, v in x.items():
+                    if isinstance(v, Condition):
+                        x[k] = _call(k, v, x)
+            configs.append(x)
         return configs
 
     def make_configs(self) -> list[dict[str, Any]]:
         """lagom's list of config dicts, each with an ``'ID'`` first (an empty Grid gives ``[]``)."""
-        return [c for c, _ in self._build(check=False)]
+        return self._build(check=False)
 
     def variants(self) -> list[Variant]:
-        built = self._build(check=True)
         shown: list[str] = []
         for key in self.keys_grid:
             shown.extend(key if isinstance(key, tuple) else (key,))
         shown.extend(self.keys_sample)
+        sampled = tuple(self.keys_sample)
+        texts: dict[int, str] = {}
         drafts = []
-        for config, sampled in built:
-            params = {k: v for k, v in config.items() if k != "ID"}
-            drafts.append(Draft(params, params_name(params, shown), sampled))
+        for params in self._build(check=True):
+            del params["ID"]
+            drafts.append(Draft(params, params_name(params, shown, texts), sampled))
         return finalize(drafts)
 
     def __repr__(self) -> str:

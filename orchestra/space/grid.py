@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from orchestra.errors import SpaceError
@@ -37,13 +38,11 @@ class ExperimentGrid:
     ``a:b``) is refused when it is added, and a dict-valued key's sub-keys are merged into a copy
     of the dict rather than into the user's object.
 
-    >>> eg = ExperimentGrid("ppo"); eg.add("lr", [0.1, 0.01], "lr"); eg.variant_name(eg.variants()[1])
+    >>> eg = ExperimentGrid("ppo"); eg.add("lr", [0.1, 0.01], "lr"); eg.variants()[1].name
     'ppo_lr0-01'
     """
 
     def __init__(self, name: str = "") -> None:
-        if not isinstance(name, str):
-            raise SpaceError(f"ExperimentGrid name must be a string, got {type(name).__name__}")
         self.keys: list[str] = []
         self.vals: list[list[Any]] = []
         self.shs: list[str | None] = []
@@ -51,6 +50,7 @@ class ExperimentGrid:
         self.name(name)
 
     def name(self, _name: str) -> None:
+        """Set the grid's name, the start of every variant name."""
         if not isinstance(_name, str):
             raise SpaceError(f"ExperimentGrid name must be a string, got {type(_name).__name__}")
         self._name = _name
@@ -94,10 +94,7 @@ class ExperimentGrid:
 
     def flat_variants(self) -> list[dict[str, Any]]:
         """Variants as flat dicts keyed by the added keys; the last added key varies fastest."""
-        out: list[dict[str, Any]] = [{}]
-        for key, vals in zip(self.keys, self.vals):
-            out = [{**pre, key: v} for pre in out for v in vals]
-        return out
+        return _product(zip(self.keys, self.vals))
 
     @property
     def seeds(self) -> list[Any] | None:
@@ -106,14 +103,17 @@ class ExperimentGrid:
 
     def variants(self) -> list[Variant]:
         """The variants without the ``seed`` key: in orchestra a run is (variant, seed)."""
-        flats = [{k: v for k, v in f.items() if k != "seed"} for f in self.flat_variants()]
-        unique: dict[str, dict[str, Any]] = {}
-        for f in flats:  # the seed key was a product axis: drop its repeats, keep the order
-            unique.setdefault(repr(f), f)
-        nested = [unflatten(f) for f in unique.values()]
-        return finalize(
-            [Draft(n, self.variant_name(n)) for n in nested], default_name=self._name or "default"
-        )
+        flats = _product((k, v) for k, v in zip(self.keys, self.vals) if k != "seed")
+        named = self._named_keys()
+        # a dict-valued key that took a:b sub-keys shows the merged dict, as in spinningup
+        merged = any(o.startswith(k + ":") for k in self.keys for o in self.keys)
+        texts: dict[int, str] = {}
+        drafts = []
+        for flat in flats:
+            nested = unflatten(flat)
+            value_of = (lambda k, n=nested: get_val(n, k)) if merged else flat.__getitem__
+            drafts.append(Draft(nested, _compose(self._name, named, value_of, texts)))
+        return finalize(drafts, default_name=self._name or "default")
 
     def nested_variants(self) -> list[dict[str, Any]]:
         """spinningup's ``variants()``: nested dicts built from ``a:b`` keys."""
@@ -121,28 +121,82 @@ class ExperimentGrid:
 
     def variant_name(self, variant: Mapping[str, Any]) -> str:
         """spinningup's name of a variant: the grid name plus each varying parameter's shorthand+value."""
-        name = self._name
-        for k, v, sh, inn in zip(self.keys, self.vals, self.shs, self.in_names):
-            if (len(v) > 1 or inn) and k != "seed":
-                param = valid_str(sh if sh is not None else k)
-                val = get_val(variant, k)
-                if all(isinstance(x, bool) for x in v):
-                    name += ("_" + param) if val else ""
-                else:
-                    name += "_" + param + valid_str(val)
-        return name.lstrip("_")
+        return _compose(self._name, self._named_keys(), lambda k: get_val(variant, k), {})
+
+    def _named_keys(self) -> list[tuple[str, str, bool]]:
+        """``(key, shown shorthand, bool-only)`` of each parameter that goes into names, in add order."""
+        return [
+            (k, valid_str(sh if sh is not None else k), all(isinstance(x, bool) for x in v))
+            for k, v, sh, inn in zip(self.keys, self.vals, self.shs, self.in_names)
+            if (len(v) > 1 or inn) and k != "seed"
+        ]
 
     def print(self) -> None:
-        """Print the grid as spinningup does: each key with its shorthand and values."""
-        print("=" * 80)
-        print(f"ExperimentGrid [{self._name}] runs over parameters:\n")
+        """Print the grid as spinningup does (without its colours): keys, shorthands, values, counts."""
+        line = "=" * 80
+        print(line)
+        msg = f"ExperimentGrid [{self._name}] runs over parameters:\n"
+        if len(msg) > 80:
+            msg = f"ExperimentGrid [{self._name}]\n runs over parameters:\n"
+        print(msg)
         for k, v, sh in zip(self.keys, self.vals, self.shs):
-            print(f"  {k} [{sh}]" if sh else f"  {k}")
+            print("", k.ljust(40), "[" + sh + "]" if sh is not None else "", "\n")
             for val in v:
-                print(f"\t{val}")
+                print("\t" + str(shown(val)))
             print()
-        print(f" Variants, counting seeds: {len(self)}")
-        print("=" * 80)
+        total = len(self)
+        seeds = self.seeds
+        print(" Variants, counting seeds: ".ljust(40), total)
+        print(" Variants, not counting seeds: ".ljust(40), total // len(seeds) if seeds else total)
+        print()
+        print(line)
+
+
+def _compose(
+    name: str, named: list[tuple[str, str, bool]], value_of: Callable[[str], Any], texts: dict[int, str]
+) -> str:
+    """spinningup's name: ``_<shorthand><value>`` per parameter, bare ``_<shorthand>`` for a true bool.
+
+    ``texts`` caches value texts by identity over one expansion (the values must outlive it).
+    """
+    for k, param, bools in named:
+        val = value_of(k)
+        if bools:
+            if val:
+                name += "_" + param
+            continue
+        text = texts.get(id(val))
+        if text is None:
+            text = texts[id(val)] = valid_str(val)
+        name += "_" + param + text
+    return name.lstrip("_")
+
+
+def _product(axes: Iterable[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{}]
+    for key, vals in axes:
+        out = [{**pre, key: v} for pre in out for v in vals]
+    return out
+
+
+def shown(value: Any) -> Any:
+    """A value as spinningup's ``convert_json`` shows it: JSON as is, functions by name, objects by fields."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError, OverflowError):
+        pass
+    if isinstance(value, Mapping):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shown(v) for v in value]
+    name = getattr(value, "__name__", None)
+    if isinstance(name, str) and "lambda" not in name:
+        return name
+    fields = getattr(value, "__dict__", None)
+    if fields:
+        return {str(value): shown(fields)}
+    return str(value)
 
 
 def get_val(v: Mapping[str, Any], k: str) -> Any:

@@ -41,9 +41,24 @@ def bound(name: str, digest: str, limit: int = MAX_NAME) -> str:
     return name[: limit - len(suffix)].rstrip("-_.=") + suffix
 
 
-def params_name(params: Mapping[str, Any], keys: Iterable[str]) -> str:
-    """``key=value`` pairs of the given keys joined by ``_``, before sanitising."""
-    return "_".join(f"{k}={format_value(params[k])}" for k in keys if k in params)
+def params_name(params: Mapping[str, Any], keys: Iterable[str], texts: dict[int, str] | None = None) -> str:
+    """``key=value`` pairs of the given keys joined by ``_``, before sanitising.
+
+    ``texts`` caches each value's text by identity across one expansion, where the same Grid
+    values recur in thousands of variants; the values must outlive it.
+    """
+    parts = []
+    for k in keys:
+        if k in params:
+            v = params[k]
+            if texts is None:
+                parts.append(f"{k}={format_value(v)}")
+                continue
+            text = texts.get(id(v))
+            if text is None:
+                text = texts[id(v)] = format_value(v)
+            parts.append(f"{k}={text}")
+    return "_".join(parts)
 
 
 def unique_names(proposals: list[str], digests: list[str], *, default: str = "default") -> list[str]:
@@ -52,7 +67,8 @@ def unique_names(proposals: list[str], digests: list[str], *, default: str = "de
     A name that two variants share gets the variant's digest appended; variants with identical
     content (and so identical digests) get their position appended as well.
     """
-    names = [bound(sanitize(p) or default, d) for p, d in zip(proposals, digests)]
+    fallback = sanitize(default) or "default"
+    names = [bound(sanitize(p) or fallback, d) for p, d in zip(proposals, digests)]
     seen: dict[str, int] = {}
     for n in names:
         seen[n] = seen.get(n, 0) + 1

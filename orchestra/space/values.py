@@ -8,7 +8,6 @@ does not.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,32 +22,47 @@ _INT64 = 2**63
 def to_json_value(value: Any, key: str = "") -> JSONValue:
     """Return ``value`` as plain JSON data (dicts, lists, str, int, float, bool, None).
 
-    Tuples become lists and numpy scalars become Python numbers; anything else that JSON cannot
-    hold raises :class:`ConfigValueError` naming ``key`` (dotted for nested values).
+    Tuples become lists; numpy scalars and subclasses of the plain types (``np.float64``,
+    ``IntEnum``) become the plain Python values; anything else that JSON cannot hold raises
+    :class:`ConfigValueError` naming ``key`` (dotted for nested values).
     """
-    if value is None or isinstance(value, (bool, str)):
+    t = type(value)
+    # exact types first: a sweep of 100,000 variants converts millions of plain values
+    if t is str or t is bool or value is None:
         return value
-    if isinstance(value, int):
-        if not -_INT64 <= value < _INT64:
-            raise ConfigValueError(f"config key {key!r}: integer {value} does not fit in 64 bits for JSON")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ConfigValueError(
-                f"config key {key!r}: {value!r} cannot be written as JSON; use None or a string such as 'inf'"
-            )
-        return value
-    if isinstance(value, Mapping):
+    if t is float:
+        return value if value - value == 0.0 else _not_finite(value, key)
+    if t is int:
+        return value if -_INT64 <= value < _INT64 else _too_big(value, key)
+    if t is dict or isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
-            if not isinstance(k, str):
-                raise ConfigValueError(
-                    f"config key {_join(key, repr(k))!r}: dict keys must be strings to be written as JSON"
-                )
-            out[k] = to_json_value(v, _join(key, k))
+            if type(k) is not str:
+                if not isinstance(k, str):
+                    raise ConfigValueError(
+                        f"config key {_join(key, repr(k))!r}: dict keys must be strings to be written as JSON"
+                    )
+                k = str.__str__(k)
+            tv = type(v)
+            plain = (
+                tv is str
+                or tv is bool
+                or v is None
+                or (tv is float and v - v == 0.0)
+                or (tv is int and -_INT64 <= v < _INT64)
+            )
+            out[k] = v if plain else to_json_value(v, _join(key, k))
         return out
-    if isinstance(value, (list, tuple)):
+    if t is list or t is tuple or isinstance(value, (list, tuple)):
         return [to_json_value(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return to_json_value(int(value), key)
+    if isinstance(value, float):
+        return to_json_value(float(value), key)
     item = _numpy_scalar(value)
     if item is not None:
         return to_json_value(item, key)
@@ -57,6 +71,16 @@ def to_json_value(value: Any, key: str = "") -> JSONValue:
         f"config key {key!r}: {what} ({type(value).__name__}) cannot be written as JSON; "
         "use a string or number and build the object inside the run"
     )
+
+
+def _not_finite(value: float, key: str) -> Any:
+    raise ConfigValueError(
+        f"config key {key!r}: {value!r} cannot be written as JSON; use None or a string such as 'inf'"
+    )
+
+
+def _too_big(value: int, key: str) -> Any:
+    raise ConfigValueError(f"config key {key!r}: integer {value} does not fit in 64 bits for JSON")
 
 
 def _join(prefix: str, key: str) -> str:

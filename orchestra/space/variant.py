@@ -113,7 +113,14 @@ class VariantList:
 
 
 def as_space(obj: Any) -> Space:
-    """Accept a space, a list of config dicts, or one config dict."""
+    """Accept a space, a list of config dicts, or one config dict.
+
+    An object whose ``variants()`` means something else (the compat adapters keep their seed
+    library's meaning) offers its space through ``__orchestra_space__()`` instead.
+    """
+    adapter = getattr(type(obj), "__orchestra_space__", None)
+    if adapter is not None:
+        return as_space(adapter(obj))
     if isinstance(obj, Space):
         return obj
     if isinstance(obj, Mapping):

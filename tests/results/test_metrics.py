@@ -141,3 +141,11 @@ def test_a_metric_logged_as_lists_stays_lists(tmp_path):
     recs = [record(0, hist=[1, 2]), record(1, hist=[3]), record(2, hist=[4, 5])]
     m = read_metrics(write(tmp_path / "m.jsonl", recs))
     assert m["hist"].dtype == object and m["hist"].tolist() == [[1, 2], [3], [4, 5]]
+
+
+def test_non_finite_floats_written_as_strings_read_back_as_floats(tmp_path):
+    recs = [record(0, loss=1.0, ret="-inf"), record(1, loss="nan", ret="-inf"), record(2, loss="inf", ret="-inf")]
+    m = read_metrics(write(tmp_path / "m.jsonl", recs))
+    assert m["loss"].dtype == np.float64 and m["loss"][0] == 1.0
+    assert math.isnan(m["loss"][1]) and m["loss"][2] == math.inf
+    assert m["ret"].dtype == np.float64 and (m["ret"] == -math.inf).all()

@@ -70,7 +70,7 @@ def test_a_bad_mode_is_a_user_error(tmp_path):
 
 def test_a_seed_that_logged_nan_makes_its_variant_nan_and_rank_last_but_before_no_data(tmp_path):
     sweep = sweep_of(tmp_path, {
-        (0, 0): {"loss": [1.0, None]}, (0, 1): {"loss": [0.0, 0.0]},  # diverged on seed 0
+        (0, 0): {"loss": [1.0, "nan"]}, (0, 1): {"loss": [0.0, 0.0]},  # diverged on seed 0 (the runtime writes "nan")
         (1, 0): {"loss": [0.5, 0.5]}, (1, 1): {"loss": [0.7, 0.7]},
     })  # fmt: skip
     for mode in ("min", "max"):

@@ -18,19 +18,23 @@ lets a result without the parameter (or with None) through; ``sliceOverParameter
 result per value; ``getBest`` keeps the earlier result on ties, replaces a NaN best, and
 ``int(steps * percent) == 0`` scores the whole curve. Run indices of an orchestra sweep are its
 own (variant-major: run i is variant i // len(seeds)), not PyExpUtils' ``p + r * P``.
+
+numpy and :mod:`orchestra.results` are imported where they are used, so importing the package for
+``ExperimentDescription`` alone does not need the analysis extra.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from orchestra.errors import UserError
-from orchestra.results import Runs, load_sweep
+
+if TYPE_CHECKING:
+    from orchestra.results import Runs
 
 
 class Result:
@@ -45,10 +49,12 @@ class Result:
 
     def _load(self) -> Any:
         """Read the data; override for other file formats."""
+        import numpy as np
+
         return np.load(self.path, allow_pickle=True)
 
     def _default(self) -> Any:
-        return (np.nan, np.nan, 0)
+        return (math.nan, math.nan, 0)
 
     def _lazyLoad(self) -> Any:
         if self._data is not None:
@@ -97,6 +103,8 @@ class SweepResult(Result):
         self._data = None
 
     def _load(self) -> Any:
+        import numpy as np
+
         curves = self.variant_runs.curves(self.metric)
         if not curves:
             return None
@@ -139,10 +147,16 @@ def _identity(m: Any) -> Any:
 
 
 def _is_sweep(exp: Any) -> bool:
-    return isinstance(exp, (str, os.PathLike, Runs))
+    if isinstance(exp, (str, os.PathLike)):
+        return True
+    from orchestra.results import Runs
+
+    return isinstance(exp, Runs)
 
 
 def _sweep(exp: Any) -> Runs:
+    from orchestra.results import Runs, load_sweep
+
     return exp if isinstance(exp, Runs) else load_sweep(exp)
 
 
@@ -269,6 +283,8 @@ def getBest(
     first result's and crashed when it was missing). The default comparator picks the smallest.
     A best whose score is NaN is replaced by the next result; ties keep the earlier one.
     """
+    import numpy as np
+
     items = list(results)
     if not items:
         return None

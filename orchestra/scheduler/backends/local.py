@@ -56,6 +56,12 @@ class LocalBackend:
 
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes whose process group is ``pgid``, read from /proc."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []  # the common case once a run has exited: no scan of /proc needed
+    except PermissionError:
+        pass
     out = []
     try:
         entries = os.listdir("/proc")

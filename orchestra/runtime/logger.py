@@ -1,0 +1,173 @@
+"""lagom's ``Logger``, which also streams what it dumps into the run's ``metrics.jsonl``.
+
+>>> logger = Logger()
+>>> logger('iteration', 1)
+>>> logger('train_loss', 0.12)
+>>> logger.dump()
+<BLANKLINE>
+Iteration: [1]
+Train Loss: [0.12]
+<BLANKLINE>
+
+The API and the printed text are lagom's (``shared/SEEDS-SEMANTICS.md`` A1.4), except that
+``dump(index=[1])`` prints a one-element list (lagom's ``itemgetter`` returned a scalar and
+crashed), a dump is printed in one write (an unknown key raises KeyError before anything is
+printed), and ``repr`` is ``OrderedDict([...])`` on every Python version (3.12 changed
+OrderedDict's). ``save(f)`` writes ``f + '.pkl'`` (the extension is always appended, as in
+lagom), atomically.
+
+Only the logger of a run (``ctx.logger``, made by the runtime with a :class:`MetricsWriter`) writes
+metrics: each ``dump()`` appends one record per row of values logged since the previous dump, one
+JSON line each, visible to readers at once::
+
+    {"step": 12, "time": 1763700004.51, "attempt": 1, "values": {"iteration": 12, "loss": 0.031}}
+
+Row ``i`` holds the ``i``-th value of each key logged since the last dump (keys logged fewer times
+are absent from later rows). ``keys``, ``index``, ``indent`` and ``border`` shape only what is
+printed. A ``Logger()`` made by user code prints and saves like lagom's and writes no metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from collections import OrderedDict
+from typing import Any
+
+import cloudpickle
+
+from orchestra.rundir import JsonlWriter
+from orchestra.runtime.atomic import atomic_file
+from orchestra.runtime.jsonsafe import metric_value
+
+STEP_KEYS = ("step", "iteration", "itr", "epoch", "timestep", "global_step")
+
+
+class MetricsWriter:
+    """Appends Logger rows to ``metrics.jsonl`` (opened at the first write).
+
+    A record's ``step`` is the row's integer value of the first of :data:`STEP_KEYS` present,
+    else the record's number in the file: records already there (earlier attempts) count, so
+    a retried run's implicit steps continue where the last attempt stopped.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], attempt: int) -> None:
+        self.path = os.fspath(path)
+        self.attempt = attempt
+        self._writer: JsonlWriter | None = None
+        self._count = 0
+
+    def write_rows(self, rows: list[dict[str, Any]]) -> None:
+        if self._writer is None:
+            self._count, complete = _count_lines(self.path)
+            if not complete:  # an earlier writer died mid-line: end that line, so ours stay whole
+                with open(self.path, "ab") as f:
+                    f.write(b"\n")
+            self._writer = JsonlWriter(self.path)
+        now = time.time()
+        for values in rows:
+            step = next((values[k] for k in STEP_KEYS if type(values.get(k)) is int), self._count)
+            self._count += 1
+            self._writer.write({"step": step, "time": now, "attempt": self.attempt, "values": values})
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class Logger:
+    """Log values by key; repeated keys collect lists (lagom's ``Logger``).
+
+    ``logger(key, value)`` appends (values are stored by reference); ``dump`` prints;
+    ``save(f)`` pickles ``logs`` to ``f + '.pkl'``; ``clear()`` empties it.
+    """
+
+    def __init__(self, *, metrics: MetricsWriter | None = None) -> None:
+        self.logs: OrderedDict[str, list[Any]] = OrderedDict()
+        self._metrics = metrics
+        self._dumped: dict[str, int] = {}  # per key: how many values went to metrics already
+
+    def __call__(self, key: str, value: Any) -> None:
+        """Log ``value`` under ``key`` (use words separated by ``_``: ``train_loss``)."""
+        if key not in self.logs:
+            self.logs[key] = []
+        self.logs[key].append(value)
+
+    def dump(
+        self,
+        keys: list[str] | None = None,
+        index: int | list[int] | None = None,
+        indent: int = 0,
+        border: str = "",
+    ) -> None:
+        """Print the logs: ``border``, one ``Title Case Key: value`` line per key, ``border``.
+
+        ``keys`` (a list) picks keys; ``index`` picks values: None all of them, an int one
+        (``-1`` the last), a list several. ``indent`` is a number of tabs. A run's logger also
+        appends the rows logged since the last dump to ``metrics.jsonl``.
+        """
+        if self._metrics is not None:
+            self._write_metrics()
+        if keys is None:
+            keys = list(self.logs.keys())
+        if not isinstance(keys, list):
+            raise TypeError(f"expected list, got {type(keys)}")
+        lines = [border]
+        tabs = "\t" * indent
+        for key in keys:
+            values = self.logs[key]
+            if index is None:
+                value: Any = values
+            elif isinstance(index, int):
+                value = values[index]
+            elif isinstance(index, list):
+                value = [values[i] for i in index]
+            else:
+                raise TypeError(f"index must be None, an int or a list of ints, got {type(index)}")
+            lines.append(f"{tabs}{key.strip().replace('_', ' ').title()}: {value}")
+        lines.append(border)
+        print("\n".join(lines))  # one write: a dump is one line-buffered flush, not one per key
+
+    def save(self, f: str | os.PathLike[str]) -> None:
+        """Pickle ``logs`` (cloudpickle) to ``f`` with ``.pkl`` appended."""
+        with atomic_file(os.fspath(f) + ".pkl") as out:
+            cloudpickle.dump(self.logs, out, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def clear(self) -> None:
+        """Remove all logged values."""
+        self.logs.clear()
+        self._dumped.clear()
+
+    def __repr__(self) -> str:
+        return f"OrderedDict({list(self.logs.items())!r})" if self.logs else "OrderedDict()"
+
+    def _write_metrics(self) -> None:
+        assert self._metrics is not None
+        rows: list[dict[str, Any]] = []
+        for key, values in self.logs.items():
+            start = min(self._dumped.get(key, 0), len(values))
+            for i, v in enumerate(values[start:]):
+                if i == len(rows):
+                    rows.append({})
+                rows[i][key] = metric_value(v)
+            self._dumped[key] = len(values)
+        if rows:
+            self._metrics.write_rows(rows)
+
+
+def _count_lines(path: str) -> tuple[int, bool]:
+    """Complete lines in ``path`` (0 when missing), and whether it ends with a newline (or is empty).
+
+    Read in blocks, so a large file costs little memory.
+    """
+    count, last = 0, b"\n"
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                count += block.count(b"\n")
+                last = block[-1:]
+    except FileNotFoundError:
+        pass
+    return count, last == b"\n"
