@@ -131,10 +131,11 @@ def _value(score: Score) -> str:
 
 
 def _runs_cell(score: Score) -> str:
+    """``scored/all`` runs, with the states of those not completed: ``1/2 (1 running)``."""
     text = f"{score.n}/{len(score.runs)}"
-    unfinished = score.unfinished
-    if len(unfinished):
-        text += f" ({_states(unfinished.states())})"
+    others = score.runs.missing()
+    if len(others):
+        text += f" ({_states(others.states())})"
     return text
 
 

@@ -151,7 +151,9 @@ def _columns(records: list[Any], problems: list[str]) -> Metrics:
         return _build(records, problems)
     except (KeyError, TypeError, ValueError):
         good = [r for r in records if _valid(r)]
-        problems.append(f"skipped {len(records) - len(good)} record(s) without an integer step, a time and values")
+        problems.append(
+            f"skipped {len(records) - len(good)} record(s) without an integer step, a time and values"
+        )
         return _build(good, problems)
 
 

@@ -3,8 +3,9 @@
 A run's score is the mean of its metric over a window of its curve: the whole curve (the
 default, as PyExpUtils' ``getBest``), its last ``N`` values, or its last ``p`` percent of values
 (rounded up, at least one). A variant's score is the mean of its runs' scores, with the standard
-error across runs (NaN for a single run). Runs that have not logged the metric yet (queued, just
-started) are left out and the variant's ``n`` says how many counted.
+error across runs (NaN for a single run). Every run that logged the metric counts, whatever its
+state (a failed run up to its failure, a running one so far); runs that have not logged it yet
+are left out and the variant's ``n`` says how many counted.
 
 NaN: a run that logged NaN (written as ``"nan"`` or null) inside its window scores NaN, and so does its
 variant: a config that diverged on one seed is not the best. Ranking puts every variant with a

@@ -144,7 +144,11 @@ def test_a_metric_logged_as_lists_stays_lists(tmp_path):
 
 
 def test_non_finite_floats_written_as_strings_read_back_as_floats(tmp_path):
-    recs = [record(0, loss=1.0, ret="-inf"), record(1, loss="nan", ret="-inf"), record(2, loss="inf", ret="-inf")]
+    recs = [
+        record(0, loss=1.0, ret="-inf"),
+        record(1, loss="nan", ret="-inf"),
+        record(2, loss="inf", ret="-inf"),
+    ]
     m = read_metrics(write(tmp_path / "m.jsonl", recs))
     assert m["loss"].dtype == np.float64 and m["loss"][0] == 1.0
     assert math.isnan(m["loss"][1]) and m["loss"][2] == math.inf
