@@ -244,3 +244,11 @@ def test_results_reads_a_sweep_while_a_run_appends_to_it(tmp_path):
         finally:
             writer.kill()
             writer.wait(timeout=60)
+
+
+def test_orchestra_help_lists_results_and_plot():
+    out = orchestra("--help")
+    assert out.returncode == 0, out.stderr
+    assert "results" in out.stdout and "plot" in out.stdout
+    for command in ("results", "plot"):
+        assert orchestra(command, "--help").returncode == 0
