@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from orchestra.compat.pyexputils import (
+    ExperimentDescription,
     Options,
     find,
     getBest,
@@ -25,39 +26,9 @@ from orchestra.compat.pyexputils import (
 from orchestra.compat.pyexputils.slurm import flagString
 from orchestra.errors import UserError
 from orchestra.rundir import JsonlWriter
+from tests.helpers import orchestra
+from tests.helpers import write_sweep as write_sweep_file
 from tests.results.sweepdirs import record, write_run, write_status, write_sweep
-
-
-class Description:
-    """What the results API asks of a PyExpUtils ExperimentDescription (a duck type, as PyExpUtils users hold).
-
-    Permutations vary the alphabetically first key fastest; ``{params}`` is PyExpUtils'
-    hyphenated ``key-value`` text and ``{run}`` is ``idx // numPermutations()``.
-    """
-
-    def __init__(self, meta: dict[str, list[object]], template: str) -> None:
-        self.meta = meta
-        self.template = template
-
-    def numPermutations(self) -> int:
-        return math.prod(len(v) for v in self.meta.values())
-
-    def getKeys(self) -> list[str]:
-        return ["metaParameters"]
-
-    def getPermutation(self, idx: int) -> dict[str, object]:
-        perm, accum = {}, 1
-        for key in sorted(self.meta):
-            values = self.meta[key]
-            perm[key] = values[(idx // accum) % len(values)]
-            accum *= len(values)
-        return {"metaParameters": perm}
-
-    def interpolateSavePath(self, idx: int) -> str:
-        perm = self.getPermutation(idx)["metaParameters"]
-        params = "_".join(f"{k}-{perm[k]}" for k in sorted(perm))
-        return self.template.format(params=params, run=idx // self.numPermutations())
-
 
 # PyExpUtils' own test grid (tests/results/test_results.py), in its permutation order
 GRID = [
@@ -205,8 +176,9 @@ def test_listIndices_and_listMissingResults_of_a_sweep_go_by_status(tmp_path):
 
 
 def test_listMissingResults_of_a_description_checks_save_paths_as_pyexputils(tmp_path):
-    exp = Description(
-        {"alpha": [0.01, 0.02], "lambda": [1.0, 0.99]}, str(tmp_path / "gridworld/{params}/{run}")
+    exp = ExperimentDescription(
+        {"metaParameters": {"alpha": [0.01, 0.02], "lambda": [1.0, 0.99]}},
+        save_key=str(tmp_path / "gridworld/{params}/{run}"),
     )
     for path in [
         "alpha-0.01_lambda-1.0/0",
@@ -220,7 +192,9 @@ def test_listMissingResults_of_a_description_checks_save_paths_as_pyexputils(tmp
 
 
 def test_loadResults_reads_pyexputils_npy_files(tmp_path, capsys):
-    exp = Description({"alpha": [1.0, 0.5]}, str(tmp_path / "results/{params}"))
+    exp = ExperimentDescription(
+        {"metaParameters": {"alpha": [1.0, 0.5]}}, save_key=str(tmp_path / "results/{params}")
+    )
     os.makedirs(exp.interpolateSavePath(0))
     data = np.empty(3, dtype=object)
     data[0], data[1], data[2] = np.array([1.0, 2.0]), np.array([0.1, 0.1]), 10
@@ -283,3 +257,34 @@ def test_slurm_options_email_output_and_casts(capsys):
 def test_flag_string_leaves_a_leading_space_after_a_missing_first_flag():
     assert flagString([("--a", None), ("--b", 2)]) == " --b=2"
     assert flagString([("--a", 1), ("--b", None), ("--c", 3)]) == "--a=1 --c=3"
+
+
+def test_a_sweep_planned_from_an_experiment_description_reads_like_pyexputils(tmp_path):
+    body = """
+        from orchestra import Sweep
+        from orchestra.compat.pyexputils import ExperimentDescription
+
+        exp = ExperimentDescription({"agent": "td", "metaParameters": {"alpha": [0.1, 0.5], "lambda": [1.0, 0.9]}})
+
+
+        def train(ctx, metaParameters, agent):
+            for step in range(3):
+                ctx.logger("step", step)
+                ctx.logger("ret", metaParameters["alpha"] * metaParameters["lambda"] * (step + 1))
+                ctx.logger.dump()
+
+
+        sweep = Sweep(train, exp, seeds=[0, 1])
+    """
+    out = orchestra(
+        "up", write_sweep_file(tmp_path, body), "--headless", "--root", tmp_path / "sweeps", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    exp = ExperimentDescription(
+        {"agent": "td", "metaParameters": {"alpha": [0.1, 0.5], "lambda": [1.0, 0.9]}}
+    )
+    results = list(loadResults(tmp_path / "sweeps" / "sweep", "ret"))
+    assert [r.params for r in results] == [exp.getPermutation(i)["metaParameters"] for i in listIndices(exp)]
+    assert results[3].mean().tolist() == pytest.approx([0.45, 0.9, 1.35]) and results[3].runs() == 2
+    assert list(splitOverParameter(results, "lambda")) == [1.0, 0.9]
+    assert getBest(results, comparator=lambda a, b: a > b).params == {"alpha": 0.5, "lambda": 1.0}

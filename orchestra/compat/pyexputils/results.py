@@ -6,7 +6,10 @@
   ``result_file`` a metric name. Each variant is one Result (PyExpUtils' "permutation"); its
   ``load()`` is ``[mean, stderr, runs]`` across the variant's seeds, curves aligned by step
   (stderr = sample std / sqrt(n), NaN with one seed), as PyExpUtils' own result files hold.
-  ``path`` is ``<sweep>/runs/<variant>/<metric>``, a label rather than a file.
+  ``params`` is the variant's config, or its ``metaParameters`` section for a sweep planned from
+  an ExperimentDescription (as PyExpUtils' ``Result.params``); ``idx`` is the variant's index,
+  which for such a sweep is the permutation index. ``path`` is ``<sweep>/runs/<variant>/<metric>``,
+  a label rather than a file.
 * PyExpUtils' own layout: ``exp`` is an experiment description (anything with
   ``numPermutations()``, ``getPermutation(i)`` and ``interpolateSavePath(i)``) and
   ``result_file`` a ``.npy`` file under each save path holding ``np.array([mean, stderr, runs])``.
@@ -97,7 +100,7 @@ class SweepResult(Result):
         self.path = str(variant_runs[0].path.parent / metric)
         self.exp = sweep
         self.idx = idx
-        self.params = variant_runs[0].params
+        self.params = _section(variant_runs[0].params)
         self.metric = metric
         self.variant_runs = variant_runs
         self._data = None
@@ -112,6 +115,16 @@ class SweepResult(Result):
         out = np.empty(3, dtype=object)  # PyExpUtils' layout; element-wise, as the curves are arrays
         out[0], out[1], out[2] = c.mean, c.stderr, int(c.n.max())
         return out
+
+
+def _section(params: Any) -> Any:
+    """PyExpUtils' ``Result.params`` is the ``metaParameters`` section of a description's permutation.
+
+    A sweep planned from an ExperimentDescription has the whole permuted description as each
+    variant's config; other sweeps' configs are their parameters already.
+    """
+    section = params.get("metaParameters")
+    return section if isinstance(section, dict) else params
 
 
 class ResultView:
