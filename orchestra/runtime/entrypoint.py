@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestra.atomic import remove_stale_temps
 from orchestra.errors import RunDirError, UserError
 from orchestra.rundir import (
     EXIT_ERROR,
@@ -44,7 +45,6 @@ from orchestra.rundir import (
     write_json,
 )
 from orchestra.runtime.arguments import Call, bind
-from orchestra.runtime.atomic import remove_stale_temps
 from orchestra.runtime.context import RunContext
 from orchestra.runtime.jsonsafe import to_jsonable
 from orchestra.runtime.logger import Logger, MetricsWriter

@@ -37,8 +37,8 @@ from typing import Any
 
 import cloudpickle
 
+from orchestra.atomic import atomic_file
 from orchestra.rundir import JsonlWriter
-from orchestra.runtime.atomic import atomic_file
 from orchestra.runtime.jsonsafe import metric_value
 
 STEP_KEYS = ("step", "iteration", "itr", "epoch", "timestep", "global_step")
