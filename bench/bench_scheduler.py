@@ -148,11 +148,14 @@ def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None
         )
         sched = build_scheduler(f, work / "sweeps", workers=runs, metrics_interval=0.5)
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         anyio.run(sched.run)
         wall = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        kids = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
         expected = int(rate * seconds)
         rows = sched.snapshot().rows
         lines = [len((r.dir / "metrics.jsonl").read_bytes().splitlines()) for r in rows]
@@ -161,7 +164,9 @@ def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None
         print(
             f"ingest: {runs} runs x {rate} records/s for {seconds:g}s = {runs * expected} records; "
             f"on disk {on_disk}, read by the scheduler {sum(r.records for r in rows)}, lost {lost}; "
-            f"orchestrator CPU {cpu:.2f}s over {wall:.1f}s wall ({100 * cpu / wall:.1f}% of one core)"
+            f"orchestrator CPU {cpu:.2f}s over {wall:.1f}s wall ({100 * cpu / wall:.1f}% of one core, "
+            f"{cpu / max(1, on_disk) * 1e6:.1f} us per record); the runs themselves used {kids:.1f}s CPU on "
+            f"{len(os.sched_getaffinity(0))} cores"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

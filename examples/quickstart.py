@@ -30,7 +30,7 @@ def train(ctx, lr, batch_size, momentum):
         ctx.logger("iteration", itr)
         ctx.logger("loss", loss)
         ctx.logger("log10_loss", math.log10(loss + 1e-12))
-        ctx.logger.dump(index=-1)
+        ctx.logger.dump()
         ctx.snapshot(itr, state)
         time.sleep(0.05)
     return {"loss": loss, "w": state["w"], "b": state["b"]}

@@ -22,11 +22,9 @@ files are only appended to, one whole line per ``write``.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -35,6 +33,7 @@ from typing import IO, Any
 
 import orjson
 
+from orchestra.atomic import write_bytes
 from orchestra.errors import RunDirError
 from orchestra.space.naming import check_path_component
 
@@ -72,32 +71,12 @@ def dumps(obj: Any, *, indent: bool = True) -> bytes:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any, *, indent: bool = True, fsync: bool = True) -> None:
-    """Replace ``path`` atomically: write a temp file beside it, fsync, rename over the target.
+    """Replace ``path`` atomically with ``obj`` as JSON (temp file, fsync, rename: see orchestra.atomic).
 
-    A reader sees the old file or the new one, never a mix. A write that fails (an object orjson
-    cannot encode, a full disk) leaves the old file as it was and no temp file behind; only a
-    crash of the writing process can leave a stray ``.*.tmp`` file. ``fsync=False`` keeps the
-    atomic rename but not the durability across a power loss (for files that can be rebuilt).
+    A reader sees the old file or the new one, never a mix; a failed write leaves the old file.
+    ``fsync=False`` keeps the atomic rename but not durability across a power loss.
     """
-    path = os.fspath(path)
-    data = dumps(obj, indent=indent) + b"\n"
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_bytes(path, dumps(obj, indent=indent) + b"\n", durable=fsync)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -20,6 +20,8 @@ COMMANDS = {
     "status": "show the runs of a sweep and their states",
     "logs": "print (or follow) the output of one run",
     "gpus": "show the GPUs, their use by others, and what orchestra holds",
+    "results": "compare the variants of a sweep by a metric: mean +- standard error across seeds, best first",
+    "plot": "plot learning curves of a sweep: the mean and a 95-percent band across seeds, one colour per group",
 }
 
 

@@ -111,8 +111,7 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         rec = reconcile(loaded, root, **options)  # under the lock: what is on disk cannot move now
-        apply(rec, payload)
-        for note in rec.notes:
+        for note in [*apply(rec, payload), *rec.notes]:
             print(f"orchestra: {note}")
         return _run(args, loaded, rec, workers, ledger)
     finally:

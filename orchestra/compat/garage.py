@@ -40,7 +40,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from orchestra.runtime.atomic import write_bytes
+from orchestra.atomic import write_bytes
 from orchestra.runtime.metadata import EIGHT_MEBIBYTES, git_info, make_launch_archive
 from orchestra.runtime.snapshot import NotAFileError, Snapshotter, check_settings
 

@@ -1,7 +1,7 @@
 """spinningup's ``ExperimentGrid`` (``spinup.utils.run_utils``), over orchestra's native grid.
 
 ``name()``, ``add()``, ``variants()`` (spinningup's nested dicts, ``seed`` included),
-``variant_name()`` and ``print()`` behave as in spinningup. Given to ``orchestra.Sweep``, the grid
+``variant_name()``, ``print()`` and ``run()`` behave as in spinningup; ``call_experiment`` is here too. Given to ``orchestra.Sweep``, the grid
 becomes its native space: variants without the seed, and the ``seed`` values as the sweep's seeds.
 
 Differences from spinningup, each an error where spinningup silently did something surprising:
@@ -13,8 +13,10 @@ merged into a copy of the dict rather than into the user's object.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from orchestra.compat.spinup_run import call_experiment
 from orchestra.errors import CompatAssertionError
 from orchestra.space import grid as _grid
 
@@ -52,3 +54,31 @@ class ExperimentGrid(_grid.ExperimentGrid):
         native.keys, native.vals = list(self.keys), list(self.vals)
         native.shs, native.in_names = list(self.shs), list(self.in_names)
         return native
+
+    def run(
+        self,
+        thunk: Callable[..., Any] | str,
+        num_cpu: int | str = 1,
+        data_dir: str | None = None,
+        datestamp: bool = False,
+    ) -> None:
+        """Run every variant in turn through :func:`call_experiment`, as spinningup does.
+
+        Each variant runs in a fresh interpreter and writes ``data_dir/<name>/<name>_s<seed>``; a
+        failing variant raises and stops the grid. ``thunk`` may be the name of a key whose values
+        are the functions to call. Unlike spinningup there is no 5-second pause before launching;
+        for parallel runs, retries and a dashboard give the grid to ``orchestra.Sweep`` instead.
+        """
+        variants = self.variants()
+        names = sorted({self.variant_name(v) for v in variants})
+        line = "=" * 80
+        print(f"{line}\nRunning {len(variants)} variants of ExperimentGrid [{self._name}]:\n")
+        print("\n".join(names))
+        print(line)
+        for var in variants:
+            exp_name = self.variant_name(var)
+            fn = var.pop(thunk) if isinstance(thunk, str) else thunk
+            call_experiment(exp_name, fn, num_cpu=num_cpu, data_dir=data_dir, datestamp=datestamp, **var)
+
+
+__all__ = ["ExperimentGrid", "call_experiment"]

@@ -17,8 +17,9 @@ class RunContext:
     ``logdir`` (a ``Path``: the run directory, where the run may write its own files), ``seed``,
     ``config`` (the resolved config dict), ``device`` (a string: ``"cpu"``, or ``"cuda:0"`` for the
     first GPU assigned; ``torch.device(ctx.device)`` makes it a torch device), ``attempt`` (1 for
-    the first attempt, 2 for the first retry, ...), ``logger`` (a lagom :class:`Logger` whose
-    ``dump()`` also streams to ``metrics.jsonl``).
+    the first attempt, 2 for the first retry, ...), ``logger`` (a :class:`RunLogger`: lagom's
+    Logger, whose ``dump()`` prints what was logged since the previous dump and streams it to
+    ``metrics.jsonl``).
 
     ``snapshot(itr, obj)`` saves a snapshot under the sweep's snapshot mode; ``resume()`` returns
     ``(next_itr, obj)`` from the newest snapshot, where ``next_itr`` is the saved iteration plus one,

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestra.atomic import remove_stale_temps
 from orchestra.errors import RunDirError, UserError
 from orchestra.rundir import (
     EXIT_ERROR,
@@ -44,10 +45,9 @@ from orchestra.rundir import (
     write_json,
 )
 from orchestra.runtime.arguments import Call, bind
-from orchestra.runtime.atomic import remove_stale_temps
 from orchestra.runtime.context import RunContext
 from orchestra.runtime.jsonsafe import to_jsonable
-from orchestra.runtime.logger import Logger, MetricsWriter
+from orchestra.runtime.logger import MetricsWriter, RunLogger, use_run_metrics
 from orchestra.runtime.metadata import launcher_of, run_metadata
 from orchestra.runtime.payload import load_payload
 from orchestra.runtime.process import Terminated, TermSignal, die_with_parent, line_buffer_stdio
@@ -154,6 +154,7 @@ def setup(attempt: Attempt, device: str) -> Call:
     fn = load_payload(_inside(sweep.payload, sweep.path, "payload.pkl"))
     fn = getattr(fn, "__orchestra_entry__", fn)  # e.g. a garage wrap_experiment template: call its function
     attempt.metrics = MetricsWriter(run.metrics, attempt.number)
+    use_run_metrics(attempt.metrics)
     remove_stale_temps(run.snapshots)
     ctx = RunContext(
         logdir=run.path,
@@ -161,7 +162,7 @@ def setup(attempt: Attempt, device: str) -> Call:
         config=config,
         device=device,
         attempt=attempt.number,
-        logger=Logger(metrics=attempt.metrics),
+        logger=RunLogger(metrics=attempt.metrics),
         snapshot_mode=mode,
         snapshot_gap=gap,
     )

@@ -16,15 +16,20 @@ printed), and ``repr`` is ``OrderedDict([...])`` on every Python version (3.12 c
 OrderedDict's). ``save(f)`` writes ``f + '.pkl'`` (the extension is always appended, as in
 lagom), atomically.
 
-Only the logger of a run (``ctx.logger``, made by the runtime with a :class:`MetricsWriter`) writes
-metrics: each ``dump()`` appends one record per row of values logged since the previous dump, one
-JSON line each, visible to readers at once::
+Inside a run every Logger writes metrics: each ``dump()`` appends one record per row of values
+logged since that logger's previous dump, one JSON line each, visible to readers at once::
 
     {"step": 12, "time": 1763700004.51, "attempt": 1, "values": {"iteration": 12, "loss": 0.031}}
 
 Row ``i`` holds the ``i``-th value of each key logged since the last dump (keys logged fewer times
 are absent from later rows). ``keys``, ``index``, ``indent`` and ``border`` shape only what is
-printed. A ``Logger()`` made by user code prints and saves like lagom's and writes no metrics.
+printed. So lagom code that makes a ``Logger()`` per iteration streams its metrics unchanged.
+Outside a run a Logger only prints and saves, like lagom's.
+
+The run's own logger, ``ctx.logger``, is a :class:`RunLogger`: it lives as long as the run, so its
+``dump()`` prints only what was logged since the previous dump (one value as itself, several as a
+list) instead of lagom's whole, ever-growing lists; ``dump(index=...)`` still picks from the whole
+history, and ``logs``/``save`` hold all of it.
 """
 
 from __future__ import annotations
@@ -37,8 +42,8 @@ from typing import Any
 
 import cloudpickle
 
+from orchestra.atomic import atomic_file
 from orchestra.rundir import JsonlWriter
-from orchestra.runtime.atomic import atomic_file
 from orchestra.runtime.jsonsafe import metric_value
 
 STEP_KEYS = ("step", "iteration", "itr", "epoch", "timestep", "global_step")
@@ -77,6 +82,14 @@ class MetricsWriter:
             self._writer = None
 
 
+_RUN_METRICS: list[MetricsWriter] = []  # the run's writer, set by the runtime: every Logger uses it
+
+
+def use_run_metrics(writer: MetricsWriter) -> None:
+    """Make every Logger of this process write its dumps to ``writer`` (called once by the runtime)."""
+    _RUN_METRICS[:] = [writer]
+
+
 class Logger:
     """Log values by key; repeated keys collect lists (lagom's ``Logger``).
 
@@ -84,10 +97,12 @@ class Logger:
     ``save(f)`` pickles ``logs`` to ``f + '.pkl'``; ``clear()`` empties it.
     """
 
+    recent_only = False  # RunLogger: dump() prints what is new since the previous dump
+
     def __init__(self, *, metrics: MetricsWriter | None = None) -> None:
         self.logs: OrderedDict[str, list[Any]] = OrderedDict()
         self._metrics = metrics
-        self._dumped: dict[str, int] = {}  # per key: how many values went to metrics already
+        self._dumped: dict[str, int] = {}  # per key: how many values earlier dumps covered
 
     def __call__(self, key: str, value: Any) -> None:
         """Log ``value`` under ``key`` (use words separated by ``_``: ``train_loss``)."""
@@ -108,18 +123,22 @@ class Logger:
         (``-1`` the last), a list several. ``indent`` is a number of tabs. A run's logger also
         appends the rows logged since the last dump to ``metrics.jsonl``.
         """
-        if self._metrics is not None:
-            self._write_metrics()
+        before = dict(self._dumped)
+        self._write_metrics()
         if keys is None:
-            keys = list(self.logs.keys())
+            recent = self.recent_only and index is None
+            keys = [k for k in self.logs if not recent or len(self.logs[k]) > before.get(k, 0)]
         if not isinstance(keys, list):
             raise TypeError(f"expected list, got {type(keys)}")
         lines = [border]
         tabs = "\t" * indent
         for key in keys:
             values = self.logs[key]
-            if index is None:
-                value: Any = values
+            if index is None and self.recent_only:
+                new = values[before.get(key, 0) :]
+                value: Any = new[0] if len(new) == 1 else new
+            elif index is None:
+                value = values
             elif isinstance(index, int):
                 value = values[index]
             elif isinstance(index, list):
@@ -144,17 +163,25 @@ class Logger:
         return f"OrderedDict({list(self.logs.items())!r})" if self.logs else "OrderedDict()"
 
     def _write_metrics(self) -> None:
-        assert self._metrics is not None
+        """Send the rows logged since the previous dump to the run's metrics (if in a run)."""
+        sink = self._metrics or (_RUN_METRICS[0] if _RUN_METRICS else None)
         rows: list[dict[str, Any]] = []
         for key, values in self.logs.items():
             start = min(self._dumped.get(key, 0), len(values))
-            for i, v in enumerate(values[start:]):
-                if i == len(rows):
-                    rows.append({})
-                rows[i][key] = metric_value(v)
+            if sink is not None:
+                for i, v in enumerate(values[start:]):
+                    if i == len(rows):
+                        rows.append({})
+                    rows[i][key] = metric_value(v)
             self._dumped[key] = len(values)
-        if rows:
-            self._metrics.write_rows(rows)
+        if rows and sink is not None:
+            sink.write_rows(rows)
+
+
+class RunLogger(Logger):
+    """``ctx.logger``: a Logger whose ``dump()`` prints only what was logged since the previous dump."""
+
+    recent_only = True
 
 
 def _count_lines(path: str) -> tuple[int, bool]:

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 
 from orchestra import __version__
+from orchestra.atomic import temp_name, write_bytes
 from orchestra.rundir import SweepDir, read_json_or_none, write_json
-from orchestra.runtime.atomic import temp_name, write_bytes
 from orchestra.space.values import content_hash
 
 PACKAGES = ("torch", "numpy", "jax", "gymnasium")

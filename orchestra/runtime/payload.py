@@ -18,8 +18,8 @@ from typing import Any
 
 import cloudpickle
 
+from orchestra.atomic import write_bytes
 from orchestra.errors import PayloadError
-from orchestra.runtime.atomic import write_bytes
 
 _MAX_DEPTH = 6  # how deep the culprit search follows references before giving up
 _MAX_ITEMS = 200  # items looked at per container

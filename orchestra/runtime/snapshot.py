@@ -31,8 +31,8 @@ from typing import Any
 
 import cloudpickle
 
+from orchestra.atomic import atomic_file
 from orchestra.errors import UserError
-from orchestra.runtime.atomic import atomic_file
 from orchestra.sweep import check_snapshot_settings
 
 PARAMS = "params.pkl"

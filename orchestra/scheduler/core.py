@@ -38,7 +38,7 @@ from orchestra.rundir import (
 )
 from orchestra.scheduler.backends import Backend, Handle, LaunchSpec
 from orchestra.scheduler.gpu import GpuGrant, GpuLedger
-from orchestra.scheduler.prepare import PlannedRun, Reconciled
+from orchestra.scheduler.prepare import PlannedRun, Reconciled, run_config
 from orchestra.scheduler.resources import CpuSlots
 from orchestra.scheduler.runenv import run_env
 from orchestra.scheduler.table import RunEvent, RunRow, Snapshot
@@ -439,20 +439,7 @@ class Scheduler:
 
     def _write_config(self, run: _Run) -> None:
         # No fsync: the run reads it at once, and after a power loss the next attempt writes it again.
-        spec = run.planned.spec
-        write_json(
-            run.dir.config,
-            {
-                "sweep": self.rec.name,
-                "run": spec.index,
-                "variant": spec.variant.name,
-                "seed": spec.seed,
-                "key": spec.variant.key,
-                "config": spec.variant.params,
-                "options": self.run_options,
-            },
-            fsync=False,
-        )
+        write_json(run.dir.config, run_config(self.rec.name, run.planned.spec, self.run_options), fsync=False)
 
     async def _supervise(self, run: _Run, handle: Handle) -> None:
         rc = await handle.wait()  # when cancelled, _kill_leftovers takes over this process
@@ -519,14 +506,13 @@ class Scheduler:
             hint = " (out of memory?)" if sig == "SIGKILL" else ""
             return State.FAILED, Exit(Reason.SIGNAL, rc, sig, f"killed by {sig}{hint}")
         result = read_json_or_none(run.dir.result)
-        error = (
-            result.get("error")
-            if isinstance(result, dict) and result.get("attempt") == run.status.attempt
-            else None
-        )
-        if rc == EXIT_SETUP or (isinstance(error, dict) and error.get("phase") == "setup"):
-            message = _error_text(error) or "the run could not start; see output.log"
-            return State.FAILED, Exit(Reason.SETUP, rc, None, message)
+        if not (isinstance(result, dict) and result.get("attempt") == run.status.attempt):
+            result = None  # none for this attempt: the run died before writing it
+        error = result.get("error") if result is not None else None
+        if isinstance(error, dict) and error.get("phase") == "setup":
+            return State.FAILED, Exit(Reason.SETUP, rc, None, _error_text(error))
+        if rc == EXIT_SETUP and result is None:
+            return State.FAILED, Exit(Reason.SETUP, rc, None, "the run could not start; see output.log")
         if isinstance(error, dict):
             return State.FAILED, Exit(Reason.EXCEPTION, rc, None, _error_text(error))
         if rc == EXIT_TERMINATED:

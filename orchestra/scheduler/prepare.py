@@ -72,6 +72,19 @@ class Reconciled:
         return [r for r in self.runs if r.start]
 
 
+def run_config(sweep: str, spec: RunSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """The content of a run's ``config.json`` (docs/run-directory.md)."""
+    return {
+        "sweep": sweep,
+        "run": spec.index,
+        "variant": spec.variant.name,
+        "seed": spec.seed,
+        "key": spec.variant.key,
+        "config": spec.variant.params,
+        "options": options,
+    }
+
+
 def sweep_name(loaded: LoadedSweep, name: str | None) -> str:
     return check_path_component(name or loaded.sweep.name or loaded.path.stem, "sweep name")
 
@@ -139,18 +152,24 @@ def reconcile(
     return Reconciled(sweep_dir, name, plan, runs, record, old is None, notes)
 
 
-def apply(rec: Reconciled, payload: bytes) -> None:
-    """Write the payload and ``sweep.json``; record what happened to runs a dead orchestrator left."""
+def apply(rec: Reconciled, payload: bytes) -> list[str]:
+    """Write the payload, ``sweep.json`` and ``launch/``; record what became of runs a dead
+    orchestrator left. Returns warning lines (a large launch archive)."""
+    from orchestra.runtime.metadata import write_launch
     from orchestra.runtime.payload import write_payload
 
     rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
     rec.sweep_dir.runs.mkdir(exist_ok=True)
     write_payload(rec.sweep_dir.payload, payload)
     write_json(rec.sweep_dir.sweep_json, rec.record)
+    warnings = write_launch(
+        rec.sweep_dir, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
+    )
     for r in rec.runs:
         if r.recovered and r.status is not None:
             _reap_leftover(r.leftover_pid, r.dir)
             r.dir.write_status(r.status)
+    return warnings
 
 
 def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:

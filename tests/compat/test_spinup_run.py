@@ -148,3 +148,31 @@ def test_an_unpicklable_thunk_is_named_before_launching(tmp_path: Path) -> None:
 
     with pytest.raises(PayloadError, match=r"closure variable 'lock' \(lock\)"):
         call_experiment("exp", thunk, data_dir=str(tmp_path))
+
+
+def test_experiment_grid_run_calls_each_variant_in_turn(tmp_path: Path, capfd) -> None:
+    from orchestra.compat.spinup import ExperimentGrid
+
+    eg = ExperimentGrid("grid")
+    eg.add("seed", [0, 1])
+    eg.add("lr", [0.1, 0.2], "lr", in_name=True)
+    eg.run(recording_thunk(), data_dir=str(tmp_path))
+    out = capfd.readouterr().out
+    for lr in ("0-1", "0-2"):
+        for seed in (0, 1):
+            (record,) = records(tmp_path / f"grid_lr{lr}" / f"grid_lr{lr}_s{seed}")
+            assert record["seed"] == seed and record["kwargs"]["lr"] in (0.1, 0.2)
+    assert "grid_lr0-1" in out and "Running 4 variants" in out
+
+
+def test_experiment_grid_run_with_a_thunk_key_and_a_failure_stops_the_grid(tmp_path: Path) -> None:
+    from orchestra.compat.spinup import ExperimentGrid
+
+    def failing(seed, logger_kwargs, **kwargs):
+        raise RuntimeError("this variant fails")
+
+    eg = ExperimentGrid("g")
+    eg.add("algo", [failing, recording_thunk()], "", in_name=True)
+    with pytest.raises(subprocess.CalledProcessError):
+        eg.run("algo", data_dir=str(tmp_path))
+    assert not list(tmp_path.glob("**/record-*.json")), "the variant after the failing one never ran"

@@ -10,6 +10,7 @@ of docs/run-directory.md.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.rundir import RunDir, SweepDir, read_json, read_json_or_none, read_jsonl, write_json
-from orchestra.runtime.metadata import write_launch
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler import prepare
 from orchestra.scheduler.loader import load_sweep_file
@@ -48,9 +48,9 @@ def prepare_sweep(tmp_path: Path, source: str, *, name: str = "sweep", launch: b
     loaded = load_sweep_file(str(file))
     payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])
     rec = prepare.reconcile(loaded, tmp_path / "sweeps", payload=payload)
-    prepare.apply(rec, payload)
-    if launch:
-        write_launch(rec.sweep_dir, file, archive=False)
+    prepare.apply(rec, payload)  # writes launch/ as `orchestra up` does
+    if not launch:
+        shutil.rmtree(rec.sweep_dir.launch)
     return PreparedSweep(file, rec.sweep_dir, rec, loaded.sweep.run_options())
 
 
@@ -59,18 +59,7 @@ def write_run_config(sweep: PreparedSweep, index: int = 0) -> RunDir:
     planned = sweep.rec.runs[index]
     spec = planned.spec
     planned.dir.path.mkdir(parents=True, exist_ok=True)
-    write_json(
-        planned.dir.config,
-        {
-            "sweep": sweep.rec.name,
-            "run": spec.index,
-            "variant": spec.variant.name,
-            "seed": spec.seed,
-            "key": spec.variant.key,
-            "config": dict(spec.variant.params),
-            "options": sweep.options,
-        },
-    )
+    write_json(planned.dir.config, prepare.run_config(sweep.rec.name, spec, sweep.options))
     return planned.dir
 
 

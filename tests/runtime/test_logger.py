@@ -10,7 +10,8 @@ import pytest
 
 from orchestra.compat.lagom import Logger as CompatLogger
 from orchestra.rundir import read_jsonl
-from orchestra.runtime.logger import Logger, MetricsWriter
+from orchestra.runtime import logger as logger_module
+from orchestra.runtime.logger import Logger, MetricsWriter, RunLogger, use_run_metrics
 
 
 def lagom_example() -> Logger:
@@ -80,7 +81,7 @@ def test_values_are_stored_by_reference() -> None:
     assert logger.logs["v"] == [[1, 2]]
 
 
-def test_a_users_own_logger_writes_no_metrics(
+def test_outside_a_run_a_logger_writes_no_metrics(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -88,6 +89,39 @@ def test_a_users_own_logger_writes_no_metrics(
     logger("iteration", 1)
     logger.dump()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_inside_a_run_every_logger_streams_its_dumps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    path = tmp_path / "metrics.jsonl"
+    monkeypatch.setattr(logger_module, "_RUN_METRICS", [])
+    use_run_metrics(MetricsWriter(path, attempt=1))
+    for itr in range(3):  # lagom's habit: a fresh Logger per iteration
+        logger = CompatLogger()
+        logger("iteration", itr)
+        logger("loss", 1 / (itr + 1))
+        logger.dump()
+    assert [r["values"]["iteration"] for r in read_jsonl(path).records] == [0, 1, 2]
+    assert "Iteration: [2]" in capsys.readouterr().out, "lagom's printing is unchanged"
+
+
+def test_the_run_logger_prints_only_what_is_new_since_the_last_dump(tmp_path: Path, capsys) -> None:
+    logger = RunLogger(metrics=MetricsWriter(tmp_path / "metrics.jsonl", attempt=1))
+    for itr in range(1000):
+        logger("iteration", itr)
+        logger("loss", 0.5)
+        logger.dump()
+    out = capsys.readouterr().out
+    assert out.endswith("\nIteration: 999\nLoss: 0.5\n\n")
+    assert len(out) < 40_000, "no ever-growing lists: printing stays linear in the number of dumps"
+    logger("iteration", 1000)
+    logger("iteration", 1001)
+    logger.dump()
+    assert capsys.readouterr().out == "\nIteration: [1000, 1001]\n\n", "keys with nothing new are left out"
+    logger.dump(index=0)
+    assert "Iteration: 0" in capsys.readouterr().out, "index still picks from the whole history"
+    assert len(logger.logs["iteration"]) == 1002
 
 
 def test_each_dump_appends_one_record_per_row_since_the_last_dump(tmp_path: Path, capsys) -> None:

@@ -310,3 +310,43 @@ def test_logs_follow_stops_when_the_run_ends(tmp_path: Path):
     proc.terminate()
     proc.wait(timeout=60)
     assert os.path.getsize(sweep_dir / "runs" / "n=40" / "0" / "output.log") > 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_interrupted_runs_resume_from_their_snapshots_on_the_next_up(tmp_path: Path, sig):
+    f = write_sweep(
+        tmp_path,
+        """
+        import time
+        from orchestra import Sweep, Config, Grid
+        def train(ctx, config):
+            start, _ = ctx.resume() or (0, None)
+            for itr in range(start, 200):
+                ctx.logger("iteration", itr); ctx.logger.dump()
+                ctx.snapshot(itr, {"itr": itr})
+                time.sleep(0.02)
+        sweep = Sweep(train, Config({"i": Grid([0, 1])}), snapshot_mode="last")
+    """,
+    )
+    sweep_dir = tmp_path / "sweeps" / "sweep"
+    proc = popen_orchestra("up", f, "--root", tmp_path / "sweeps", "--workers", "2", cwd=tmp_path)
+    wait_for(
+        lambda: all(
+            (sweep_dir / "runs" / f"i={i}" / "0" / "snapshots" / "params.pkl").exists() for i in (0, 1)
+        ),
+        what="a snapshot of each run",
+    )
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    again = orchestra("up", f, "--root", tmp_path / "sweeps", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout
+    st = statuses(sweep_dir)
+    reason = "lost" if sig == signal.SIGKILL else "interrupted"
+    assert all(any(reason in e.get("exit", "") for e in s.history) for s in st.values())
+    for i in (0, 1):
+        lines = (sweep_dir / "runs" / f"i={i}" / "0" / "metrics.jsonl").read_text().splitlines()
+        records = [json.loads(line) for line in lines]
+        second = [r["values"]["iteration"] for r in records if r["attempt"] == 2]
+        first = [r["values"]["iteration"] for r in records if r["attempt"] == 1]
+        assert second[0] > 0 and second[0] <= max(first) + 1, "attempt 2 starts after its newest snapshot"
+        assert second[-1] == 199

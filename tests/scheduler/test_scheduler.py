@@ -516,3 +516,32 @@ async def test_output_goes_to_output_log_without_passing_through_the_orchestrato
 
 def test_sigpipe_default_untouched():
     assert signal.getsignal(signal.SIGPIPE) is not None
+
+
+async def test_a_retried_run_resumes_from_its_newest_snapshot(tmp_path: Path):
+    f = write_sweep(
+        tmp_path,
+        """
+        import os
+        from pathlib import Path
+        from orchestra import Sweep
+        def train(ctx, logdir):
+            start, total = ctx.resume() or (0, 0)
+            Path(logdir, f"start-{ctx.attempt}").write_text(str(start))
+            for itr in range(start, 20):
+                total += itr
+                ctx.snapshot(itr, total)
+                if itr == 12 and ctx.attempt == 1:
+                    raise RuntimeError("crash in the middle")
+            return total
+        sweep = Sweep(train, [{}], max_retries=1, snapshot_mode="gap", snapshot_gap=5)
+    """,
+    )
+    sched = build_scheduler(f, tmp_path / "sweeps")
+    await run_to_end(sched)
+    (st,) = statuses(tmp_path / "sweeps" / "sweep").values()
+    assert st.state is State.COMPLETED and st.attempt == 2
+    run_dir = tmp_path / "sweeps" / "sweep" / "runs" / "default" / "0"
+    assert (run_dir / "start-1").read_text() == "0"
+    assert (run_dir / "start-2").read_text() == "11", "resumes after the newest gap snapshot (itr 10)"
+    assert read_json(run_dir / "result.json")["return"] == sum(range(20))

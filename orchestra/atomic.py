@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
 
 def temp_name(path: str) -> str:
-    """The temp file used while ``path`` is being written (hidden, ends in ``.tmp``)."""
+    """The temp file used while ``path`` is being written (hidden, ends in ``.tmp``; one per thread)."""
     directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    return os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def atomic_file(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator[BinaryIO]:
     """Open a binary file whose content replaces ``path`` only if the block finishes.
+
+    ``durable=False`` skips the fsyncs: still atomic against a crashed process, not against a
+    power loss (for files that are rebuilt anyway).
 
     >>> with atomic_file("snapshots/itr_3.pkl") as f:
     ...     cloudpickle.dump(obj, f)
@@ -33,7 +37,8 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     try:
         yield f
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
         f.close()
         os.replace(tmp, path)
     except BaseException:
@@ -42,12 +47,13 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    sync_directory(os.path.dirname(path) or ".")
+    if durable:
+        sync_directory(os.path.dirname(path) or ".")
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+def write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically."""
-    with atomic_file(path) as f:
+    with atomic_file(path, durable=durable) as f:
         f.write(data)
 
 
