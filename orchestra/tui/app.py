@@ -187,6 +187,8 @@ class Dashboard(App[None]):
             return "sweep ended · q to quit"
         if self.snap.paused:
             return "launching paused · p to resume"
+        if not (self.snap.counts[State.RUNNING] or self.snap.counts[State.QUEUED]):
+            return "all runs finished · q to quit"
         return ""
 
     def _update_header(self) -> None:

@@ -401,3 +401,11 @@ async def test_gpu_panel_header_and_gpu_filter_with_the_ledger_over_fake_gpus(tm
         await h.press("slash", *"gpu:1", "enter")
         assert [r.id for r in h.table.view] == on_one
         release(tmp_path)
+
+
+async def test_a_finished_sweep_says_so_and_its_clock_stops(tmp_path: Path):
+    async with dashboard(tmp_path, QUICK) as h:
+        text = await h.until_text("all runs finished · q to quit")
+        elapsed = text.split("elapsed ")[1].split()[0]
+        await h.pilot.pause(1.5)
+        assert h.text().split("elapsed ")[1].split()[0] == elapsed

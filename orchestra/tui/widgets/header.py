@@ -32,8 +32,11 @@ def header_text(
             text.append(f"{counts[state]} ", style="bold")
             text.append(f"{state.value}  ", style=STATE_STYLE[state])
     text.append(f"{len(snap.rows)} runs", style="dim")
+    active = counts[State.RUNNING] or counts[State.QUEUED]
+    ended = [r.ended_at for r in snap.rows if r.ended_at is not None]
+    until = now if active or not ended else max(ended)  # a finished sweep's clock stops
     text.append("  elapsed ", style="dim")
-    text.append(format_duration(max(0.0, now - snap.started_at)))
+    text.append(format_duration(max(0.0, until - snap.started_at)))
     remaining = eta(snap, now, workers)
     if remaining is not None and not snap.paused:
         text.append("  eta ", style="dim")
