@@ -50,3 +50,19 @@ async def test_only_changed_visible_rows_are_refreshed(tmp_path: Path):
         assert refreshed == [], "the same snapshot again changes nothing"
         strip = table.render_line(4)
         assert "0.5" in strip.text and table.render_line(4) is strip, "a cached strip until the row changes"
+
+
+async def test_a_click_on_a_column_title_sorts_by_it_and_a_click_on_a_row_selects_it(tmp_path: Path):
+    from orchestra.tui.app import Dashboard
+
+    source = FakeSweep(rows(30))
+    app = Dashboard(source, name="t", workers=1, clock=frozen_clock)
+    async with app.run_test(size=(160, 50)) as pilot:
+        table: RunTable = app.table
+        await pilot.pause()
+        left, top = table.content_region.x - table.region.x, table.content_region.y - table.region.y
+        header = table.render_line(0).text
+        await pilot.click(RunTable, offset=(left + header.index("seed"), top))
+        assert table.sort_column == "seed"
+        await pilot.click(RunTable, offset=(left + 10, top + 1 + 5))
+        assert table.current is not None and table.current.index == 5

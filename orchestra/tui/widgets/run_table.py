@@ -349,15 +349,18 @@ class RunTable(ScrollView, can_focus=True):
         return True
 
     def on_click(self, event: events.Click) -> None:
-        if event.y == 0:
-            x = 0
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        if offset.y == 0:
+            x = 2  # the mark column
             for col in self._columns:
-                if x <= event.x < x + col.width + 1:
+                if x <= offset.x < x + col.width + 1:
                     self.sort_by(col.name)
                     return
                 x += col.width + 1
             return
-        self.move_to(round(self.scroll_y) + event.y - 1)
+        self.move_to(round(self.scroll_y) + offset.y - 1)
         if event.chain == 2:
             self.action_detail()
 
