@@ -150,7 +150,9 @@ def setup(attempt: Attempt, device: str) -> Call:
         attempt=attempt.number,
         started_at=attempt.started_at,
     )
-    write_json(run.metadata, to_jsonable(attempt.metadata))
+    # metadata.json without fsync (an fsync is milliseconds of every run's start-up); result.json,
+    # which tells how the run ended, is durable
+    write_json(run.metadata, to_jsonable(attempt.metadata), fsync=False)
     fn = load_payload(_inside(sweep.payload, sweep.path, "payload.pkl"))
     fn = getattr(fn, "__orchestra_entry__", fn)  # e.g. a garage wrap_experiment template: call its function
     attempt.metrics = MetricsWriter(run.metrics, attempt.number)
@@ -232,7 +234,7 @@ def finish(
         write_json(attempt.run.result, result)
         if attempt.metadata is not None:
             attempt.metadata["ended_at"] = ended_at
-            write_json(attempt.run.metadata, to_jsonable(attempt.metadata))
+            write_json(attempt.run.metadata, to_jsonable(attempt.metadata), fsync=False)
     except Exception as exc:  # a full disk must not hide the run's own exit status
         print(
             f"[orchestra] could not write {attempt.run.result}: {type(exc).__name__}: {exc}", file=sys.stderr
