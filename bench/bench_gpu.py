@@ -32,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from orchestra.rundir import State
 from orchestra.runtime.payload import dumps_entry
-from orchestra.scheduler.backends.local import LocalBackend
-from orchestra.scheduler.core import Policy, Scheduler
+from orchestra.scheduler.core import Scheduler
 from orchestra.scheduler.gpu import GpuLedger
 from orchestra.scheduler.loader import load_sweep_file
 from orchestra.scheduler.prepare import apply, reconcile
@@ -56,28 +55,10 @@ def make_scheduler(root: Path, probe: FakeProbe, *, seeds: int, mem: str) -> Sch
     loaded = load_sweep_file(str(sweep_file))
     payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])
     rec = reconcile(loaded, root / "sweeps", payload=payload)
-    rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
     apply(rec, payload)
-    holder: list[Scheduler] = []
-
-    def pids_of(run_id: str) -> list[int]:
-        handle = holder[0].runs[run_id].handle
-        return handle.members() if handle is not None else []
-
-    ledger = GpuLedger(probe, pids_of=pids_of)
-    scheduler = Scheduler(
-        rec,
-        LocalBackend(),
-        workers=4,
-        resources=loaded.sweep.resources,
-        policy=Policy(grace=2.0),
-        sweep_file=sweep_file,
-        run_options=loaded.sweep.run_options(),
-        gpus=ledger,
-        cwd=root,
+    return Scheduler.for_sweep(
+        rec, loaded.sweep, sweep_file, workers=4, grace=2.0, gpus=GpuLedger(probe), cwd=root
     )
-    holder.append(scheduler)
-    return scheduler
 
 
 def started(scheduler: Scheduler, run_id: str | None = None) -> float:

@@ -97,33 +97,22 @@ def build_scheduler(
 ) -> Any:
     """Load, plan and apply a sweep the way ``orchestra up`` does, and return its Scheduler."""
     from orchestra.runtime.payload import dumps_entry
-    from orchestra.scheduler.backends.local import LocalBackend
-    from orchestra.scheduler.core import Policy, Scheduler
+    from orchestra.scheduler.core import Scheduler
     from orchestra.scheduler.loader import load_sweep_file
     from orchestra.scheduler.prepare import apply, reconcile
 
     loaded = load_sweep_file(str(sweep_file))
-    sweep = loaded.sweep
-    payload = dumps_entry(sweep.entry, by_value=[loaded.module])
+    payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])
     rec = reconcile(loaded, root, payload=payload, retry_failed=retry_failed)
     apply(rec, payload)
-    policy = Policy(
-        max_retries=sweep.max_retries,
-        timeout=sweep.timeout,
-        order=sweep.order,
+    return Scheduler.for_sweep(
+        rec,
+        loaded.sweep,
+        loaded.path,
+        workers=workers,
         grace=grace,
         fail_fast=fail_fast,
-        max_failures=max_failures if max_failures is not None else sweep.max_failures,
-    )
-    return Scheduler(
-        rec,
-        LocalBackend(),
-        workers=workers,
-        resources=sweep.resources,
-        policy=policy,
-        sweep_env=sweep.env,
-        sweep_file=loaded.path,
-        run_options=sweep.run_options(),
+        max_failures=max_failures,
         cwd=sweep_file.parent,
         linger=linger,
         metrics_interval=metrics_interval,

@@ -141,8 +141,7 @@ def _run(args: argparse.Namespace, loaded, rec, workers: int, ledger) -> int:  #
     import anyio
 
     from orchestra.headless import summary_line
-    from orchestra.scheduler.backends.local import LocalBackend
-    from orchestra.scheduler.core import Policy, Scheduler
+    from orchestra.scheduler.core import Scheduler
 
     sweep = loaded.sweep
     dashboard = sys.stdout.isatty() and not args.headless
@@ -156,23 +155,14 @@ def _run(args: argparse.Namespace, loaded, rec, workers: int, ledger) -> int:  #
         done = all(r.status is not None and r.status.state.value == "completed" for r in rec.runs)
         print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
         return 0 if done else 1
-    policy = Policy(
-        max_retries=sweep.max_retries,
-        timeout=sweep.timeout,
-        max_failures=args.max_failures if args.max_failures is not None else sweep.max_failures,
-        fail_fast=args.fail_fast,
-        order=sweep.order,
-        grace=args.grace,
-    )
-    scheduler = Scheduler(
+    scheduler = Scheduler.for_sweep(
         rec,
-        LocalBackend(),
+        sweep,
+        loaded.path,
         workers=workers,
-        resources=sweep.resources,
-        policy=policy,
-        sweep_env=sweep.env,
-        sweep_file=loaded.path,
-        run_options=sweep.run_options(),
+        grace=args.grace,
+        fail_fast=args.fail_fast,
+        max_failures=args.max_failures,
         gpus=ledger,
         linger=dashboard,  # the dashboard stays open when all runs are done, so the user can retry
     )

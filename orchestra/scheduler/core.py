@@ -43,7 +43,7 @@ from orchestra.scheduler.resources import CpuSlots
 from orchestra.scheduler.runenv import run_env
 from orchestra.scheduler.table import RunEvent, RunRow, Snapshot
 from orchestra.scheduler.writer import StatusWriter
-from orchestra.sweep import Resources
+from orchestra.sweep import Resources, Sweep
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Scheduler:
         cwd: Path | None = None,
         linger: bool = False,
         metrics_interval: float = 0.5,
-        gpu_interval: float = 1.0,
+        gpu_interval: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.rec = rec
@@ -167,6 +167,43 @@ class Scheduler:
             run = self.runs[rid]
             if run.row.state is not State.QUEUED:
                 self._set_row(run, state=State.QUEUED, exit=None, ended_at=None)
+
+    @classmethod
+    def for_sweep(
+        cls,
+        rec: Reconciled,
+        sweep: Sweep,
+        sweep_file: Path,
+        *,
+        workers: int,
+        grace: float = 10.0,
+        fail_fast: bool = False,
+        max_failures: int | None = None,
+        backend: Backend | None = None,
+        **options: Any,
+    ) -> Scheduler:
+        """The scheduler of a prepared sweep with its own policies; ``max_failures`` overrides the sweep's."""
+        from orchestra.scheduler.backends.local import LocalBackend
+
+        policy = Policy(
+            max_retries=sweep.max_retries,
+            timeout=sweep.timeout,
+            max_failures=max_failures if max_failures is not None else sweep.max_failures,
+            fail_fast=fail_fast,
+            order=sweep.order,
+            grace=grace,
+        )
+        return cls(
+            rec,
+            backend or LocalBackend(),
+            workers=workers,
+            resources=sweep.resources,
+            policy=policy,
+            sweep_env=sweep.env,
+            sweep_file=sweep_file,
+            run_options=sweep.run_options(),
+            **options,
+        )
 
     # ------------------------------------------------------------------ frontends' view
 

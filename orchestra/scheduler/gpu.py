@@ -32,7 +32,7 @@ Interface used by the scheduler (requests may be a :class:`GpuRequest` or the sw
     ledger = GpuLedger(make_probe("auto"), allowed={0, 2}, headroom=512 << 20)
     ledger.pids_of = scheduler.pids_of  # Scheduler(gpus=ledger) does this: a run's process group
     ledger.feasible(resources)          # None, or why it can never fit here (at plan time)
-    ledger.refresh()                    # about once a second, and right after a run exits
+    ledger.refresh()                    # twice a second, and right after a run exits
     grant = ledger.place(run_id, resources)  # GpuGrant, or None: not now (waiting_reason says why)
     env.update(grant.env())             # CUDA_VISIBLE_DEVICES by UUID, ORCHESTRA_DEVICE, ORCHESTRA_GPUS
     status.gpus = grant.devices         # records {"index", "uuid", "name"}
