@@ -87,6 +87,7 @@ class _Run:
         self.tail = JsonlTail(self.dir.metrics)
         self.exited = anyio.Event()
         self.grant: GpuGrant | None = None
+        self.slot = False  # holds its CPU slots (from placement until its process is gone)
         spec = planned.spec
         self.row = RunRow(
             index=spec.index,
@@ -401,6 +402,7 @@ class Scheduler:
                 if grant is None:
                     continue
             self.slots.take(cpus)
+            run.slot = True
             self._queue.remove(rid)
             chosen.append((run, grant))
         return chosen
@@ -573,8 +575,9 @@ class Scheduler:
             self.stop()
 
     def _release(self, run: _Run) -> None:
-        if run.handle is not None or run.grant is not None:
+        if run.slot:
             self.slots.give(self.resources.cpus)
+            run.slot = False
         if run.grant is not None and self.gpus is not None:
             self.gpus.release(run.row.id)
             self.gpus.refresh()

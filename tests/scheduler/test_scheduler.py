@@ -545,3 +545,22 @@ async def test_a_retried_run_resumes_from_its_newest_snapshot(tmp_path: Path):
     assert (run_dir / "start-1").read_text() == "0"
     assert (run_dir / "start-2").read_text() == "11", "resumes after the newest gap snapshot (itr 10)"
     assert read_json(run_dir / "result.json")["return"] == sum(range(20))
+
+
+async def test_a_run_that_cannot_be_spawned_fails_and_gives_its_slot_back(tmp_path: Path):
+    f = write_sweep(
+        tmp_path,
+        """
+        from orchestra import Sweep, Config, Grid
+        def train(config):
+            pass
+        sweep = Sweep(train, Config({"i": Grid([0, 1, 2])}))
+    """,
+    )
+    sched = build_scheduler(f, tmp_path / "sweeps", workers=1)
+    (sched.row("i=0/0").dir / "output.log").mkdir(parents=True)  # the backend cannot open it
+    await run_to_end(sched, timeout=60)
+    st = statuses(tmp_path / "sweeps" / "sweep")
+    assert st["i=0/0"].state is State.FAILED and st["i=0/0"].exit.reason is Reason.SPAWN
+    assert "IsADirectoryError" in st["i=0/0"].exit.message
+    assert st["i=1/0"].state is State.COMPLETED and st["i=2/0"].state is State.COMPLETED
