@@ -32,6 +32,15 @@ def metric_value(value: Any, max_string: int = 200) -> Any:
     Scalars (numpy, torch, one-element arrays) become numbers; anything else a short string.
     """
     value = _unwrap_scalar(value, squeeze=True)
+    out = _scalar(value, max_string)
+    return _short_repr(value, max_string) if out is _NOT_SCALAR else out
+
+
+_NOT_SCALAR = object()
+
+
+def _scalar(value: Any, max_string: int) -> Any:
+    """A JSON scalar (None, bool, int, float, str) as JSON data, or ``_NOT_SCALAR``."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -40,19 +49,14 @@ def metric_value(value: Any, max_string: int = 200) -> Any:
         return value if math.isfinite(value) else _nonfinite(value)
     if isinstance(value, str):
         return _clean_str(value, max_string)
-    return _short_repr(value, max_string)
+    return _NOT_SCALAR
 
 
 def _convert(value: Any, depth: int, active: set[int]) -> Any:
     value = _unwrap_scalar(value)
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value if -_INT64 <= value < _INT64 else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else _nonfinite(value)
-    if isinstance(value, str):
-        return _clean_str(value, MAX_STRING)
+    scalar = _scalar(value, MAX_STRING)
+    if scalar is not _NOT_SCALAR:
+        return scalar
     if depth >= MAX_DEPTH:
         return _short_repr(value, MAX_STRING)
     if id(value) in active:

@@ -25,8 +25,10 @@ from orchestra.rundir import RunDir, SweepDir, read_json, read_json_or_none, rea
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler import prepare
 from orchestra.scheduler.loader import load_sweep_file
+from orchestra.scheduler.runenv import run_env as orchestrator_env
 
 REPO = Path(__file__).resolve().parents[2]
+
 TIMEOUT = 90.0
 
 
@@ -70,24 +72,14 @@ def run_env(
     parent: int | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
+    """The environment the orchestrator gives a run (orchestra.scheduler.runenv), for one attempt."""
     path = run_dir.path if isinstance(run_dir, RunDir) else Path(run_dir)
-    env = dict(os.environ)
-    sweep_file_dir = str(
-        path.parent.parent.parent.parent.parent
-    )  # <tmp>/sweeps/<sweep>/runs/<v>/<s> -> <tmp>
-    env.update(
-        {
-            "ORCHESTRA_RUN_DIR": str(path),
-            "ORCHESTRA_ATTEMPT": str(attempt),
-            "ORCHESTRA_PARENT_PID": str(os.getpid() if parent is None else parent),
-            "ORCHESTRA_DEVICE": "cpu",
-            "ORCHESTRA_GPUS": "[]",
-            "CUDA_VISIBLE_DEVICES": "",
-            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-            "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": os.pathsep.join([str(REPO), sweep_file_dir, os.environ.get("PYTHONPATH", "")]),
-        }
+    sweep_file = path.parent.parent.parent.parent.parent / "sweep.py"  # <tmp>/sweeps/<sweep>/runs/<v>/<s>
+    env = orchestrator_env(
+        base=os.environ, sweep_env={}, run_dir=path, attempt=attempt, threads=1, sweep_file=sweep_file
     )
+    if parent is not None:
+        env["ORCHESTRA_PARENT_PID"] = str(parent)
     env.update(extra or {})
     return env
 

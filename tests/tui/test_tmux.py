@@ -61,9 +61,8 @@ class Terminal:
         subprocess.run([*self.base, "kill-server"], capture_output=True, check=False)
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(TMUX is None, reason="tmux is not installed; the end-to-end dashboard test drives it")
-def test_up_on_a_terminal_opens_the_dashboard_to_cancel_retry_and_quit(tmp_path: Path):
+def start_up_in_tmux(tmp_path: Path) -> tuple[Terminal, Path]:
+    """`orchestra up` of SWEEP on a 160x50 tmux terminal; its exit status lands in the returned file."""
     write_sweep(tmp_path, SWEEP)
     exit_file = tmp_path / "exit-status"
     env = {**os.environ, "TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "config")}
@@ -72,7 +71,13 @@ def test_up_on_a_terminal_opens_the_dashboard_to_cancel_retry_and_quit(tmp_path:
         f"{shlex.quote(sys.executable)} -m orchestra up sweep.py --root sweeps --workers 3 --grace 5; "
         f"echo $? > {shlex.quote(str(exit_file))}; sleep 60"
     )
-    term = Terminal(command, env)
+    return Terminal(command, env), exit_file
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed; the end-to-end dashboard test drives it")
+def test_up_on_a_terminal_opens_the_dashboard_to_cancel_retry_and_quit(tmp_path: Path):
+    term, exit_file = start_up_in_tmux(tmp_path)
     sweep_dir = tmp_path / "sweeps" / "sweep"
     try:
         term.wait_for_text("3 running")
@@ -114,15 +119,7 @@ def test_up_on_a_terminal_opens_the_dashboard_to_cancel_retry_and_quit(tmp_path:
 @pytest.mark.slow
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed; the end-to-end dashboard test drives it")
 def test_sigterm_to_up_with_the_dashboard_stops_the_runs_and_restores_the_terminal(tmp_path: Path):
-    write_sweep(tmp_path, SWEEP)
-    exit_file = tmp_path / "exit-status"
-    env = {**os.environ, "TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    command = (
-        f"cd {shlex.quote(str(tmp_path))} && "
-        f"{shlex.quote(sys.executable)} -m orchestra up sweep.py --root sweeps --workers 3 --grace 5; "
-        f"echo $? > {shlex.quote(str(exit_file))}; sleep 60"
-    )
-    term = Terminal(command, env)
+    term, exit_file = start_up_in_tmux(tmp_path)
     sweep_dir = tmp_path / "sweeps" / "sweep"
     try:
         term.wait_for_text("3 running")
