@@ -6,11 +6,18 @@ pickled fails here, at plan time, with the name of the object that stopped it, e
 
     entry function 'train' cannot be sent to the run processes: global 'state' (dict) -> key 'lock'
     (lock): TypeError: cannot pickle '_thread.lock' object; create such objects inside the function instead
+
+The payload also carries the source of each by-value module as it was at launch (its path and
+text). cloudpickle 3.1 renames the file of every by-value code object to ``<dynamic-code>``; the
+run gives the sweep file's code objects their file name back and registers the launch-time text
+with :mod:`linecache`, so tracebacks and pdb show ``sweep.py``, the line number and the line,
+even after the file was edited.
 """
 
 from __future__ import annotations
 
 import functools
+import linecache
 import os
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -25,14 +32,23 @@ _MAX_DEPTH = 6  # how deep the culprit search follows references before giving u
 _MAX_ITEMS = 200  # items looked at per container
 
 
+_FORMAT = "orchestra-payload/1"
+
+
 def dumps_entry(fn: Callable[..., Any], by_value: Iterable[types.ModuleType] = ()) -> bytes:
-    """cloudpickle ``fn``; modules in ``by_value`` are pickled by value (the sweep file's module)."""
+    """cloudpickle ``fn``; modules in ``by_value`` are pickled by value (the sweep file's module).
+
+    The source of each by-value module that has a file travels with it (see the module docstring).
+    """
     modules = list(by_value)
+    sources = [s for s in map(_source_of, modules) if s is not None]
     for m in modules:
         cloudpickle.register_pickle_by_value(m)
     try:
         try:
-            return cloudpickle.dumps(fn, protocol=5)
+            if not sources:
+                return cloudpickle.dumps(fn, protocol=5)
+            return cloudpickle.dumps({"format": _FORMAT, "entry": fn, "sources": sources}, protocol=5)
         except Exception as exc:
             culprit = find_culprit(fn)
             where = f"{culprit}: " if culprit else ""
@@ -52,11 +68,19 @@ def write_payload(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def load_payload(path: str | os.PathLike[str]) -> Callable[..., Any]:
-    """Unpickle the entry function; any failure is a PayloadError that says what to fix."""
+    """Unpickle the entry function; any failure is a PayloadError that says what to fix.
+
+    The sweep file's code objects get their file name back and its launch-time source is
+    registered with :mod:`linecache` (see the module docstring).
+    """
     where = os.fspath(path)
     try:
         with open(where, "rb") as f:
             fn = cloudpickle.load(f)
+        if isinstance(fn, dict) and fn.get("format") == _FORMAT:
+            sources = fn["sources"]
+            fn = fn["entry"]
+            restore_sources(fn, sources)
     except ModuleNotFoundError as exc:
         raise PayloadError(
             f"{where}: the entry function needs module {exc.name!r}, which the run cannot import; "
@@ -67,6 +91,76 @@ def load_payload(path: str | os.PathLike[str]) -> Callable[..., Any]:
     if not callable(fn):
         raise PayloadError(f"{where}: holds a {type(fn).__name__}, not a function")
     return fn
+
+
+def _source_of(module: types.ModuleType) -> dict[str, str] | None:
+    """The module's name, file and text as it was executed (the loader put it in linecache)."""
+    path = getattr(module, "__file__", None)
+    if not path:
+        return None
+    lines = linecache.getlines(path, module.__dict__)
+    if not lines:
+        return None
+    return {"module": module.__name__, "path": path, "text": "".join(lines)}
+
+
+def restore_sources(fn: Any, sources: Iterable[dict[str, str]]) -> None:
+    """Register each module's launch-time text with linecache and give its code objects their file back.
+
+    Walks what ``fn`` reaches that was defined in those modules: functions (their nested code,
+    closures, defaults and the module globals they share), classes and their methods, partials
+    and bound methods. Data is not walked.
+    """
+    paths: dict[str, str] = {}
+    for src in sources:
+        path, text = src["path"], src["text"]
+        # mtime None: linecache.checkcache never replaces it with the edited file on disk
+        linecache.cache[path] = (len(text), None, text.splitlines(True), path)
+        paths[src["module"]] = path
+    fixed: dict[int, types.CodeType] = {}
+
+    def fix(code: types.CodeType, path: str) -> types.CodeType:
+        done = fixed.get(id(code))
+        if done is not None:
+            return done
+        consts = tuple(fix(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+        new = code.replace(co_filename=path, co_consts=consts)
+        fixed[id(code)] = new
+        return new
+
+    seen: set[int] = set()
+    stack: list[Any] = [fn]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, functools.partial):
+            stack += [obj.func, *obj.args, *obj.keywords.values()]
+        elif isinstance(obj, types.MethodType):
+            stack += [obj.__func__, obj.__self__]
+        elif isinstance(obj, (staticmethod, classmethod)):
+            stack.append(obj.__func__)
+        elif isinstance(obj, property):
+            stack += [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
+        elif isinstance(obj, types.FunctionType):
+            where = paths.get(obj.__module__)
+            if where is None:
+                continue
+            obj.__code__ = fix(obj.__code__, where)
+            stack += [c.cell_contents for c in obj.__closure__ or () if _filled(c)]
+            stack += [*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()]
+            stack += [v for v in obj.__globals__.values() if isinstance(v, (types.FunctionType, type))]
+        elif isinstance(obj, type) and obj.__module__ in paths:
+            stack += list(vars(obj).values())
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # an empty cell: the variable was never assigned
+        return False
+    return True
 
 
 def find_culprit(obj: Any) -> str | None:

@@ -7,6 +7,7 @@ or launched before the file has loaded cleanly.
 from __future__ import annotations
 
 import importlib.util
+import linecache
 import os
 import re
 import sys
@@ -73,7 +74,11 @@ def _exec(path: Path) -> types.ModuleType:
         sys.path.insert(0, directory)  # as `python sweep.py` would: its neighbours are importable
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        # The text that runs is the text that is recorded: it goes into linecache (so tracebacks
+        # here and in the runs show it even after the file is edited) and into the payload.
+        text = importlib.util.decode_source(path.read_bytes())  # honours a coding cookie
+        linecache.cache[str(path)] = (len(text), None, text.splitlines(True), str(path))
+        exec(compile(text, str(path), "exec", dont_inherit=True), module.__dict__)
     except SyntaxError as exc:
         del sys.modules[name]
         line = f":{exc.lineno}" if exc.lineno else ""
