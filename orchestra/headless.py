@@ -14,35 +14,11 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from orchestra.present import counts_text, eta, state_style
 from orchestra.rundir import State
 from orchestra.scheduler.core import Scheduler
 from orchestra.scheduler.table import RunRow, Snapshot
 from orchestra.units import format_duration
-
-STATE_STYLE = {
-    State.QUEUED: "dim",
-    State.RUNNING: "cyan",
-    State.COMPLETED: "green",
-    State.FAILED: "red",
-    State.CANCELLED: "yellow",
-}
-
-
-def counts_text(snap: Snapshot) -> str:
-    counts = snap.counts
-    parts = [f"{counts[s]} {s.value}" for s in State if counts[s]]
-    return ", ".join(parts)
-
-
-def eta(snap: Snapshot, now: float, workers: int) -> float | None:
-    """Remaining time: mean duration of finished runs x runs left / runs at once."""
-    done = [r.elapsed(now) for r in snap.rows if r.state is State.COMPLETED and r.started_at is not None]
-    left = sum(1 for r in snap.rows if r.state in (State.QUEUED, State.RUNNING))
-    durations = [d for d in done if d is not None]
-    if not durations or not left:
-        return None
-    mean = sum(durations) / len(durations)
-    return mean * left / max(1, workers)
 
 
 def finished_line(row: RunRow) -> str:
@@ -101,7 +77,7 @@ async def show(
         async with events:
             async for ev in events:
                 if ev.row.state.finished:
-                    style = STATE_STYLE[ev.row.state]
+                    style = state_style(ev.row.state)
                     progress.console.print(f"[{style}]{_escape(finished_line(ev.row))}[/]")
                 refresh()
 

@@ -35,7 +35,7 @@ def test_nothing_below_tui_imports_textual():
 
 @pytest.mark.parametrize("layer", ["space", "rundir"])
 def test_space_and_rundir_import_nothing_above_them(layer: str):
-    paths = list((PACKAGE / "space").rglob("*.py")) if layer == "space" else [PACKAGE / "rundir.py"]
+    paths = list((PACKAGE / layer).rglob("*.py"))
     above = (
         "orchestra.scheduler",
         "orchestra.runtime",

@@ -22,7 +22,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def collect(sweep_dir: str) -> tuple[dict[str, Any], int | None, list[dict[str, Any]]]:
     """The plan, the live orchestrator's pid (or None), and one dict per run."""
-    from orchestra.rundir import State, SweepDir, last_record, live_holder, planned_runs
+    from orchestra.rundir import SweepDir, last_record, live_holder, observed_state, planned_runs
 
     sweep = SweepDir(sweep_dir)
     plan = sweep.read_plan()
@@ -30,9 +30,7 @@ def collect(sweep_dir: str) -> tuple[dict[str, Any], int | None, list[dict[str, 
     rows = []
     for ref in planned_runs(sweep, plan):
         status = ref.dir.read_status()
-        state = status.state.value if status else State.QUEUED.value
-        if status is not None and status.state is State.RUNNING and live is None:
-            state = "lost"
+        state = observed_state(status, live is not None)
         last = last_record(ref.dir.metrics) if status is not None else None
         values = last.get("values", {}) if isinstance(last, dict) else {}
         elapsed = None
@@ -64,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
     plan, live, rows = collect(args.sweep_dir)
     if args.state:
-        known = {"queued", "running", "completed", "failed", "cancelled", "lost"}
+        from orchestra.rundir import STATE_NAMES
+
+        known = set(STATE_NAMES)
         bad = [s for s in args.state if s not in known]
         if bad:
             raise UserError(f"--state {bad[0]!r}: not one of {', '.join(sorted(known))}")
@@ -102,13 +102,8 @@ def _table(plan: dict[str, Any], live: int | None, rows: list[dict[str, Any]]) -
             overflow="fold" if col == "why" else "ellipsis",
             justify="right" if col in ("#", "try", "step") else "left",
         )
-    styles = {
-        "running": "cyan",
-        "completed": "green",
-        "failed": "red",
-        "cancelled": "yellow",
-        "lost": "magenta",
-    }
+    from orchestra.present import state_style
+
     for r in rows:
         why = ""
         if r["exit"] and r["state"] != "completed":
@@ -118,7 +113,7 @@ def _table(plan: dict[str, Any], live: int | None, rows: list[dict[str, Any]]) -
         cells = [
             str(r["run"]),
             r["id"],
-            f"[{styles.get(r['state'], 'dim')}]{r['state']}[/]",
+            f"[{state_style(r['state']) or 'dim'}]{r['state']}[/]",
             str(r["attempt"] or ""),
             format_duration(r["elapsed"]) if r["elapsed"] is not None else "",
             "" if r["step"] is None else str(r["step"]),

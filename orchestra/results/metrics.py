@@ -26,9 +26,6 @@ import orjson
 
 from orchestra.rundir import parse_jsonl
 
-STEP_KEYS = ("step", "iteration", "itr", "epoch", "timestep", "global_step")
-"""Values the runtime takes a record's step from: counters rather than metrics to compare."""
-
 _NUMBER_TYPES = frozenset({int, float, bool})
 NON_FINITE = frozenset({"nan", "inf", "-inf"})
 """How the runtime writes non-finite floats, which JSON cannot hold; read back as floats."""

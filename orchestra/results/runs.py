@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from orchestra.results.errors import MetricError, ResultsWarning
-from orchestra.results.metrics import STEP_KEYS, Metrics, read_metrics, union_names
+from orchestra.results.metrics import Metrics, read_metrics, union_names
 from orchestra.results.params import MISSING, equal_except, format_value, get_param, hashable
-from orchestra.rundir import RunDir, State, Status, read_json_or_none
+from orchestra.rundir import STEP_KEYS, RunDir, State, Status, observed_state, read_json_or_none
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,8 +23,7 @@ if TYPE_CHECKING:
     from orchestra.results.curves import Curve
     from orchestra.results.scores import Score
 
-FINISHED = ("completed", "failed", "cancelled")
-LOST = "lost"
+FINISHED = tuple(s.value for s in State if s.finished)
 
 
 class Run:
@@ -82,9 +81,7 @@ class Run:
     @property
     def state(self) -> str:
         """queued, running, completed, failed, cancelled, or lost (running, orchestrator gone)."""
-        if self.lost:
-            return LOST
-        return self.status.state.value if self.status is not None else State.QUEUED.value
+        return observed_state(self.status, not self.lost)
 
     @property
     def finished(self) -> bool:

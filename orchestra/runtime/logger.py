@@ -43,10 +43,8 @@ from typing import Any
 import cloudpickle
 
 from orchestra.atomic import atomic_file
-from orchestra.rundir import JsonlWriter
+from orchestra.rundir import STEP_KEYS, JsonlWriter
 from orchestra.runtime.jsonsafe import metric_value
-
-STEP_KEYS = ("step", "iteration", "itr", "epoch", "timestep", "global_step")
 
 
 class MetricsWriter:

@@ -281,7 +281,7 @@ class Scheduler:
     def retry(self, run_id: str) -> str:
         """Queue a failed or cancelled run again; it resumes from its newest snapshot."""
         run = self._get(run_id)
-        if run.row.state not in (State.FAILED, State.CANCELLED):
+        if not run.row.state.retryable:
             return f"{run_id}: {run.row.state.value}, nothing to retry"
         run.tries = 0
         run.stop_reason = None
@@ -538,7 +538,7 @@ class Scheduler:
         if stop in (Reason.CANCELLED, Reason.KILLED, Reason.INTERRUPTED):
             if rc == 0:
                 return State.COMPLETED, Exit(Reason.SUCCESS, 0)
-            return State.CANCELLED, Exit(stop, rc, sig)
+            return (State.INTERRUPTED if stop is Reason.INTERRUPTED else State.CANCELLED), Exit(stop, rc, sig)
         if rc == 0:
             return State.COMPLETED, Exit(Reason.SUCCESS, 0)
         if rc < 0:

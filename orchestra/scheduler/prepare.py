@@ -185,7 +185,7 @@ def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRu
         start = True
     elif status.state is State.COMPLETED:
         start = False
-    elif status.state is State.CANCELLED and status.exit is not None and status.exit.reason.resumable:
+    elif status.state is State.INTERRUPTED:
         start = True
     else:
         start = retry_failed
@@ -209,7 +209,7 @@ def _recover(status: Status, run_dir: RunDir) -> Status:
         exit_ = Exit(Reason.SUCCESS, 0, message="finished while the orchestrator was down")
         return status.moved(State.COMPLETED, ended, ended_at=ended, exit=exit_, pid=None)
     return status.moved(
-        State.CANCELLED, now, ended_at=now, exit=Exit(Reason.LOST, message="orchestrator died"), pid=None
+        State.INTERRUPTED, now, ended_at=now, exit=Exit(Reason.LOST, message="orchestrator died"), pid=None
     )
 
 

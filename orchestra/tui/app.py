@@ -274,7 +274,7 @@ class Dashboard(App[None]):
         if action == "kill":
             return live and State.RUNNING in states
         if action == "retry":
-            return live and bool(states & {State.FAILED, State.CANCELLED})
+            return live and any(s.retryable for s in states)
         if action == "pause":
             return live and not self.snap.paused
         if action == "resume":
@@ -326,7 +326,7 @@ class Dashboard(App[None]):
         self._confirm("Kill", rows, self.source.kill, "Kill now (SIGKILL)")
 
     def action_retry(self) -> None:
-        rows = [r for r in self.table.targets() if r.state in (State.FAILED, State.CANCELLED)]
+        rows = [r for r in self.table.targets() if r.state.retryable]
         self._act("Retry", self.source.retry, rows)
         if self.table.marked:
             self.table.clear_marks()

@@ -22,8 +22,8 @@ from pathlib import Path
 from textual.binding import Binding
 from textual.keys import _character_to_key
 
-from orchestra.errors import UserError
-from orchestra.rundir import RunDirError, read_json
+from orchestra.errors import RunDirError, UserError
+from orchestra.rundir import read_json
 
 
 @dataclass(frozen=True)

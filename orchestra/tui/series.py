@@ -7,11 +7,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from orchestra.rundir import METRICS_JSONL, JsonlTail
+from orchestra.rundir import METRICS_JSONL, STEP_KEYS, JsonlTail
 from orchestra.scheduler.table import RunRow
-
-# The keys a record's step is taken from (docs/run-directory.md): shown as the step, not plotted.
-STEP_KEYS = ("step", "iteration", "itr", "epoch", "timestep", "global_step")
 
 
 def plottable(keys: Iterable[str]) -> list[str]:

@@ -94,7 +94,7 @@ def test_missing_runs_are_those_not_completed_whatever_is_on_disk(tmp_path):
     sweep = load_sweep(sd.path)
     missing = sweep.missing()
     assert [r.index for r in missing] == [1, 2, 3, 4]
-    assert [r.state for r in missing] == ["failed", "lost", "cancelled", "queued"]
+    assert [r.state for r in missing] == ["failed", "lost", "interrupted", "queued"]
 
 
 def test_selections_are_views_over_the_same_runs(sweep):

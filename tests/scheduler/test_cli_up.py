@@ -153,7 +153,7 @@ def test_interrupting_the_orchestrator_stops_runs_and_they_resume_next_time(tmp_
     assert proc.returncode == 130, out
     assert not any(pid_alive(p) for p in pids)
     st = statuses(sweep_dir)
-    interrupted = [s for s in st.values() if s is not None and s.state is State.CANCELLED]
+    interrupted = [s for s in st.values() if s is not None and s.state is State.INTERRUPTED]
     assert len(interrupted) == 2 and all(s.exit.reason is Reason.INTERRUPTED for s in interrupted)
     again = orchestra("up", f, "--root", tmp_path / "sweeps", cwd=tmp_path)
     assert again.returncode == 0, again.stdout

@@ -332,7 +332,7 @@ async def test_interrupt_marks_running_runs_interrupted_and_leaves_nothing_runni
         sched.interrupt()
     assert not any(pid_alive(p) for p in pids)
     (st,) = statuses(tmp_path / "sweeps" / "sweep").values()
-    assert st.state is State.CANCELLED and st.exit.reason is Reason.INTERRUPTED
+    assert st.state is State.INTERRUPTED and st.exit.reason is Reason.INTERRUPTED
 
 
 async def test_cancelling_the_scheduler_task_kills_its_runs(tmp_path: Path):
@@ -348,7 +348,7 @@ async def test_cancelling_the_scheduler_task_kills_its_runs(tmp_path: Path):
         tg.cancel_scope.cancel()
     assert not pid_alive(leader) and not any(pid_alive(p) for p in pids)
     (st,) = statuses(tmp_path / "sweeps" / "sweep").values()
-    assert st.state is State.CANCELLED and st.exit.reason is Reason.INTERRUPTED
+    assert st.state is State.INTERRUPTED and st.exit.reason is Reason.INTERRUPTED
 
 
 async def test_max_failures_stops_launching(tmp_path: Path):
@@ -385,7 +385,7 @@ async def test_fail_fast_interrupts_running_runs(tmp_path: Path):
     summary = await run_to_end(sched)
     assert summary.exit_code == 1
     states = [r.state for r in sched.snapshot().rows]
-    assert states == [State.CANCELLED, State.FAILED, State.QUEUED]
+    assert states == [State.INTERRUPTED, State.FAILED, State.QUEUED]
 
 
 async def test_round_robin_order_gives_every_variant_its_first_seed_early(tmp_path: Path):

@@ -106,9 +106,11 @@ def test_up_on_a_terminal_opens_the_dashboard_to_cancel_retry_and_quit(tmp_path:
         wait_for(lambda: exit_file.exists() and exit_file.read_text().strip(), timeout=60, what="up to exit")
         assert exit_file.read_text().strip() == "130", "stopped runs: the same exit status as Ctrl-C headless"
         final = statuses(sweep_dir)
-        assert all(s.state is State.CANCELLED and s.exit.reason is Reason.INTERRUPTED for s in final.values())
+        assert all(
+            s.state is State.INTERRUPTED and s.exit.reason is Reason.INTERRUPTED for s in final.values()
+        )
         screen = term.screen()
-        assert "3 runs in" in screen and "3 cancelled" in screen, (
+        assert "3 runs in" in screen and "3 interrupted" in screen, (
             "the summary line after the dashboard closed"
         )
     finally:

@@ -15,8 +15,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from orchestra.headless import STATE_STYLE
-from orchestra.rundir import RunDir, State, dumps, read_json_or_none
+from orchestra.present import state_style
+from orchestra.rundir import RunDir, dumps, read_json_or_none
 from orchestra.scheduler.table import RunRow
 from orchestra.tui.series import Histories, variant_metrics, variant_series
 from orchestra.tui.widgets.log_view import LogView
@@ -36,7 +36,7 @@ def overview(row: RunRow, files: Mapping[str, Any], now: float) -> RenderableTyp
     head = Text()
     head.append(row.id, style="bold")
     head.append("  ")
-    head.append(row.state.value, style=STATE_STYLE[row.state])
+    head.append(row.state.value, style=state_style(row.state))
     if row.note:
         head.append(f" ({row.note})", style="dim")
     facts = [
@@ -76,7 +76,7 @@ def overview(row: RunRow, files: Mapping[str, Any], now: float) -> RenderableTyp
 
 def _state_style(value: Any) -> str:
     try:
-        return STATE_STYLE[State(value)]
+        return state_style(value)
     except ValueError:
         return ""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from orchestra.headless import STATE_STYLE, eta
+from orchestra.present import eta, state_style
 from orchestra.rundir import State
 from orchestra.scheduler.table import Snapshot
 from orchestra.units import format_duration
@@ -30,7 +30,7 @@ def header_text(
     for state in State:
         if counts[state]:
             text.append(f"{counts[state]} ", style="bold")
-            text.append(f"{state.value}  ", style=STATE_STYLE[state])
+            text.append(f"{state.value}  ", style=state_style(state))
     text.append(f"{len(snap.rows)} runs", style="dim")
     active = counts[State.RUNNING] or counts[State.QUEUED]
     ended = [r.ended_at for r in snap.rows if r.ended_at is not None]

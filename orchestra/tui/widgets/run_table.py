@@ -26,15 +26,22 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from orchestra.headless import STATE_STYLE
-from orchestra.rundir import State
+from orchestra.present import state_style
+from orchestra.rundir import STEP_KEYS, State
 from orchestra.scheduler.table import RunRow
 from orchestra.tui.keys import binding
 from orchestra.tui.query import RunQuery
-from orchestra.tui.series import STEP_KEYS
 from orchestra.units import format_duration
 
-STATE_ORDER = {State.RUNNING: 0, State.QUEUED: 1, State.FAILED: 2, State.CANCELLED: 3, State.COMPLETED: 4}
+STATE_ORDER = {
+    State.RUNNING: 0,
+    State.QUEUED: 1,
+    State.FAILED: 2,
+    State.INTERRUPTED: 3,
+    State.CANCELLED: 4,
+    State.STOPPED: 5,
+    State.COMPLETED: 6,
+}
 MARK = "●"
 
 
@@ -112,7 +119,7 @@ def base_columns(variant_width: int, seed_width: int, index_width: int) -> list[
 def _why(row: RunRow) -> str:
     if row.note:
         return row.note
-    if row.exit is not None and row.state in (State.FAILED, State.CANCELLED):
+    if row.exit is not None and row.state.finished and row.state is not State.COMPLETED:
         return row.exit.describe()
     return ""
 
@@ -489,7 +496,7 @@ class RunTable(ScrollView, can_focus=True):
             text = _fit(col.cell(row, now), col.width, col.right)
             style = base
             if col.name == "state":
-                style = base + Style.parse(STATE_STYLE[row.state])
+                style = base + Style.parse(state_style(row.state))
                 if is_cursor:
                     style = base + Style(bold=True)
             segments.append(Segment(text, style))
