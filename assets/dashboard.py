@@ -20,12 +20,12 @@ import anyio
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from orchestra.plan.loader import load_sweep_file  # noqa: E402
+from orchestra.plan.prepare import apply, reconcile  # noqa: E402
 from orchestra.runtime.payload import dumps_entry  # noqa: E402
 from orchestra.scheduler.backends.local import LocalBackend  # noqa: E402
 from orchestra.scheduler.core import Policy, Scheduler  # noqa: E402
 from orchestra.scheduler.gpu import GpuLedger  # noqa: E402
-from orchestra.scheduler.loader import load_sweep_file  # noqa: E402
-from orchestra.scheduler.prepare import apply, reconcile  # noqa: E402
 from orchestra.scheduler.probe import FakeProbe  # noqa: E402
 from orchestra.tui.app import Dashboard  # noqa: E402
 

@@ -30,12 +30,12 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from orchestra.plan.loader import load_sweep_file
+from orchestra.plan.prepare import apply, reconcile
 from orchestra.rundir import State
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.core import Scheduler
 from orchestra.scheduler.gpu import GpuLedger
-from orchestra.scheduler.loader import load_sweep_file
-from orchestra.scheduler.prepare import apply, reconcile
 from orchestra.scheduler.probe import FakeProbe
 
 GiB = 1 << 30

@@ -31,12 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from orchestra.plan import prepare  # noqa: E402
+from orchestra.plan.loader import load_sweep_file  # noqa: E402
 from orchestra.rundir import JsonlWriter, write_json  # noqa: E402
 from orchestra.runtime.logger import Logger, MetricsWriter  # noqa: E402
 from orchestra.runtime.metadata import write_launch  # noqa: E402
 from orchestra.runtime.payload import dumps_entry  # noqa: E402
-from orchestra.scheduler import prepare  # noqa: E402
-from orchestra.scheduler.loader import load_sweep_file  # noqa: E402
 
 SWEEP = textwrap.dedent(
     """

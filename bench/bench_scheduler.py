@@ -176,10 +176,10 @@ def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None
 
 
 def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
+    from orchestra.plan.loader import load_sweep_file
+    from orchestra.plan.prepare import apply, reconcile
     from orchestra.rundir import Exit, Reason, State, Status
     from orchestra.runtime.payload import dumps_entry
-    from orchestra.scheduler.loader import load_sweep_file
-    from orchestra.scheduler.prepare import apply, reconcile
 
     work = Path(tempfile.mkdtemp(prefix="orch-bench-reconcile-"))
     try:

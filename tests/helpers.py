@@ -96,10 +96,10 @@ def build_scheduler(
     gpu_interval: float = 0.1,
 ) -> Any:
     """Load, plan and apply a sweep the way ``orchestra up`` does, and return its Scheduler."""
+    from orchestra.plan.loader import load_sweep_file
+    from orchestra.plan.prepare import apply, reconcile
     from orchestra.runtime.payload import dumps_entry
     from orchestra.scheduler.core import Scheduler
-    from orchestra.scheduler.loader import load_sweep_file
-    from orchestra.scheduler.prepare import apply, reconcile
 
     loaded = load_sweep_file(str(sweep_file))
     payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])

@@ -69,10 +69,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from orchestra.plan.loader import load_sweep_file
+    from orchestra.plan.prepare import apply, reconcile, sweep_name
     from orchestra.rundir import SweepDir, SweepLock
     from orchestra.runtime.payload import dumps_entry
-    from orchestra.scheduler.loader import load_sweep_file
-    from orchestra.scheduler.prepare import apply, reconcile, sweep_name
     from orchestra.scheduler.resources import CpuSlots, default_workers
 
     loaded = load_sweep_file(args.sweep_file)

@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from orchestra.plan.prepare import PlannedRun, Reconciled, run_config
 from orchestra.rundir import (
     EXIT_SETUP,
     EXIT_TERMINATED,
@@ -38,7 +39,6 @@ from orchestra.rundir import (
 )
 from orchestra.scheduler.backends import Backend, Handle, LaunchSpec
 from orchestra.scheduler.gpu import GpuGrant, GpuLedger
-from orchestra.scheduler.prepare import PlannedRun, Reconciled, run_config
 from orchestra.scheduler.resources import CpuSlots
 from orchestra.scheduler.runenv import run_env
 from orchestra.scheduler.table import RunEvent, RunRow, Snapshot

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestra.plan import prepare
+from orchestra.plan.loader import load_sweep_file
 from orchestra.rundir import RunDir, SweepDir, read_json, read_json_or_none, read_jsonl, write_json
 from orchestra.runtime.payload import dumps_entry
-from orchestra.scheduler import prepare
-from orchestra.scheduler.loader import load_sweep_file
 from orchestra.scheduler.runenv import run_env as orchestrator_env
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,6 +23,7 @@ from typing import Any
 
 from orchestra import __version__
 from orchestra.errors import PlanError
+from orchestra.plan.loader import LoadedSweep
 from orchestra.rundir import (
     FORMAT,
     Exit,
@@ -34,7 +35,6 @@ from orchestra.rundir import (
     read_json_or_none,
     write_json,
 )
-from orchestra.scheduler.loader import LoadedSweep
 from orchestra.space.naming import check_path_component
 from orchestra.space.values import content_hash
 from orchestra.space.variant import Variant
