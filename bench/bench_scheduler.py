@@ -1,10 +1,15 @@
-"""Scheduler benchmarks (issue #4): launch overhead, metric ingestion, reconcile of a finished sweep.
+"""Scheduler benchmarks (issue #4, #16): launch overhead, metric ingestion, reconcile of a finished sweep.
 
-    python bench/bench_scheduler.py [launch|ingest|reconcile|all] [--runs 500] [--workers 2] [--repeats 3]
+    python bench/bench_scheduler.py [launch|ingest|reconcile|all] [--runs 300] [--workers 2] [--repeats 3]
 
-launch     N no-op runs at K workers: `orchestra up --headless` wall time against the floor, a minimal
-           asyncio loop that spawns the same child work (`python -m orchestra.runtime <run-dir>` on the same
-           kind of run directories, K at a time), measured in the same run, alternating; medians.
+launch     N no-op runs at K workers: `orchestra up --headless` wall time against floors spawned by a
+           bare asyncio loop, K at a time, measured in the same run, alternating; medians:
+           - the cloudpickle floor (the target, issue #16): `python -I -c "import cloudpickle, json;
+             f = cloudpickle.load(open('payload.pkl','rb')); print(json.dumps(f(0.5)))"`, the least a
+             run that executes a pickled function can do;
+           - the old floor: orchestra's own child (`python -m orchestra.runtime <run-dir>`), which
+             measures the orchestrator alone and hides the child's cost;
+           - `python -c pass`: the interpreter's own start-up.
 ingest     50 concurrent runs each dumping 200 records/s for 10 s through the real scheduler: records lost
            (must be 0) and the orchestrator's own CPU time.
 reconcile  `orchestra up` on a 10,000-run sweep whose runs are all completed: time until it decides there
@@ -45,34 +50,73 @@ def orchestra(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
 # ------------------------------------------------------------------------------------------- launch
 
 
-async def floor(run_dirs: list[Path], workers: int) -> float:
-    """The least any orchestrator can do: spawn each run's child work, K at a time, and wait."""
+CLOUDPICKLE_FLOOR = (
+    "import cloudpickle, json; f = cloudpickle.load(open('payload.pkl','rb')); print(json.dumps(f(0.5)))"
+)
+
+
+def floor_entry(x: float) -> None:
+    """The floor's pickled function: a no-op like the sweep's entry (pickled by value, as that is)."""
+    return None
+
+
+async def spawn_all(commands: list[tuple[list[str], Path, Path, dict[str, str]]], workers: int) -> float:
+    """Spawn each ``(argv, cwd, log, env)``, K at a time, as bare as an orchestrator can; wall seconds."""
     sem = asyncio.Semaphore(workers)
 
-    async def one(d: Path) -> None:
+    async def one(argv: list[str], cwd: Path, log_path: Path, env: dict[str, str]) -> None:
         async with sem:
-            with open(d / "output.log", "ab") as log:
-                env = {
-                    **os.environ,
-                    "ORCHESTRA_RUN_DIR": str(d),
-                    "ORCHESTRA_ATTEMPT": "1",
-                    "ORCHESTRA_PARENT_PID": str(os.getpid()),
-                }
+            with open(log_path, "ab") as log:
                 p = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "orchestra.runtime",
-                    str(d),
+                    *argv,
+                    stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    cwd=cwd,
                     env=env,
                     start_new_session=True,
                 )
-                await p.wait()
+                if await p.wait() != 0:
+                    raise SystemExit(f"{argv} failed; see {log_path}")
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(one(d) for d in run_dirs))
+    await asyncio.gather(*(one(*c) for c in commands))
     return time.perf_counter() - t0
+
+
+def cloudpickle_floor(work: Path, run_dirs: list[Path], workers: int) -> float:
+    import cloudpickle
+
+    (work / "payload.pkl").write_bytes(cloudpickle.dumps(floor_entry))
+    argv = [sys.executable, "-I", "-c", CLOUDPICKLE_FLOOR]
+    env = dict(os.environ)
+    return asyncio.run(spawn_all([(argv, work, d / "floor.log", env) for d in run_dirs], workers))
+
+
+def orchestra_child_floor(run_dirs: list[Path], workers: int) -> float:
+    """The old floor: orchestra's own child on the same run directories (it re-runs them)."""
+    commands = []
+    for d in run_dirs:
+        env = {
+            **os.environ,
+            "ORCHESTRA_RUN_DIR": str(d),
+            "ORCHESTRA_ATTEMPT": "2",
+            "ORCHESTRA_PARENT_PID": str(os.getpid()),
+        }
+        commands.append(
+            (
+                [sys.executable, "-m", "orchestra.runtime", str(d)],
+                d.parent.parent.parent.parent,
+                d / "output.log",
+                env,
+            )
+        )
+    return asyncio.run(spawn_all(commands, workers))
+
+
+def pass_floor(work: Path, run_dirs: list[Path], workers: int) -> float:
+    argv = [sys.executable, "-c", "pass"]
+    return asyncio.run(spawn_all([(argv, work, d / "pass.log", dict(os.environ)) for d in run_dirs], workers))
 
 
 def bench_launch(n: int, workers: int, repeats: int) -> None:
@@ -87,7 +131,25 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
             sweep = Sweep(noop, Config({{"i": Grid(list(range({n})))}}))
         """,
         )
-        ours, floors = [], []
+        # bytecode cached, as in any installed package, kept out of the source tree; -I floors ignore both
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        warm = write(
+            work / "warm.py",
+            """
+            from orchestra import Sweep, Config, Grid
+            def noop(config):
+                return None
+            sweep = Sweep(noop, Config({"i": Grid([0, 1, 2, 3])}))
+        """,
+        )
+        out = orchestra("up", warm, "--root", work / "sweeps", "--workers", workers, "--headless", cwd=work)
+        assert out.returncode == 0, out.stdout + out.stderr
+        warm_dirs = sorted((work / "sweeps" / "warm" / "runs").glob("*/0"))
+        cloudpickle_floor(work, warm_dirs, workers)
+        orchestra_child_floor(warm_dirs, workers)
+        ours: list[float] = []
+        floors: dict[str, list[float]] = {"cloudpickle": [], "old": [], "pass": []}
         for rep in range(repeats):
             t0 = time.perf_counter()
             out = orchestra(
@@ -106,14 +168,24 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
             assert out.returncode == 0, out.stdout + out.stderr
             run_dirs = sorted((work / "sweeps" / f"r{rep}" / "runs").glob("*/0"))
             assert len(run_dirs) == n
-            floors.append(asyncio.run(floor(run_dirs, workers)))
+            floors["cloudpickle"].append(cloudpickle_floor(work, run_dirs, workers))
+            floors["old"].append(orchestra_child_floor(run_dirs, workers))
+            floors["pass"].append(pass_floor(work, run_dirs, workers))
             print(
-                f"  repeat {rep}: orchestra up {ours[-1]:.2f}s  floor {floors[-1]:.2f}s  ratio {ours[-1] / floors[-1]:.3f}"
+                f"  repeat {rep}: orchestra up {ours[-1]:.2f}s  cloudpickle floor {floors['cloudpickle'][-1]:.2f}s "
+                f"(ratio {ours[-1] / floors['cloudpickle'][-1]:.3f})  old floor {floors['old'][-1]:.2f}s  "
+                f"python -c pass {floors['pass'][-1]:.2f}s"
             )
-        o, fl = statistics.median(ours), statistics.median(floors)
+        o = statistics.median(ours)
+        cp, old, bare = (statistics.median(floors[k]) for k in ("cloudpickle", "old", "pass"))
         print(
-            f"launch: {n} no-op runs, K={workers}: orchestra up {o:.2f}s (median of {repeats}), floor {fl:.2f}s, "
-            f"ratio {o / fl:.3f} (target <= 1.10); per run {1000 * o / n:.1f} ms vs {1000 * fl / n:.1f} ms"
+            f"launch: {n} no-op runs, K={workers}, medians of {repeats}: orchestra up {o:.2f}s, "
+            f"cloudpickle floor {cp:.2f}s, ratio {o / cp:.3f} (target <= 1.10); "
+            f"per run {1000 * o / n:.1f} ms vs {1000 * cp / n:.1f} ms"
+        )
+        print(
+            f"launch: old floor (orchestra's own child spawned by asyncio) {old:.2f}s, ratio {o / old:.3f}; "
+            f"python -c pass {bare:.2f}s ({1000 * bare / n:.1f} ms per run)"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -227,7 +299,7 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("what", nargs="?", default="all", choices=["launch", "ingest", "reconcile", "all"])
-    p.add_argument("--runs", type=int, default=500)
+    p.add_argument("--runs", type=int, default=300)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()

@@ -22,10 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from orchestra import __version__
+from orchestra.atomic import remove_stale_temps
 from orchestra.errors import PlanError
+from orchestra.pathnames import check_path_component
 from orchestra.plan.loader import LoadedSweep
 from orchestra.rundir import (
+    CONFIG_JSON,
     FORMAT,
+    RUNS,
+    STATUS_JSON,
     Exit,
     Reason,
     RunDir,
@@ -35,7 +40,7 @@ from orchestra.rundir import (
     read_json_or_none,
     write_json,
 )
-from orchestra.space.naming import check_path_component
+from orchestra.rundir.files import DIR_MODE, open_dir_nofollow
 from orchestra.space.values import content_hash
 from orchestra.space.variant import Variant
 from orchestra.sweep import Plan, RunSpec
@@ -100,6 +105,7 @@ def reconcile(
 ) -> Reconciled:
     """Plan the sweep against its directory under ``root``; reads only."""
     sweep = loaded.sweep
+    sweep.check_env()
     name = sweep_name(loaded, name)
     sweep_dir = SweepDir(Path(root) / name)
     fresh = sweep.plan()
@@ -154,22 +160,45 @@ def reconcile(
 
 def apply(rec: Reconciled, payload: bytes) -> list[str]:
     """Write the payload, ``sweep.json`` and ``launch/``; record what became of runs a dead
-    orchestrator left. Returns warning lines (a large launch archive)."""
-    from orchestra.runtime.metadata import write_launch
+    orchestrator left. Returns warning lines (a large launch archive).
+
+    Called under the sweep's lock, so no other orchestrator writes here: the temp files that
+    orchestrators write (``.payload.pkl.*.tmp``, ``.sweep.json.*.tmp``, a run's
+    ``.status.json.*.tmp`` and ``.config.json.*.tmp``) are left by a killed one and removed. Runs
+    remove their own (result, metadata, snapshots) when their next attempt starts: on a cluster a
+    run may still be alive while this runs.
+    """
+    from orchestra.plan.launch import write_launch
     from orchestra.runtime.payload import write_payload
 
-    rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    rec.sweep_dir.runs.mkdir(exist_ok=True)
-    write_payload(rec.sweep_dir.payload, payload)
-    write_json(rec.sweep_dir.sweep_json, rec.record)
+    sweep = rec.sweep_dir
+    sweep.path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    _ensure_runs_dir(sweep)
+    remove_stale_temps(sweep.path)
+    write_payload(sweep.payload, payload)
+    write_json(sweep.sweep_json, rec.record)
     warnings = write_launch(
-        rec.sweep_dir, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
+        sweep, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
     )
     for r in rec.runs:
+        if r.start or r.recovered:  # the runs whose status a killed orchestrator may have been writing
+            remove_stale_temps(r.dir.path, ORCHESTRATOR_FILES)
         if r.recovered and r.status is not None:
             _reap_leftover(r.leftover_pid, r.dir)
             r.dir.write_status(r.status)
     return warnings
+
+
+ORCHESTRATOR_FILES = (STATUS_JSON, CONFIG_JSON)  # what the orchestrator writes in a run directory
+
+
+def _ensure_runs_dir(sweep: SweepDir) -> None:
+    """Make ``runs/`` (0755); a link or a file in its place is refused, never followed."""
+    fd = os.open(sweep.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(open_dir_nofollow(fd, RUNS, create=True, where=str(sweep.runs)))
+    finally:
+        os.close(fd)
 
 
 def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:
