@@ -1,16 +1,22 @@
-"""Benchmark the run runtime: process start-up above the cloudpickle floor, and Logger.dump throughput.
+"""Benchmark the run's process: cold start-up against the floor, warm starts, memory, Logger.dump throughput.
 
-    python bench/bench_runtime.py [--starts 30] [--dumps 20000]
+    python bench/bench_runtime.py [startup|warm|dump|all] [--starts 30] [--warm-starts 15] [--dumps 20000]
 
-1. Start-up: a sweep whose entry does nothing, run as ``python -m orchestra.runtime <run-dir>``
-   (the whole attempt: imports, checks, metadata.json with git, payload, result.json, exit),
-   against the floor ``python -c "import cloudpickle"`` (every run must unpickle its payload),
-   measured alternately in the same process so both see the same machine load, both with their
-   bytecode cached (in a temporary PYTHONPYCACHEPREFIX, as an installed package has it). Done
-   twice: with the sweep file outside any git repository, and inside one (two git processes).
-2. ``Logger.dump()`` of a run's logger: 3 keys per record, printing to a line-buffered file (as
-   output.log) and appending to metrics.jsonl, in records per second; the floor is writing the
-   same records with ``JsonlWriter`` alone.
+startup  One no-op run, as ``python -m orchestra.runtime <run-dir>`` (the whole attempt: imports, checks,
+         metadata.json, payload, result.json, exit), against the bare cloudpickle floor
+         ``python -I -c "import cloudpickle, json; f = cloudpickle.load(open('payload.pkl','rb'));
+         print(json.dumps(f(0.5)))"`` and ``python -c pass``, measured alternately in the same process so
+         all see the same machine load, with bytecode cached (in a temporary PYTHONPYCACHEPREFIX, as an
+         installed package has it).
+warm     From "the backend is asked to start a run" to "the entry function is called", cold
+         (``LocalBackend``: a fresh interpreter that imports what the sweep file imports) against warm
+         (``ZygoteLauncher``: a fork of a zygote that preloaded them), alternately, for numpy,
+         numpy+gymnasium and torch (where installed); the target is warm <= 0.6x cold with
+         numpy+gymnasium. Memory: the zygote's RSS, and the unique memory (PSS) of each of two runs alive
+         at once, forked against cold.
+dump     ``Logger.dump()`` of a run's logger: 3 keys per record, printing to a line-buffered file (as
+         output.log) and appending to metrics.jsonl, in records per second; the floor is writing the same
+         records with ``JsonlWriter`` alone.
 
 Figures are medians; the ratios are what to compare between machines.
 """
@@ -18,7 +24,7 @@ Figures are medians; the ratios are what to compare between machines.
 from __future__ import annotations
 
 import argparse
-import io
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -27,54 +33,64 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestra.plan import prepare  # noqa: E402
 from orchestra.plan.loader import load_sweep_file  # noqa: E402
-from orchestra.rundir import JsonlWriter, write_json  # noqa: E402
+from orchestra.rundir import JsonlWriter, RunDir, read_json, write_json  # noqa: E402
 from orchestra.runtime.logger import Logger, MetricsWriter  # noqa: E402
-from orchestra.runtime.metadata import write_launch  # noqa: E402
 from orchestra.runtime.payload import dumps_entry  # noqa: E402
 
-SWEEP = textwrap.dedent(
-    """
-    from orchestra import Config, Sweep
-
-    def train(ctx):
-        pass
-
-    sweep = Sweep(train, Config({"lr": 0.1}))
-    """
+CLOUDPICKLE_FLOOR = (
+    "import cloudpickle, json; f = cloudpickle.load(open('payload.pkl','rb')); print(json.dumps(f(0.5)))"
 )
+NOOP = """
+from orchestra import Config, Grid, Sweep
+
+def train(config):
+    return None
+
+sweep = Sweep(train, Config({"i": Grid([0, 1])}))
+"""
 
 
-def make_run(directory: Path) -> Path:
-    """A real sweep directory with one run's config.json, as the orchestrator writes them."""
+def floor_entry(x: float) -> None:
+    return None
+
+
+def make_sweep(directory: Path, source: str) -> tuple[Any, list[RunDir]]:
+    """A real sweep directory with each run's config.json, as the orchestrator writes them."""
+    directory.mkdir(parents=True, exist_ok=True)
     file = directory / "bench_sweep.py"
-    file.write_text(SWEEP)
+    file.write_text(textwrap.dedent(source))
     loaded = load_sweep_file(str(file))
     payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])
     rec = prepare.reconcile(loaded, directory / "sweeps", payload=payload)
     prepare.apply(rec, payload)
-    write_launch(rec.sweep_dir, file, archive=False)
-    planned = rec.runs[0]
-    planned.dir.path.mkdir(parents=True, exist_ok=True)
-    spec = planned.spec
-    write_json(
-        planned.dir.config,
-        {
-            "sweep": rec.name,
-            "run": spec.index,
-            "variant": spec.variant.name,
-            "seed": spec.seed,
-            "key": spec.variant.key,
-            "config": dict(spec.variant.params),
-            "options": loaded.sweep.run_options(),
-        },
+    dirs = []
+    for planned in rec.runs:
+        planned.dir.path.mkdir(parents=True, exist_ok=True)
+        write_json(planned.dir.config, prepare.run_config(rec.name, planned.spec, loaded.sweep.run_options()))
+        dirs.append(planned.dir)
+    return loaded, dirs
+
+
+def bench_env(pycache: Path) -> dict[str, str]:
+    # bytecode cached as in any installed package, kept out of the source tree
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def run_env(base: dict[str, str], run_dir: RunDir, attempt: int, sweep_file: Path) -> dict[str, str]:
+    from orchestra.scheduler.runenv import run_env as orchestrator_env
+
+    return orchestrator_env(
+        base=base, sweep_env={}, run_dir=run_dir.path, attempt=attempt, threads=1, sweep_file=sweep_file
     )
-    return planned.dir.path
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> float:
@@ -87,33 +103,157 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> float:
     return elapsed
 
 
-def bench_startup(directory: Path, starts: int, pycache: Path) -> tuple[float, float]:
-    run_dir = make_run(directory)
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-        # bytecode cached as in any installed package, kept out of the source tree
-        "PYTHONPYCACHEPREFIX": str(pycache),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(directory)]),
-        "ORCHESTRA_PARENT_PID": str(os.getpid()),
-        "ORCHESTRA_DEVICE": "cpu",
-        "ORCHESTRA_GPUS": "[]",
-        "CUDA_VISIBLE_DEVICES": "",
+def bench_startup(work: Path, starts: int) -> None:
+    import cloudpickle
+
+    loaded, (run_dir, _) = make_sweep(work / "startup", NOOP)
+    (work / "payload.pkl").write_bytes(cloudpickle.dumps(floor_entry))
+    base = bench_env(work / "pycache")
+    cases = {
+        "orchestra": [sys.executable, "-m", "orchestra.runtime", str(run_dir.path)],
+        "cloudpickle floor": [sys.executable, "-I", "-c", CLOUDPICKLE_FLOOR],
+        "python -c pass": [sys.executable, "-c", "pass"],
     }
-    run_cmd = [sys.executable, "-m", "orchestra.runtime", str(run_dir)]
-    floor_cmd = [sys.executable, "-c", "import cloudpickle"]
-    log = run_dir / "output.log"
-    for _ in range(3):  # warm the page cache for both
-        timed(run_cmd, env, directory, log)
-        timed(floor_cmd, env, directory, log)
-    runs, floors = [], []
-    for attempt in range(starts):
-        env["ORCHESTRA_ATTEMPT"] = str(attempt + 1)
-        runs.append(timed(run_cmd, env, directory, log))
-        floors.append(timed(floor_cmd, env, directory, log))
-    return statistics.median(runs), statistics.median(floors)
+    log = run_dir.output_log
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for attempt in range(starts + 3):
+        env = run_env(base, run_dir, attempt + 1, loaded.path)
+        for name, cmd in cases.items():
+            elapsed = timed(cmd, env, work, log)
+            if attempt >= 3:  # the first three warm the page cache and the bytecode
+                times[name].append(elapsed)
+    ours, floor, bare = (statistics.median(times[k]) for k in cases)
+    print(
+        f"start-up (one no-op run, medians of {starts}): orchestra {ours * 1e3:.1f} ms, cloudpickle floor "
+        f"{floor * 1e3:.1f} ms (ratio {ours / floor:.2f}, {(ours - floor) * 1e3:+.1f} ms), "
+        f"python -c pass {bare * 1e3:.1f} ms"
+    )
 
 
-def bench_dump(directory: Path, dumps: int, repeats: int = 5) -> tuple[float, float]:
+WARM_SWEEP = """
+import os, signal, sys, time
+{imports}
+from orchestra import Config, Grid, Sweep
+
+def train(hold):
+    entered = time.time()
+    modules = [{names}]  # what the sweep file imported: a cold run imports it loading the payload
+    if hold:
+        open(os.path.join(os.environ["ORCHESTRA_RUN_DIR"], "holding"), "w").close()
+        signal.pause()  # until the benchmark has read its memory and sends SIGTERM
+    return {{"entered": entered, "pid": os.getpid(), "modules": [m.__name__ for m in modules]}}
+
+sweep = Sweep(train, Config({{"hold": Grid([False, True]), "i": Grid([0, 1])}}), preload=[{preload}])
+"""
+
+
+def bench_warm(work: Path, starts: int) -> None:
+    import anyio
+
+    cases = [("numpy", ["numpy"]), ("numpy+gymnasium", ["numpy", "gymnasium"]), ("torch", ["torch"])]
+    for label, modules in cases:
+        if any(importlib.util.find_spec(m) is None for m in modules):
+            print(f"warm ({label}): not installed here, skipped")
+            continue
+        source = WARM_SWEEP.format(
+            imports="\n".join(f"import {m}" for m in modules),
+            names=", ".join(modules),
+            preload=", ".join(repr(m) for m in modules),
+        )
+        loaded, dirs = make_sweep(work / label, source)
+        anyio.run(_warm_case, label, loaded, dirs, starts, bench_env(work / "pycache"))
+
+
+async def _warm_case(label: str, loaded: Any, dirs: list[RunDir], starts: int, base: dict[str, str]) -> None:
+    import signal
+
+    import anyio
+
+    from orchestra.scheduler.backends import LaunchSpec
+    from orchestra.scheduler.backends.local import LocalBackend
+    from orchestra.scheduler.backends.zygote import ZygoteLauncher
+
+    quick = [d for d in dirs if "hold=false" in str(d.path)]
+    holding = [d for d in dirs if "hold=true" in str(d.path)]
+    attempts = {str(d.path): 0 for d in dirs}
+    local = LocalBackend()
+
+    def spec(run_dir: RunDir) -> LaunchSpec:
+        attempts[str(run_dir.path)] += 1
+        env = run_env(base, run_dir, attempts[str(run_dir.path)], loaded.path)
+        argv = (sys.executable, "-m", "orchestra.runtime", str(run_dir.path))
+        return LaunchSpec(argv, env, run_dir.path.parent.parent.parent.parent.parent, run_dir.output_log)
+
+    async def latency(start: Any, run_dir: RunDir) -> float:
+        t0 = time.time()
+        handle = await start(spec(run_dir))
+        code = await handle.wait()
+        if code != 0:
+            raise SystemExit(f"{run_dir.path} exited {code}; see its output.log")
+        return float(read_json(run_dir.result)["return"]["entered"]) - t0
+
+    async def memory(start: Any) -> tuple[list[int], list[Any]]:
+        handles = [await start(spec(d)) for d in holding]
+        for d in holding:
+            while not (d.path / "holding").exists():  # a benchmark, not a test: polling is fine here
+                await anyio.sleep(0.01)
+        pss = [_pss_kib(h.pid) for h in handles]
+        for d, h in zip(holding, handles):
+            (d.path / "holding").unlink()
+            h.signal(signal.SIGTERM)
+            await h.wait()
+        return pss, handles
+
+    async with ZygoteLauncher(
+        loaded.sweep.preload,
+        log_path=dirs[0].path.parent.parent.parent / "zygote.log",
+        cold_start=local.start,
+    ) as zygote:
+        t0 = time.perf_counter()
+        await latency(zygote.start, quick[0])  # starts the zygote; its preload is reported, not counted
+        ready = time.perf_counter() - t0
+        if not zygote.warm:
+            print(f"warm ({label}): the zygote could not serve; see the message above")
+            return
+        await latency(local.start, quick[1])
+        cold, warm = [], []
+        for i in range(starts):
+            d = quick[i % 2]
+            cold.append(await latency(local.start, d))
+            warm.append(await latency(zygote.start, d))
+        c, w = statistics.median(cold), statistics.median(warm)
+        print(
+            f"warm ({label}): start-to-entry cold {c * 1e3:.1f} ms, warm {w * 1e3:.1f} ms, ratio {w / c:.2f} "
+            f"({(c - w) * 1e3:.0f} ms saved per run; medians of {starts}); zygote ready in {ready:.2f}s"
+        )
+        cold_pss, _ = await memory(local.start)
+        warm_pss, _ = await memory(zygote.start)
+        assert zygote.pid is not None
+        print(
+            f"warm ({label}): memory: zygote RSS {_status_kib(zygote.pid, 'VmRSS') / 1024:.1f} MiB; PSS of each "
+            f"of 2 runs alive at once: cold {statistics.mean(cold_pss) / 1024:.1f} MiB, forked "
+            f"{statistics.mean(warm_pss) / 1024:.1f} MiB (ratio {statistics.mean(warm_pss) / statistics.mean(cold_pss):.2f})"
+        )
+
+
+def _pss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no Pss line for pid {pid}")
+
+
+def _status_kib(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {key} for pid {pid}")
+
+
+def bench_dump(directory: Path, dumps: int, repeats: int = 5) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
     logger_rates, floor_rates = [], []
     real_stdout = sys.stdout
     for r in range(repeats):
@@ -142,49 +282,37 @@ def bench_dump(directory: Path, dumps: int, repeats: int = 5) -> tuple[float, fl
                     }
                 )
             floor_rates.append(dumps / (time.perf_counter() - t0))
-    return statistics.median(logger_rates), statistics.median(floor_rates)
+    rate, floor = statistics.median(logger_rates), statistics.median(floor_rates)
+    print(
+        f"Logger.dump (3 keys, printed to a line-buffered file + metrics.jsonl): {rate:,.0f} records/s; "
+        f"JsonlWriter alone {floor:,.0f} records/s (ratio {rate / floor:.2f})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("what", nargs="?", default="all", choices=["startup", "warm", "dump", "all"])
     parser.add_argument("--starts", type=int, default=30, help="start-ups measured per case (default 30)")
+    parser.add_argument(
+        "--warm-starts", type=int, default=15, help="cold/warm pairs per warm case (default 15)"
+    )
     parser.add_argument(
         "--dumps", type=int, default=20_000, help="Logger.dump calls per repeat (default 20000)"
     )
     args = parser.parse_args()
-    out = io.StringIO()
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}", flush=True
+    )
     with tempfile.TemporaryDirectory(prefix="orchestra-bench-") as tmp:
-        plain = Path(tmp) / "plain"
-        plain.mkdir()
-        repo = Path(tmp) / "repo"
-        repo.mkdir()
-        subprocess.run(["git", "init", "-q", str(repo)], check=True)
-        (repo / "README").write_text("bench\n")
-        git = ["git", "-c", "user.email=b@example.com", "-c", "user.name=b"]
-        subprocess.run([*git, "add", "README"], cwd=repo, check=True)
-        subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
-        print(
-            f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, medians of {args.starts} start-ups",
-            file=out,
-        )
-        for label, directory in (("no git repository", plain), ("sweep file in a git repo", repo)):
-            run_s, floor_s = bench_startup(directory, args.starts, Path(tmp) / "pycache")
-            print(
-                f"start-up ({label}): run {run_s * 1e3:.1f} ms, floor `import cloudpickle` {floor_s * 1e3:.1f} ms, "
-                f"ratio {run_s / floor_s:.2f}, {(run_s - floor_s) * 1e3:.1f} ms above the floor",
-                file=out,
-            )
-        dump_dir = Path(tmp) / "dump"
-        dump_dir.mkdir()
-        rate, floor = bench_dump(dump_dir, args.dumps)
-        print(
-            f"Logger.dump (3 keys, printed to a line-buffered file + metrics.jsonl): {rate:,.0f} records/s; "
-            f"JsonlWriter alone {floor:,.0f} records/s (ratio {rate / floor:.2f})",
-            file=out,
-        )
-    print(out.getvalue(), end="")
+        work = Path(tmp)
+        if args.what in ("startup", "all"):
+            bench_startup(work, args.starts)
+        if args.what in ("warm", "all"):
+            bench_warm(work, args.warm_starts)
+        if args.what in ("dump", "all"):
+            bench_dump(work / "dump", args.dumps)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 FILE_MODE = 0o644
-_TEMP = re.compile(r"\.(.+?)\.\d+(?:\.\d+)?\.tmp")
 
 
 def temp_name(path: str) -> str:
@@ -32,19 +30,35 @@ def temp_name(path: str) -> str:
     return os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
+def temp_target(name: str) -> str | None:
+    """The target whose temp file ``name`` is (``.status.json.12.34.tmp`` -> ``status.json``), or None."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return None
+    parts = name[1:-4].split(".")
+    numbers = 0
+    while numbers < 2 and len(parts) > numbers + 1 and parts[-1 - numbers].isdigit():
+        numbers += 1
+    if numbers == 0:
+        return None
+    return ".".join(parts[:-numbers])
+
+
 @contextlib.contextmanager
 def atomic_file(
     path: str | os.PathLike[str],
     *,
     durable: bool = True,
+    sync_dir: bool = True,
     mode: int = FILE_MODE,
     dir_fd: int | None = None,
 ) -> Iterator[BinaryIO]:
     """Open a binary file whose content replaces ``path`` only if the block finishes.
 
     ``durable=False`` skips the fsyncs: still atomic against a crashed process, not against a
-    power loss (for files that are rebuilt anyway). With ``dir_fd``, ``path`` is a name in that
-    directory (opened by the caller, e.g. without following links).
+    power loss (for files that are rebuilt anyway). ``sync_dir=False`` fsyncs the file's data but
+    not the rename, for a writer whose directory someone else fsyncs right after (a run's
+    result.json: the orchestrator's status.json write beside it). With ``dir_fd``, ``path`` is a
+    name in that directory (opened by the caller, e.g. without following links).
 
     >>> with atomic_file("snapshots/itr_3.pkl") as f:
     ...     cloudpickle.dump(obj, f)
@@ -66,7 +80,7 @@ def atomic_file(
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)
         raise
-    if durable:
+    if durable and sync_dir:
         if dir_fd is not None:
             with contextlib.suppress(OSError):
                 os.fsync(dir_fd)
@@ -90,11 +104,12 @@ def write_bytes(
     data: bytes,
     *,
     durable: bool = True,
+    sync_dir: bool = True,
     mode: int = FILE_MODE,
     dir_fd: int | None = None,
 ) -> None:
     """Replace ``path`` with ``data`` atomically."""
-    with atomic_file(path, durable=durable, mode=mode, dir_fd=dir_fd) as f:
+    with atomic_file(path, durable=durable, sync_dir=sync_dir, mode=mode, dir_fd=dir_fd) as f:
         f.write(data)
 
 
@@ -128,8 +143,8 @@ def remove_stale_temps(directory: str | os.PathLike[str] | int, names: Iterable[
     dir_fd = directory if isinstance(directory, int) else None
     with entries:
         for e in entries:
-            m = _TEMP.fullmatch(e.name)
-            if m is None or (wanted is not None and m.group(1) not in wanted):
+            target = temp_target(e.name)
+            if target is None or (wanted is not None and target not in wanted):
                 continue
             if e.is_dir(follow_symlinks=False):
                 continue

@@ -59,7 +59,6 @@ _ENDINGS = (
 _WORDS = ("PRIVATE",)
 _INSIDE = ("APIKEY", "ACCESSKEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CONNECTIONSTRING")
 _NOT_SECRET = frozenset({"PWD", "OLDPWD"})
-_SEPARATORS = re.compile(r"[^A-Z0-9]+")
 
 _PAIR_WORDS = (
     "key",
@@ -135,7 +134,7 @@ def secret_name(name: str) -> bool:
     upper = name.upper()
     if upper in _NOT_SECRET:
         return False
-    words = [w for w in _SEPARATORS.split(upper) if w]
+    words = "".join(c if c.isalnum() else " " for c in upper).split()
     if any(w.endswith(_ENDINGS) or w in _WORDS for w in words):
         return True
     joined = "".join(words)

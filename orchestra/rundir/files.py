@@ -115,9 +115,9 @@ class RunFiles:
         with open(self.open(name, os.O_RDONLY), "rb") as f:
             return f.read()
 
-    def replace(self, name: str, data: bytes, *, durable: bool = True) -> None:
-        """Replace run file ``name`` atomically (see :mod:`orchestra.atomic`)."""
-        write_bytes(name, data, durable=durable, dir_fd=self.fd)
+    def replace(self, name: str, data: bytes, *, durable: bool = True, sync_dir: bool = True) -> None:
+        """Replace run file ``name`` atomically (see :mod:`orchestra.atomic` for the two fsyncs)."""
+        write_bytes(name, data, durable=durable, sync_dir=sync_dir, dir_fd=self.fd)
 
     def unlink(self, name: str) -> None:
         """Remove run file ``name`` if it is there (a link is removed, never followed)."""

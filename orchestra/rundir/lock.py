@@ -22,7 +22,9 @@ class SweepLock:
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another live process holds it."""
-        f = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
+        # 0o644 whatever the umask; O_NOFOLLOW: a link planted at its name is refused, not written through
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        f = os.fdopen(fd, "a+b")  # held open for the lock's lifetime
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

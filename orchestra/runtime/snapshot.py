@@ -26,7 +26,6 @@ from __future__ import annotations
 import errno
 import os
 import pickle
-import re
 from typing import Any
 
 from orchestra.atomic import atomic_file, remove_stale_temps
@@ -35,7 +34,6 @@ from orchestra.rundir.files import open_dir_nofollow, open_file_nofollow
 
 PARAMS = "params.pkl"
 SNAPSHOT_MODES = ("all", "last", "gap", "gap_and_last", "gap_overwrite", "none")
-_ITR_FILE = re.compile(r"itr_(\d+)\.pkl")
 
 
 class SnapshotSettingsError(UserError, ValueError):
@@ -213,7 +211,7 @@ def _newest(names: list[str]) -> str | None:
     """``params.pkl`` if present, else the highest-numbered ``itr_N.pkl``, else None."""
     if PARAMS in names:
         return PARAMS
-    numbered = [n for n in names if _ITR_FILE.fullmatch(n)]
+    numbered = [n for n in names if _is_itr_file(n)]
     return max(numbered, key=_itr_of) if numbered else None
 
 
@@ -230,7 +228,7 @@ def _pick(load_dir: str, itr: int | str) -> str:
                 names = os.listdir(load_dir)
             except FileNotFoundError:
                 names = []
-            numbered = sorted((n for n in names if _ITR_FILE.fullmatch(n)), key=_itr_of)
+            numbered = sorted((n for n in names if _is_itr_file(n)), key=_itr_of)
             if not numbered:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "*.pkl file in", load_dir)
             path = os.path.join(load_dir, numbered[0] if itr == "first" else numbered[-1])
@@ -239,7 +237,12 @@ def _pick(load_dir: str, itr: int | str) -> str:
     return path
 
 
+def _is_itr_file(name: str) -> bool:
+    """Whether ``name`` is ``itr_<n>.pkl`` (n in ASCII digits)."""
+    digits = name[4:-4]
+    return name.startswith("itr_") and name.endswith(".pkl") and digits.isascii() and digits.isdigit()
+
+
 def _itr_of(name: str) -> int:
-    m = _ITR_FILE.fullmatch(name)
-    assert m is not None
-    return int(m.group(1))
+    assert _is_itr_file(name)
+    return int(name[4:-4])

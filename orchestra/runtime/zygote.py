@@ -83,7 +83,8 @@ def main(argv: Sequence[str]) -> int:
     if parent:
         die_with_parent(int(parent))
     started = time.perf_counter()
-    importlib.import_module("orchestra.runtime.__main__")  # what each run's __main__ will be, imported once
+    for module in ("orchestra.runtime.__main__", "orchestra.runtime.context"):  # what cold runs import late
+        importlib.import_module(module)
     reason = _preload(modules)
     if reason is not None:
         _send(sock, {"op": "unsafe", "reason": reason})
