@@ -43,8 +43,8 @@ def line_buffer_stdio() -> None:
             reconfigure(line_buffering=True)
 
 
-def die_with_parent(expected_parent: int) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies, and die now if it already has.
+def die_with_parent(expected_parent: int, sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to SIGKILL (or send ``sig`` to) this process when its parent dies, and die now if it already has.
 
     Called only when the backend asks for the link (``ORCHESTRA_PARENT_PID``): a local run dies
     with its orchestrator (or with the zygote it was forked from), a Slurm job (whose parent is
@@ -54,7 +54,7 @@ def die_with_parent(expected_parent: int) -> None:
     ``getppid()`` with ``expected_parent``: the run then ends as a SIGKILL would have ended it.
     """
     if sys.platform.startswith("linux"):
-        err = set_parent_death_signal(signal.SIGKILL)
+        err = set_parent_death_signal(sig)
         if err:
             print(f"[orchestra] prctl(PR_SET_PDEATHSIG) failed: {os.strerror(err)}", file=sys.stderr)
     if os.getppid() != expected_parent:

@@ -12,7 +12,8 @@ is a ``fork()`` of it that becomes exactly what a cold run is before any user co
   is empty in its environment);
 - fresh seeds: the runtime seeds ``random``/numpy/torch from the run's seed as in a cold run
   (``random``'s fork hook reseeds it from the OS first);
-- the parent-death link: the zygote dies with the orchestrator, each run with the zygote;
+- the parent-death link: each run dies with the zygote; the zygote, when the orchestrator dies,
+  kills its runs' whole process groups (what they started included), then itself;
 - then :func:`orchestra.runtime.entrypoint.main` runs the attempt, so result.json, exit statuses
   and their classification are a cold run's.
 
@@ -81,7 +82,8 @@ def main(argv: Sequence[str]) -> int:
     modules = list(argv[1:])
     parent = os.environ.get("ORCHESTRA_PARENT_PID")
     if parent:
-        die_with_parent(int(parent))
+        # SIGTERM, not SIGKILL: the zygote first kills its runs' whole process groups (see _serve)
+        die_with_parent(int(parent), signal.SIGTERM)
     started = time.perf_counter()
     for module in ("orchestra.runtime.__main__", "orchestra.runtime.context"):  # what cold runs import late
         importlib.import_module(module)
@@ -166,6 +168,18 @@ def _serve(sock: socket.socket) -> Request | None:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a handler, so the wakeup fd hears it
     children: set[int] = set()
     stopping = False
+
+    def orphaned(signum: int, frame: Any) -> None:
+        # the orchestrator died (this is the parent-death signal): the runs would die by theirs, but
+        # what they started would not, so end every run's process group, then this process
+        for pid in children:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, orphaned)
     try:
         while True:
             _reap(sock, children)
@@ -236,6 +250,7 @@ def _become_run(sock: socket.socket, request: Request, private: tuple[int, int])
     os.setsid()
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sock.close()
     for fd in private:
