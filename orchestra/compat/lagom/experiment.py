@@ -387,7 +387,7 @@ class _Plan:
                 why = status.state.value
                 if status.exit is not None:
                     why = status.exit.describe() or why
-            failed.append((r.spec.index, ID, r.spec.seed, why, r.dir.path))
+            failed.append((r.spec.index, ID, r.spec.seed, why, self.dir / str(ID) / str(r.spec.seed)))
         return results, failed
 
 
