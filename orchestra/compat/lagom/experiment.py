@@ -24,14 +24,31 @@ from typing import Any
 
 from orchestra.errors import CompatAssertionError, ConfigValueError, UserError
 from orchestra.runtime.logger import Logger as Logger
+from orchestra.space import params as _params
 from orchestra.space.config import Config as _Config
-from orchestra.space.params import Condition as Condition
 from orchestra.space.params import Grid as Grid
-from orchestra.space.params import Sample as Sample
 
 __all__ = ["Condition", "Config", "Grid", "Logger", "RunExperimentError", "Sample", "run_experiment"]
 
 RETURN_PKL = "return.pkl"  # a job's return value, beside its result.json
+
+
+class Sample(_params.Sample):
+    """lagom's ``Sample(f)``: ``f()`` is drawn once per config; a non-callable is an AssertionError."""
+
+    def __init__(self, f: Callable[[], Any]) -> None:
+        if not callable(f):
+            raise CompatAssertionError(f"Sample needs a function of no arguments, got {type(f).__name__}")
+        super().__init__(f)
+
+
+class Condition(_params.Condition):
+    """lagom's ``Condition(f)``: ``f(config)`` computes a value from the other values; ``assert callable(f)``."""
+
+    def __init__(self, f: Callable[[dict[str, Any]], Any]) -> None:
+        if not callable(f):
+            raise CompatAssertionError(f"Condition needs a function of the config, got {type(f).__name__}")
+        super().__init__(f)
 
 
 class Config(_Config):
