@@ -17,12 +17,15 @@ A sketch of one training iteration, lagom's way::
         logs = engine.train(n)          # D = runner(agent, env, N); agent.learn(D)
 
 The semantics are lagom's (shared/SEEDS-SEMANTICS.md A1.5); docs/compat.md lists where they differ.
+gymnasium is imported only with :class:`TimeStepEnv`, so the evolution strategies (used by
+orchestra's searches) need numpy and cma alone.
 """
+
+from typing import Any
 
 from orchestra.rl.agent import BaseAgent, RandomAgent
 from orchestra.rl.data import StepType, TimeStep, Trajectory
 from orchestra.rl.engine import BaseEngine
-from orchestra.rl.env import TimeStepEnv
 from orchestra.rl.es import CEM, CMAES, BaseES, CEMResult, ESOptionError
 from orchestra.rl.runner import BaseRunner, EpisodeRunner, StepRunner
 from orchestra.rl.schedule import LinearSchedule
@@ -48,3 +51,11 @@ __all__ = [
     "Trajectory",
     "set_global_seeds",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TimeStepEnv":
+        from orchestra.rl.env import TimeStepEnv
+
+        return TimeStepEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -193,3 +193,12 @@ def test_lagoms_linear_schedule_test():
     for x in (-1, 1.0, np.int64(1)):
         with pytest.raises(AssertionError, match="int >= 0"):
             LinearSchedule(1.0, 0.1, N=3)(x)
+
+
+def test_the_strategies_import_without_gymnasium():
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['gymnasium'] = None\nfrom orchestra.rl import CEM, CMAES\nprint('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
