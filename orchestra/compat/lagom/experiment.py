@@ -433,56 +433,57 @@ def _gpu_probe() -> Any:
 
 
 def _run_sweep(plan: _Plan, sweep: Any, workers: int, ledger: Any) -> Any:
-    """Prepare ``plan``'s sweep directory and run it to the end with headless progress.
-
-    The one copy of "load, pickle, reconcile, lock, apply, schedule" in this module.
-    """
+    """Prepare ``plan``'s sweep directory and run it to the end with headless progress (orchestra's session)."""
     import anyio
 
-    from orchestra.headless import summary_line
     from orchestra.plan.loader import LoadedSweep
-    from orchestra.plan.prepare import apply, reconcile
-    from orchestra.rundir import SweepDir, SweepLock
-    from orchestra.runtime.payload import dumps_entry
-    from orchestra.scheduler.core import Scheduler
+    from orchestra.rundir import SweepDir
+    from orchestra.scheduler.backends.local import LocalBackend
+    from orchestra.service.session import UpOptions, prepare
 
     module = sys.modules.get(getattr(plan.run, "__module__", "") or "")
-    by_value = [module] if module is not None and module.__name__ == "__main__" else []
-    payload = dumps_entry(sweep.entry, by_value=by_value)
     launcher = plan.launcher or Path.cwd() / "<run_experiment>"
-    loaded = LoadedSweep(sweep, launcher, module or sys.modules[__name__], "run_experiment")
-    sweep_dir = SweepDir(plan.dir)
-    fresh = not sweep_dir.exists()
-    sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    lock = SweepLock(sweep_dir)
-    if not lock.acquire():
-        raise RunExperimentError(
-            f"run_experiment: log_dir {plan.dir} is in use by another run_experiment (pid {lock.holder()}); "
-            "wait for it or give another log_dir"
-        )
-    try:
-        rec = reconcile(loaded, plan.dir.parent, name=plan.dir.name, payload=payload, retry_failed=True)
+    by_value = module is not None and module.__name__ == "__main__"
+    loaded = LoadedSweep(
+        sweep, launcher, module or sys.modules[__name__], "run_experiment", by_value=by_value
+    )
+    fresh = not SweepDir(plan.dir).exists()
+    options = UpOptions(
+        root=plan.dir.parent, name=plan.dir.name, workers=workers, retry_failed=True, cwd=Path.cwd()
+    )
+    prepared = prepare(loaded, options, backend=LocalBackend(workers, ledger))
+    return anyio.run(_run_session, plan, prepared, fresh)
+
+
+async def _run_session(plan: _Plan, prepared: Any, fresh: bool) -> Any:
+    from orchestra.headless import show, stop_on_signals
+    from orchestra.present import summary_line
+    from orchestra.service.session import open_session
+
+    async with open_session(prepared) as session:
+        rec = session.rec
         plan.rec = rec
-        notes = apply(rec, payload)
         plan.write_lagom_files(fresh)
-        kept = sum(1 for r in rec.runs if not r.start)
         if not fresh:
+            kept = sum(1 for r in rec.runs if not r.start and not r.orphaned)
             print(
                 f"run_experiment: {plan.dir} exists: resuming it ({kept} of {len(rec.runs)} jobs finished and kept, "
-                f"{len(rec.to_start)} to run)",
+                f"{len(rec.runs) - kept} to run)",
                 flush=True,
             )
-        for note in [*notes, *rec.notes]:
+        for note in session.notes:
             print(f"run_experiment: {note}", flush=True)
-        if not rec.to_start:
+        if session.scheduler.idle:
             return _Done()
-        scheduler = Scheduler.for_sweep(rec, sweep, launcher, workers=workers, gpus=ledger, cwd=Path.cwd())
+        frontends = [
+            lambda s: show(s, tty=sys.stdout.isatty() or None, workers=prepared.options.workers or 1)
+        ]
+        if threading.current_thread() is threading.main_thread():
+            frontends.append(stop_on_signals)
         begun = time.time()
-        summary = anyio.run(_headless, scheduler, workers)
-        print(summary_line(scheduler.snapshot(), time.time() - begun), flush=True)
+        summary = await session.run(frontends)
+        print(summary_line(session.scheduler.snapshot(), time.time() - begun), flush=True)
         return summary
-    finally:
-        lock.release()
 
 
 @dataclass
@@ -491,35 +492,3 @@ class _Done:
 
     interrupted: bool = False
     stopped_by_failures: bool = False
-
-
-async def _headless(scheduler: Any, workers: int) -> Any:
-    import signal
-    from functools import partial
-
-    import anyio
-
-    from orchestra.headless import show
-
-    async def on_signals() -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            count = 0
-            async for _ in signals:
-                count += 1
-                if count == 1:
-                    print(
-                        "run_experiment: stopping the jobs (again to kill them now)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    scheduler.interrupt()
-                else:
-                    scheduler.kill_all()
-
-    async with anyio.create_task_group() as tg:
-        if threading.current_thread() is threading.main_thread():
-            tg.start_soon(on_signals)
-        tg.start_soon(partial(show, scheduler, tty=sys.stdout.isatty() or None, workers=workers))
-        summary = await scheduler.run()
-        tg.cancel_scope.cancel()
-    return summary
