@@ -18,7 +18,8 @@ builds the scheduler.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,10 +30,11 @@ import anyio
 from orchestra.errors import PlanError
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name
-from orchestra.rundir import SweepDir, SweepLock
+from orchestra.rundir import SweepDir, SweepLock, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
 from orchestra.scheduler.core import Policy, Scheduler, Summary
+from orchestra.space.variant import Variant
 from orchestra.sweep import Sweep
 
 Frontend = Callable[[Scheduler], Coroutine[Any, Any, None]]
@@ -155,6 +157,48 @@ class Session:
     @property
     def sweep_dir(self) -> SweepDir:
         return self.rec.sweep_dir
+
+    def grow(
+        self, variants: Sequence[Variant], labels: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[PlannedRun]:
+        """Add variants to the live sweep (each with every seed): the plan's single writer.
+
+        The new runs are numbered after the last one, recorded in ``sweep.json`` (atomically, before
+        any of them can start) and submitted to the scheduler. Names must be new to the sweep (a
+        search makes them unique); ``labels`` (one per variant) are shown by frontends.
+        """
+        taken = {v.name for v in self.rec.plan.variants} | {
+            d["name"] for d in self.rec.record.get("retired", [])
+        }
+        clash = [v.name for v in variants if v.name in taken]
+        if clash or len({v.name for v in variants}) != len(variants):
+            raise ValueError(f"variant names must be new to the sweep: {clash or [v.name for v in variants]}")
+        start = len(self.rec.plan.variants)
+        variants = [replace(v, index=start + i) for i, v in enumerate(variants)]
+        plan, new_runs = self.rec.plan.grown(variants)
+        record = {
+            **self.rec.record,
+            "variants": [*self.rec.record["variants"], *(v.to_json() for v in variants)],
+            "runs": plan.runs_json(),
+            "updated": time.time(),
+        }
+        write_json(self.sweep_dir.sweep_json, record)
+        self.rec.plan, self.rec.record = plan, record
+        by_name = {v.name: dict(labels[i]) if labels else {} for i, v in enumerate(variants)}
+        planned = [
+            PlannedRun(
+                spec,
+                self.sweep_dir.run(spec.variant.name, spec.seed),
+                None,
+                True,
+                labels=by_name[spec.variant.name],
+            )
+            for spec in new_runs
+        ]
+        self.rec.runs.extend(planned)
+        for p in planned:
+            self.scheduler.submit(p)
+        return planned
 
     async def run(self, frontends: Sequence[Frontend] = ()) -> Summary:
         """Run the scheduler until the sweep ends, with ``frontends`` beside it (cancelled at the end)."""
