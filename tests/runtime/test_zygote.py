@@ -17,10 +17,9 @@ from typing import Any
 
 import anyio
 
+from orchestra import proc
 from orchestra.rundir import RunDir, read_json
 from orchestra.rundir.names import EXIT_ERROR, EXIT_SETUP, EXIT_TERMINATED
-from orchestra.scheduler.backends import LaunchSpec
-from orchestra.scheduler.backends.local import LocalBackend
 from orchestra.scheduler.backends.zygote import ZygoteLauncher
 from tests.runtime.harness import (
     PreparedSweep,
@@ -48,27 +47,46 @@ def sweep_with(tmp_path: Path, body: str, config: str, preload: str = '["warmmod
     return prepare_sweep(tmp_path, source)
 
 
-def spec(run_dir: RunDir, attempt: int = 1, **env: str) -> LaunchSpec:
-    argv = (sys.executable, "-m", "orchestra.runtime", str(run_dir.path))
-    return LaunchSpec(
-        argv, run_env(run_dir, attempt=attempt, extra=env), run_dir.path.parents[4], run_dir.output_log
-    )
+async def start_run(launcher: ZygoteLauncher | None, run_dir: RunDir, attempt: int = 1, **extra: str) -> Any:
+    """Start one attempt as the local backend does (its command, environment, output.log descriptor):
+    forked by ``launcher``, or cold when it is None. Returns the process (``pid``, ``wait()``)."""
+    argv = [sys.executable, "-m", "orchestra.runtime", str(run_dir.path)]
+    env = run_env(run_dir, attempt=attempt, parent=os.getpid(), extra=extra)  # the local backend's link
+    cwd = run_dir.path.parents[4]
+    log = os.open(run_dir.output_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+
+        async def cold() -> Any:
+            return await anyio.open_process(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+            )
+
+        if launcher is None:
+            return await cold()
+        return await launcher.start(argv, env=env, cwd=cwd, log_fd=log, cold=cold)
+    finally:
+        os.close(log)
 
 
 def with_launcher(
-    sweep: PreparedSweep, body: Callable[[ZygoteLauncher, LocalBackend, list[str]], Awaitable[Any]]
+    sweep: PreparedSweep, body: Callable[[ZygoteLauncher, list[str]], Awaitable[Any]]
 ) -> tuple[Any, list[str]]:
-    """Run ``body(launcher, local backend, notes)`` in an event loop, the launcher entered around it."""
+    """Run ``body(launcher, notes)`` in an event loop, the launcher entered around it."""
     notes: list[str] = []
 
     async def main() -> Any:
-        local = LocalBackend()
         preload = sweep.rec.record["settings"]["preload"]
         with anyio.fail_after(120):
             async with ZygoteLauncher(
-                preload, log_path=sweep.dir.path / "zygote.log", cold_start=local.start, notify=notes.append
+                preload, log_path=sweep.dir.path / "zygote.log", notify=notes.append
             ) as launcher:
-                return await body(launcher, local, notes)
+                return await body(launcher, notes)
 
     return anyio.run(main), notes
 
@@ -93,12 +111,12 @@ def test_a_forked_run_is_what_a_cold_run_is(tmp_path: Path) -> None:
     sweep = sweep_with(tmp_path, IDENTITY, "{'mode': 'x'}")
     run_dir = write_run_config(sweep)
 
-    async def body(launcher: ZygoteLauncher, local: LocalBackend, notes: list[str]) -> Any:
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
         results = []
-        for attempt, start in ((1, local.start), (2, launcher.start), (3, launcher.start)):
-            handle = await start(spec(run_dir, attempt, CUDA_VISIBLE_DEVICES=f"GPU-{attempt}"))
-            assert await handle.wait() == 0, run_dir.output_log.read_text()
-            results.append((handle.pid, read_json(run_dir.result)["return"], read_json(run_dir.metadata)))
+        for attempt, forker in ((1, None), (2, launcher), (3, launcher)):
+            process = await start_run(forker, run_dir, attempt, CUDA_VISIBLE_DEVICES=f"GPU-{attempt}")
+            assert await process.wait() == 0, run_dir.output_log.read_text()
+            results.append((process.pid, read_json(run_dir.result)["return"], read_json(run_dir.metadata)))
         assert launcher.pid is not None
         with open(f"/proc/{launcher.pid}/environ", "rb") as f:
             zygote_env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if e)
@@ -139,21 +157,21 @@ def test_exit_statuses_and_results_come_back_through_the_zygote_as_from_a_cold_r
     sweep = sweep_with(tmp_path, STATUSES, f"{{'mode': Grid({modes!r})}}")
     dirs = [write_run_config(sweep, i) for i in range(len(modes))]
 
-    async def one(start: Any, run_dir: RunDir, attempt: int) -> tuple[int, str | None]:
-        handle = await start(spec(run_dir, attempt))
+    async def one(forker: ZygoteLauncher | None, run_dir: RunDir, attempt: int) -> tuple[int, str | None]:
+        process = await start_run(forker, run_dir, attempt)
         if "term" in str(run_dir.path):
             with anyio.fail_after(60):
                 while not (run_dir.path / "waiting").exists():
                     await anyio.sleep(0.01)
             (run_dir.path / "waiting").unlink()
-            handle.signal(signal.SIGTERM)
-        code = await handle.wait()
+            os.killpg(process.pid, signal.SIGTERM)
+        code = await process.wait()
         result = read_json(run_dir.result) if run_dir.result.exists() else None
         return code, None if result is None else result["status"]
 
-    async def body(launcher: ZygoteLauncher, local: LocalBackend, notes: list[str]) -> Any:
-        cold = [await one(local.start, d, 1) for d in dirs]
-        warm = [await one(launcher.start, d, 2) for d in dirs]
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        cold = [await one(None, d, 1) for d in dirs]
+        warm = [await one(launcher, d, 2) for d in dirs]
         return cold, warm, launcher.warm
 
     (cold, warm, was_warm), notes = with_launcher(sweep, body)
@@ -172,9 +190,9 @@ def test_a_setup_failure_exits_3_from_a_fork_too(tmp_path: Path) -> None:
     sweep = sweep_with(tmp_path, "def train(needed):\n    return needed\n", "{}")
     run_dir = write_run_config(sweep)
 
-    async def body(launcher: ZygoteLauncher, local: LocalBackend, notes: list[str]) -> Any:
-        handle = await launcher.start(spec(run_dir))
-        return await handle.wait(), launcher.warm
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        process = await start_run(launcher, run_dir)
+        return await process.wait(), launcher.warm
 
     (code, was_warm), _ = with_launcher(sweep, body)
     assert was_warm and code == EXIT_SETUP
@@ -203,8 +221,8 @@ def test_a_zygote_that_dies_takes_its_runs_with_it_and_each_is_reported(tmp_path
     sweep = sweep_with(tmp_path, LOOPING, "{'mode': Grid(['a', 'b', 'after'])}")
     dirs = [write_run_config(sweep, i) for i in range(3)]
 
-    async def body(launcher: ZygoteLauncher, local: LocalBackend, notes: list[str]) -> Any:
-        handles = [await launcher.start(spec(d)) for d in dirs[:2]]
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        processes = [await start_run(launcher, d) for d in dirs[:2]]
         pids = []
         for d in dirs[:2]:
             with anyio.fail_after(60):
@@ -213,14 +231,14 @@ def test_a_zygote_that_dies_takes_its_runs_with_it_and_each_is_reported(tmp_path
             pids += p
         assert launcher.pid is not None
         os.kill(launcher.pid, signal.SIGKILL)
-        codes = [await h.wait() for h in handles]
-        lost = [h.lost for h in handles]
-        left = [h.members() for h in handles]
-        after = await launcher.start(spec(dirs[2]))  # the zygote is gone: this one starts cold
+        codes = [await p.wait() for p in processes]
+        lost = [p.lost for p in processes]
+        left = [proc.group_members(p.pid) for p in processes]
+        after = await start_run(launcher, dirs[2])  # the zygote is gone: this one starts cold
         with anyio.fail_after(60):
             while read_pids(dirs[2]) is None:
                 await anyio.sleep(0.01)
-        after.signal(signal.SIGKILL)
+        os.killpg(after.pid, signal.SIGKILL)
         await after.wait()
         return codes, lost, left, pids, launcher.warm
 
@@ -235,22 +253,17 @@ def test_a_zygote_that_dies_takes_its_runs_with_it_and_each_is_reported(tmp_path
 
 
 DRIVER = """
-import os, sys, anyio
+import sys, anyio
 sys.path.insert(0, sys.argv[1])
-from orchestra.scheduler.backends import LaunchSpec
-from orchestra.scheduler.backends.local import LocalBackend
-from orchestra.scheduler.backends.zygote import ZygoteLauncher
-from tests.runtime.harness import run_env
 from orchestra.rundir import RunDir
+from orchestra.scheduler.backends.zygote import ZygoteLauncher
+from tests.runtime.test_zygote import start_run
 
 async def main():
-    run_dir = RunDir(sys.argv[2])
-    local = LocalBackend()
-    async with ZygoteLauncher(["warmmod"], log_path=sys.argv[3], cold_start=local.start) as launcher:
-        argv = (sys.executable, "-m", "orchestra.runtime", str(run_dir.path))
-        h = await launcher.start(LaunchSpec(argv, run_env(run_dir), run_dir.path.parents[4], run_dir.output_log))
+    async with ZygoteLauncher(["warmmod"], log_path=sys.argv[3]) as launcher:
+        process = await start_run(launcher, RunDir(sys.argv[2]))
         print(launcher.pid, flush=True)
-        await h.wait()
+        await process.wait()
 
 anyio.run(main)
 """
@@ -291,8 +304,8 @@ def test_a_preload_that_starts_a_thread_is_not_forked_from_and_runs_start_cold(t
     )
     dirs = [write_run_config(sweep, i) for i in range(2)]
 
-    async def body(launcher: ZygoteLauncher, local: LocalBackend, notes: list[str]) -> Any:
-        return [await (await launcher.start(spec(d))).wait() for d in dirs], launcher.warm
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        return [await (await start_run(launcher, d)).wait() for d in dirs], launcher.warm
 
     (codes, was_warm), notes = with_launcher(sweep, body)
     assert codes == [0, 0] and not was_warm
@@ -306,8 +319,8 @@ def test_a_preload_that_fails_to_import_falls_back_to_cold_starts(tmp_path: Path
     sweep = sweep_with(tmp_path, "def train(mode):\n    return mode\n", "{'mode': 'a'}", '["broken"]')
     run_dir = write_run_config(sweep)
 
-    async def body(launcher: ZygoteLauncher, local: LocalBackend, notes: list[str]) -> Any:
-        return await (await launcher.start(spec(run_dir))).wait()
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        return await (await start_run(launcher, run_dir)).wait()
 
     code, notes = with_launcher(sweep, body)
     assert code == 0 and read_json(run_dir.metadata)["start"]["mode"] == "cold"
@@ -320,9 +333,9 @@ def test_a_run_whose_environment_differs_from_the_zygotes_starts_cold(tmp_path: 
     sweep = sweep_with(tmp_path, "def train(mode):\n    return mode\n", "{'mode': Grid(['a', 'b'])}")
     dirs = [write_run_config(sweep, i) for i in range(2)]
 
-    async def body(launcher: ZygoteLauncher, local: LocalBackend, notes: list[str]) -> Any:
-        first = await (await launcher.start(spec(dirs[0]))).wait()
-        second = await (await launcher.start(spec(dirs[1], OMP_NUM_THREADS="7"))).wait()
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        first = await (await start_run(launcher, dirs[0])).wait()
+        second = await (await start_run(launcher, dirs[1], OMP_NUM_THREADS="7")).wait()
         return first, second
 
     (first, second), notes = with_launcher(sweep, body)
@@ -337,9 +350,30 @@ def test_the_zygote_exits_with_the_launcher(tmp_path: Path) -> None:
     sweep = sweep_with(tmp_path, "def train(mode):\n    return mode\n", "{'mode': 'a'}")
     run_dir = write_run_config(sweep)
 
-    async def body(launcher: ZygoteLauncher, local: LocalBackend, notes: list[str]) -> Any:
-        await (await launcher.start(spec(run_dir))).wait()
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        await (await start_run(launcher, run_dir)).wait()
         return launcher.pid
 
     zygote, _ = with_launcher(sweep, body)
     assert zygote is not None and process_gone(zygote)
+
+
+def test_processes_forked_from_the_zygote_are_found_by_the_sweeps_run_directories(tmp_path: Path) -> None:
+    """/proc shows a forked process the zygote's environment: it names the sweep's runs/ too, so the
+    local backend's recovery (every process whose ORCHESTRA_RUN_DIR lies in runs/) kills them."""
+    sweep = sweep_with(tmp_path, LOOPING, "{'mode': 'x'}")
+    run_dir = write_run_config(sweep)
+    prefix = str(sweep.dir.runs) + os.sep
+
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        process = await start_run(launcher, run_dir)
+        with anyio.fail_after(60):
+            while (pids := read_pids(run_dir)) is None:
+                await anyio.sleep(0.01)
+        found = proc.with_environ("ORCHESTRA_RUN_DIR", lambda d: d.startswith(prefix))
+        os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        return found, process.pid, pids[1], launcher.pid
+
+    (found, run_pid, grandchild, zygote), _ = with_launcher(sweep, body)
+    assert {run_pid, grandchild, zygote} <= set(found)

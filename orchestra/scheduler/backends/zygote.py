@@ -1,31 +1,39 @@
 """Warm starts for the local backend: runs forked from a zygote that imported the sweep's ``preload``.
 
-The process side is :mod:`orchestra.runtime.zygote`; this is the orchestrator's side. A
-:class:`ZygoteLauncher` takes what the local backend gives a run today (a :class:`LaunchSpec`:
-argv, env, cwd, log path) and returns a :class:`ZygoteHandle` with the face of ``LocalHandle``:
-``pid``, ``await wait()`` (the exit status, or minus the signal that killed it), ``signal(sig)``
-to the run's process group, ``members()``. Wiring it in::
+The process side is :mod:`orchestra.runtime.zygote`; this is the orchestrator's side. The local
+backend builds a run's command, environment, cwd and ``output.log`` descriptor as for a cold start,
+and gives them to :meth:`ZygoteLauncher.start` instead of ``anyio.open_process``; what comes back
+has the face of anyio's ``Process`` that ``LocalHandle`` uses (``pid``, ``await wait()``,
+``returncode``), so the handle, its reaping and its signals stay as they are::
 
-    async with ZygoteLauncher(sweep.preload, log_path=sweep_dir.path / "zygote.log",
-                              cold_start=local_backend.start_cold) as zygote:
-        handle = await zygote.start(spec)          # instead of local_backend.start(spec)
+    async with ZygoteLauncher(sweep.preload, log_path=sweep_dir.path / "zygote.log") as zygote:
+        ...
+        process = await zygote.start(argv, env=env, cwd=cwd, log_fd=log, cold=open_cold)
 
-Enter it before the scheduler's task group and leave it after: the handles' exits come through
-it. The zygote is started at the first ``start`` (it needs a run's environment) and every
-``start`` waits until it has preloaded; then each run is a fork of it.
+Enter it before the scheduler runs and leave it after: the runs' exits come through it. The
+zygote is started at the first ``start`` (it needs a run's environment), and every ``start``
+waits until it has preloaded; then each run is a fork of it.
 
 Exit statuses: the zygote, not the orchestrator, is a forked run's parent, so only it can reap
-the run. It reports ``{"op": "exited", "pid", "status"}`` over the socket and the handle's
-``wait()`` returns it, decoded as ``Popen.wait`` would. A zygote that dies takes its runs with
-it (their parent-death signal): the launcher notices the socket's end, kills what is left of each
-run's process group, appends a line to each run's ``output.log``, sets ``handle.lost`` and
-resolves ``wait()`` with ``-SIGKILL``; every later run starts cold. No run is lost silently.
+the run. It reports ``{"op": "exited", "pid", "status"}`` over the socket and the process's
+``wait()`` returns it, decoded as ``Popen.wait`` would (the exit code, or minus the signal). A
+zygote that dies takes its runs with it (their parent-death signal): the launcher notices the
+socket's end, kills what is left of each run's process group, appends a line to each run's
+``output.log``, sets ``process.lost`` and resolves ``wait()`` with ``-SIGKILL``; every later run
+starts cold. No run is lost silently.
 
-Cold starts (``cold_start(spec)``, the local backend's own spawn) happen, each reason said once
-through ``notify``, when: the zygote reported it cannot fork safely (see the process side), it
-did not become ready within ``ready_timeout``, it died, or a run's launch differs from the one
-the zygote was made for in something fixed at interpreter start-up (the command, cwd, or an
-environment variable other than the per-run ones in :data:`PER_RUN`).
+Cold starts (``cold()``, the local backend's own spawn) happen, each reason said once through
+``notify``, when: the zygote reported it cannot fork safely (see the process side), it did not
+become ready within ``ready_timeout``, it died, or a run's launch differs from the one the zygote
+was made for in something fixed at interpreter start-up (the command, cwd, or an environment
+variable other than the per-run ones in :data:`PER_RUN`).
+
+Finding forked processes: ``/proc/<pid>/environ`` shows the environment a process image was
+exec'd with, so a forked run (and whatever it forks without exec) shows the zygote's. The zygote's
+environment therefore names ``<sweep>/runs/.zygote`` as ``ORCHESTRA_RUN_DIR``: whatever looks for
+a sweep's processes by that variable (the local backend's recovery after an orchestrator died)
+finds the zygote and every process forked from it. What a forked run starts with exec carries
+the run's own directory, as in a cold run.
 """
 
 from __future__ import annotations
@@ -37,17 +45,15 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import anyio.abc
 
-from orchestra.rundir.files import open_run_file
-from orchestra.scheduler.backends import Handle, LaunchSpec
-from orchestra.scheduler.backends.local import group_members
+from orchestra import proc
 
 # Per-run variables: read at the run's start or at CUDA's initialisation, never by a preload's
 # import, so a fork may change them. Anything else must equal the zygote's own environment.
@@ -66,45 +72,41 @@ PER_RUN = frozenset(
 )
 RUNTIME_MODULE = "orchestra.runtime"
 MAX_MESSAGE = 1 << 20
+ZYGOTE_DIR = ".zygote"  # the zygote's ORCHESTRA_RUN_DIR: <sweep>/runs/.zygote (see the module docstring)
 
 
 def _notify_stderr(message: str) -> None:
     print(f"orchestra: {message}", file=sys.stderr, flush=True)
 
 
-class ZygoteHandle:
-    """A run forked by the zygote: the face of ``LocalHandle``.
+class ForkedProcess:
+    """A run forked by the zygote, with the face of anyio's ``Process`` that ``LocalHandle`` uses.
 
     ``lost`` says why, when the run was killed because its zygote died.
     """
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, log_fd: int) -> None:
         self.pid = pid
+        self.returncode: int | None = None
         self.lost: str | None = None
-        self._status: int | None = None
+        self._log_fd = log_fd  # a copy of its output.log, for the line a dying zygote leaves there
         self._done = anyio.Event()
 
     async def wait(self) -> int:
         """The exit status: >= 0 an exit code, < 0 the number of the signal that killed it."""
         await self._done.wait()
-        assert self._status is not None
-        return self._status
+        assert self.returncode is not None
+        return self.returncode
 
-    def signal(self, sig: int) -> None:
-        """Send ``sig`` to every process of the run (a no-op once they are all gone)."""
-        try:
-            os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def members(self) -> list[int]:
-        """PIDs of the run's processes still alive (zombies excluded)."""
-        return group_members(self.pid)
-
-    def _resolve(self, status: int) -> None:
-        if not self._done.is_set():
-            self._status = status
-            self._done.set()
+    def _resolve(self, status: int, line: str = "") -> None:
+        if self._done.is_set():
+            return
+        if line:
+            with contextlib.suppress(OSError):
+                os.write(self._log_fd, line.encode())
+        os.close(self._log_fd)
+        self.returncode = status
+        self._done.set()
 
 
 class ZygoteLauncher:
@@ -115,13 +117,11 @@ class ZygoteLauncher:
         preload: Iterable[str],
         *,
         log_path: str | os.PathLike[str],
-        cold_start: Callable[[LaunchSpec], Awaitable[Handle]],
         notify: Callable[[str], None] = _notify_stderr,
         ready_timeout: float = 300.0,
     ) -> None:
         self.preload = tuple(preload)
         self.log_path = Path(log_path)
-        self.cold_start = cold_start
         self.notify = notify
         self.ready_timeout = ready_timeout
         self.pid: int | None = None
@@ -135,8 +135,7 @@ class ZygoteLauncher:
         self._starting = False
         self._next_id = 0
         self._pending: dict[int, tuple[anyio.Event, list[Any]]] = {}
-        self._handles: dict[int, ZygoteHandle] = {}
-        self._logs: dict[int, Path] = {}
+        self._forked: dict[int, ForkedProcess] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         self._send_lock = anyio.Lock()
 
@@ -159,8 +158,19 @@ class ZygoteLauncher:
         """Whether runs are being forked (False before the zygote is ready and after a fallback)."""
         return self._ready.is_set() and self._cold_reason is None
 
-    async def start(self, spec: LaunchSpec) -> Handle:
-        """Start the run of ``spec``: forked when the zygote can, else cold."""
+    async def start(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str],
+        log_fd: int,
+        cold: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        """Start the run ``argv`` (``python -m orchestra.runtime <run-dir>``): forked when the zygote
+        can, else ``await cold()``. ``log_fd`` is its ``output.log``, opened by the caller, who keeps
+        (and closes) it. Returns a process: ``pid``, ``await wait()``, ``returncode``."""
+        spec = _Spec(tuple(os.fspath(a) for a in argv), dict(env), os.fspath(cwd))
         if self._cold_reason is None and not self._starting:
             self._starting = True
             await self._start_zygote(spec)
@@ -172,28 +182,30 @@ class ZygoteLauncher:
                 await self._stop_zygote()
         if self._cold_reason is not None:
             self._tell(self._cold_reason)
-            return await self.cold_start(spec)
+            return await cold()
         mismatch = self._mismatch(spec)
         if mismatch is not None:
             self._tell(f"warm start: {mismatch}; such runs start cold")
-            return await self.cold_start(spec)
+            return await cold()
         try:
-            return await self._fork(spec)
+            return await self._fork(spec, log_fd)
         except _ZygoteGone:
             assert self._cold_reason is not None
             self._tell(self._cold_reason)
-            return await self.cold_start(spec)
+            return await cold()
 
     # ------------------------------------------------------------------ the zygote's life
 
-    async def _start_zygote(self, spec: LaunchSpec) -> None:
+    async def _start_zygote(self, spec: _Spec) -> None:
         base_env = {k: v for k, v in spec.env.items() if k not in PER_RUN}
-        self._base = (tuple(spec.argv), os.fspath(spec.cwd), base_env)
+        self._base = (spec.argv, spec.cwd, base_env)
         if not _is_runtime_command(spec.argv):
             self._fall_back("warm start: runs are not started as `python -m orchestra.runtime`")
             return
         env = dict(base_env)
         env["CUDA_VISIBLE_DEVICES"] = ""  # the zygote sees no GPU: nothing it imports can take one
+        runs = os.path.dirname(os.path.dirname(os.path.abspath(spec.argv[-1])))
+        env["ORCHESTRA_RUN_DIR"] = os.path.join(runs, ZYGOTE_DIR)  # see the module docstring
         if "ORCHESTRA_PARENT_PID" in spec.env:
             env["ORCHESTRA_PARENT_PID"] = str(os.getpid())  # the zygote dies with the orchestrator
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -255,11 +267,9 @@ class ZygoteLauncher:
                 waiting[1].append(message)
                 waiting[0].set()
         elif op == "exited":
-            pid = int(message["pid"])
-            handle = self._handles.pop(pid, None)
-            self._logs.pop(pid, None)
-            if handle is not None:
-                handle._resolve(os.waitstatus_to_exitcode(int(message["status"])))
+            forked = self._forked.pop(int(message["pid"]), None)
+            if forked is not None:
+                forked._resolve(os.waitstatus_to_exitcode(int(message["status"])))
 
     async def _zygote_gone(self) -> None:
         """The zygote's end closed: it died, or exited when told to stop. Account for every run."""
@@ -277,18 +287,18 @@ class ZygoteLauncher:
             waiting[1].append({"op": "gone"})
             waiting[0].set()
         self._pending.clear()
-        handles, logs = dict(self._handles), dict(self._logs)
-        self._handles.clear()
-        self._logs.clear()
-        for pid, handle in handles.items():
+        forked = dict(self._forked)
+        self._forked.clear()
+        for pid, run in forked.items():
             reason = f"its warm-start zygote (pid {self.pid}) {how}, and the run was killed with it"
-            handle.lost = reason
-            handle.signal(signal.SIGKILL)  # the parent-death signal got the run; this gets what it started
+            run.lost = reason
+            # the parent-death signal got the run; this gets what it started
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
             with anyio.move_on_after(5):
-                while handle.members():
+                while proc.group_members(pid):
                     await anyio.sleep(0.01)
-            _append_line(logs.get(pid), f"[orchestra] {reason}\n")
-            handle._resolve(-signal.SIGKILL)
+            run._resolve(-signal.SIGKILL, f"[orchestra] {reason}\n")
 
     async def _shutdown(self) -> None:
         """Tell the zygote to stop (it exits once its runs have), close our end, reap it."""
@@ -322,13 +332,13 @@ class ZygoteLauncher:
 
     # ------------------------------------------------------------------ forking a run
 
-    def _mismatch(self, spec: LaunchSpec) -> str | None:
+    def _mismatch(self, spec: _Spec) -> str | None:
         """Why the run of ``spec`` cannot be a fork of this zygote, or None."""
         assert self._base is not None
         argv, cwd, env = self._base
-        if tuple(spec.argv[:-1]) != argv[:-1] or not _is_runtime_command(spec.argv):
+        if spec.argv[:-1] != argv[:-1] or not _is_runtime_command(spec.argv):
             return f"run {spec.argv[-1]} is started by another command ({' '.join(spec.argv[:3])} ...)"
-        if os.fspath(spec.cwd) != cwd:
+        if spec.cwd != cwd:
             return f"run {spec.argv[-1]} starts in another directory ({spec.cwd})"
         fixed = {k: v for k, v in spec.env.items() if k not in PER_RUN}
         if fixed != env:
@@ -336,30 +346,20 @@ class ZygoteLauncher:
             return f"a run's environment differs from the zygote's in {', '.join(names[:3])}"
         return None
 
-    async def _fork(self, spec: LaunchSpec) -> Handle:
-        run_dir = os.fspath(spec.argv[-1])
-        fd = open_run_file(spec.log_path.parent, spec.log_path.name, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    async def _fork(self, spec: _Spec, log_fd: int) -> ForkedProcess:
         self._next_id += 1
         request_id = self._next_id
         done, reply = anyio.Event(), list[dict[str, Any]]()
         self._pending[request_id] = (done, reply)
-        message = {
-            "op": "fork",
-            "id": request_id,
-            "run_dir": run_dir,
-            "env": dict(spec.env),
-            "cwd": os.fspath(spec.cwd),
-        }
-        # shielded: a request the zygote answers with a fork must find its handle here, or the run
+        message = {"op": "fork", "id": request_id, "run_dir": spec.argv[-1], "env": spec.env, "cwd": spec.cwd}
+        # shielded: a request the zygote answers with a fork must find its process here, or the run
         # would go on with nobody to watch it
         with anyio.CancelScope(shield=True):
             try:
-                await self._send(message, fd)
+                await self._send(message, log_fd)
             except OSError:
                 self._pending.pop(request_id, None)
                 raise _ZygoteGone from None
-            finally:
-                os.close(fd)
             await done.wait()
         answer = reply[0]
         if answer.get("op") == "gone":
@@ -368,10 +368,9 @@ class ZygoteLauncher:
             error = answer.get("error", "the zygote could not fork")
             raise OSError(int(answer.get("errno") or 0), f"warm start: {error}")
         pid = int(answer["pid"])
-        handle = ZygoteHandle(pid)
-        self._handles[pid] = handle
-        self._logs[pid] = spec.log_path
-        return handle
+        forked = ForkedProcess(pid, os.dup(log_fd))
+        self._forked[pid] = forked
+        return forked
 
     async def _send(self, message: Mapping[str, Any], fd: int | None = None) -> None:
         sock = self._sock
@@ -390,6 +389,12 @@ class ZygoteLauncher:
                     await _wait_writable(sock)
 
 
+class _Spec(NamedTuple):
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: str
+
+
 class _ZygoteGone(Exception):
     """The zygote died before it could fork a run: that run starts cold."""
 
@@ -404,7 +409,7 @@ async def _wait_writable(sock: socket.socket) -> None:
     await wait(sock)
 
 
-def _is_runtime_command(argv: tuple[str, ...] | list[str]) -> bool:
+def _is_runtime_command(argv: Sequence[str]) -> bool:
     return len(argv) == 4 and argv[1] == "-m" and argv[2] == RUNTIME_MODULE
 
 
@@ -417,16 +422,3 @@ def _describe_status(status: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-status}"
     return f"exited with status {status}"
-
-
-def _append_line(log: Path | None, text: str) -> None:
-    if log is None:
-        return
-    try:
-        fd = open_run_file(log.parent, log.name, os.O_WRONLY | os.O_APPEND)
-    except Exception:  # a log that cannot be opened (or is a planted link) gets no line
-        return
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
