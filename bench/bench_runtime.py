@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,11 +39,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from orchestra.plan import prepare  # noqa: E402
+from orchestra.plan import prepare as plan  # noqa: E402
 from orchestra.plan.loader import load_sweep_file  # noqa: E402
 from orchestra.rundir import JsonlWriter, RunDir, read_json, write_json  # noqa: E402
 from orchestra.runtime.logger import Logger, MetricsWriter  # noqa: E402
-from orchestra.runtime.payload import dumps_entry  # noqa: E402
+from orchestra.service.session import UpOptions, open_session, prepare  # noqa: E402
 
 CLOUDPICKLE_FLOOR = (
     "import cloudpickle, json; f = cloudpickle.load(open('payload.pkl','rb')); print(json.dumps(f(0.5)))"
@@ -62,18 +63,24 @@ def floor_entry(x: float) -> None:
 
 
 def make_sweep(directory: Path, source: str) -> tuple[Any, list[RunDir]]:
-    """A real sweep directory with each run's config.json, as the orchestrator writes them."""
+    """A real sweep directory (the session API writes it, as `orchestra up` does) with each run's config.json."""
+    import anyio
+
     directory.mkdir(parents=True, exist_ok=True)
     file = directory / "bench_sweep.py"
     file.write_text(textwrap.dedent(source))
     loaded = load_sweep_file(str(file))
-    payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])
-    rec = prepare.reconcile(loaded, directory / "sweeps", payload=payload)
-    prepare.apply(rec, payload)
+    prepared = prepare(loaded, UpOptions(root=directory / "sweeps", workers=2))
+
+    async def write() -> Any:
+        async with open_session(prepared) as session:
+            return session.rec
+
+    rec = anyio.run(write)
     dirs = []
     for planned in rec.runs:
         planned.dir.path.mkdir(parents=True, exist_ok=True)
-        write_json(planned.dir.config, prepare.run_config(rec.name, planned.spec, loaded.sweep.run_options()))
+        write_json(planned.dir.config, plan.run_config(rec.name, planned.spec, loaded.sweep.run_options()))
         dirs.append(planned.dir)
     return loaded, dirs
 
@@ -86,11 +93,14 @@ def bench_env(pycache: Path) -> dict[str, str]:
 
 
 def run_env(base: dict[str, str], run_dir: RunDir, attempt: int, sweep_file: Path) -> dict[str, str]:
+    """What the local backend gives a run: the common environment and the parent-death link."""
     from orchestra.scheduler.runenv import run_env as orchestrator_env
 
-    return orchestrator_env(
+    env = orchestrator_env(
         base=base, sweep_env={}, run_dir=run_dir.path, attempt=attempt, threads=1, sweep_file=sweep_file
     )
+    env["ORCHESTRA_PARENT_PID"] = str(os.getpid())
+    return env
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> float:
@@ -165,75 +175,128 @@ def bench_warm(work: Path, starts: int) -> None:
 
 
 async def _warm_case(label: str, loaded: Any, dirs: list[RunDir], starts: int, base: dict[str, str]) -> None:
-    import signal
-
     import anyio
 
-    from orchestra.scheduler.backends import LaunchSpec
+    from orchestra.scheduler.backends import Placement, RunLaunch
     from orchestra.scheduler.backends.local import LocalBackend
     from orchestra.scheduler.backends.zygote import ZygoteLauncher
+    from orchestra.sweep import Resources
 
     quick = [d for d in dirs if "hold=false" in str(d.path)]
     holding = [d for d in dirs if "hold=true" in str(d.path)]
     attempts = {str(d.path): 0 for d in dirs}
-    local = LocalBackend()
+    os.environ.clear()
+    os.environ.update(base)  # the backend builds each run's environment from this process's
+    local = LocalBackend(workers=4)
+    cwd = dirs[0].path.parents[4]
 
-    def spec(run_dir: RunDir) -> LaunchSpec:
+    def launch(run_dir: RunDir) -> tuple[RunLaunch, Placement]:
         attempts[str(run_dir.path)] += 1
-        env = run_env(base, run_dir, attempts[str(run_dir.path)], loaded.path)
-        argv = (sys.executable, "-m", "orchestra.runtime", str(run_dir.path))
-        return LaunchSpec(argv, env, run_dir.path.parent.parent.parent.parent.parent, run_dir.output_log)
+        run = RunLaunch(str(run_dir.path), run_dir.path, attempts[str(run_dir.path)], {}, loaded.path, cwd)
+        return run, Placement(run.run_id, Resources())
+
+    async def cold(run_dir: RunDir) -> Any:
+        (handle,) = await local.launch([launch(run_dir)])
+        return handle
+
+    async def warm(run_dir: RunDir) -> Any:
+        return await warm_start(zygote, *launch(run_dir))
 
     async def latency(start: Any, run_dir: RunDir) -> float:
-        t0 = time.time()
-        handle = await start(spec(run_dir))
-        code = await handle.wait()
+        t0 = time.time()  # the scheduler has decided to start it
+        handle = await start(run_dir)
+        ended = await handle.wait()
+        code = ended if isinstance(ended, int) else ended.returncode
         if code != 0:
             raise SystemExit(f"{run_dir.path} exited {code}; see its output.log")
         return float(read_json(run_dir.result)["return"]["entered"]) - t0
 
-    async def memory(start: Any) -> tuple[list[int], list[Any]]:
-        handles = [await start(spec(d)) for d in holding]
+    async def memory(start: Any) -> list[int]:
+        handles = [await start(d) for d in holding]
         for d in holding:
             while not (d.path / "holding").exists():  # a benchmark, not a test: polling is fine here
                 await anyio.sleep(0.01)
         pss = [_pss_kib(h.pid) for h in handles]
         for d, h in zip(holding, handles):
             (d.path / "holding").unlink()
-            h.signal(signal.SIGTERM)
+            os.killpg(h.pid, signal.SIGTERM)
             await h.wait()
-        return pss, handles
+        return pss
 
     async with ZygoteLauncher(
-        loaded.sweep.preload,
-        log_path=dirs[0].path.parent.parent.parent / "zygote.log",
-        cold_start=local.start,
+        loaded.sweep.preload, log_path=dirs[0].path.parents[2] / "zygote.log"
     ) as zygote:
         t0 = time.perf_counter()
-        await latency(zygote.start, quick[0])  # starts the zygote; its preload is reported, not counted
+        await latency(warm, quick[0])  # starts the zygote; its preload is reported, not counted
         ready = time.perf_counter() - t0
         if not zygote.warm:
             print(f"warm ({label}): the zygote could not serve; see the message above")
             return
-        await latency(local.start, quick[1])
-        cold, warm = [], []
+        await latency(cold, quick[1])
+        colds, warms = [], []
         for i in range(starts):
             d = quick[i % 2]
-            cold.append(await latency(local.start, d))
-            warm.append(await latency(zygote.start, d))
-        c, w = statistics.median(cold), statistics.median(warm)
+            colds.append(await latency(cold, d))
+            warms.append(await latency(warm, d))
+        c, w = statistics.median(colds), statistics.median(warms)
         print(
             f"warm ({label}): start-to-entry cold {c * 1e3:.1f} ms, warm {w * 1e3:.1f} ms, ratio {w / c:.2f} "
-            f"({(c - w) * 1e3:.0f} ms saved per run; medians of {starts}); zygote ready in {ready:.2f}s"
+            f"({(c - w) * 1e3:.0f} ms saved per run; medians of {starts}); zygote ready in {ready:.2f}s",
+            flush=True,
         )
-        cold_pss, _ = await memory(local.start)
-        warm_pss, _ = await memory(zygote.start)
+        cold_pss = await memory(cold)
+        warm_pss = await memory(warm)
         assert zygote.pid is not None
         print(
             f"warm ({label}): memory: zygote RSS {_status_kib(zygote.pid, 'VmRSS') / 1024:.1f} MiB; PSS of each "
             f"of 2 runs alive at once: cold {statistics.mean(cold_pss) / 1024:.1f} MiB, forked "
-            f"{statistics.mean(warm_pss) / 1024:.1f} MiB (ratio {statistics.mean(warm_pss) / statistics.mean(cold_pss):.2f})"
+            f"{statistics.mean(warm_pss) / 1024:.1f} MiB (ratio {statistics.mean(warm_pss) / statistics.mean(cold_pss):.2f})",
+            flush=True,
         )
+
+
+async def warm_start(zygote: Any, launch: Any, placement: Any) -> Any:
+    """What ``LocalBackend._start`` does for a run, with ``zygote.start`` in place of ``anyio.open_process``:
+    the wiring of docs/run-directory.md ("Warm starts"), until the local backend has it."""
+    import subprocess
+
+    import anyio
+
+    from orchestra.rundir import OUTPUT_LOG
+    from orchestra.scheduler.runenv import run_env
+
+    env = run_env(
+        base=os.environ,
+        sweep_env=launch.sweep_env,
+        run_dir=launch.run_dir,
+        attempt=launch.attempt,
+        threads=placement.threads,
+        sweep_file=launch.sweep_file,
+        device_env=placement.env or None,
+    )
+    env["ORCHESTRA_PARENT_PID"] = str(os.getpid())
+    argv = [sys.executable, "-m", "orchestra.runtime", str(launch.run_dir)]
+    log = os.open(
+        launch.run_dir / OUTPUT_LOG,
+        os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC,
+        0o644,
+    )
+    try:
+
+        async def cold() -> Any:
+            return await anyio.open_process(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=launch.cwd,
+                env=env,
+                start_new_session=True,
+            )
+
+        return await zygote.start(argv, env=env, cwd=launch.cwd, log_fd=log, cold=cold)
+    finally:
+        os.close(log)
 
 
 def _pss_kib(pid: int) -> int:

@@ -13,7 +13,7 @@ launch     N no-op runs at K workers: `orchestra up --headless` wall time agains
 ingest     50 concurrent runs each dumping 200 records/s for 10 s through the real scheduler: records lost
            (must be 0) and the orchestrator's own CPU time.
 reconcile  `orchestra up` on a 10,000-run sweep whose runs are all completed: time until it decides there
-           is nothing to do (whole command, and reconcile() alone); target < 1 s.
+           is nothing to do (whole command, and the session's prepare() alone); target < 1 s.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -197,8 +198,8 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
 def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None:
     import anyio
 
-    sys.path.insert(0, str(REPO))
-    from tests.helpers import build_scheduler
+    from orchestra.plan.loader import load_sweep_file
+    from orchestra.service.session import UpOptions, open_session, prepare
 
     work = Path(tempfile.mkdtemp(prefix="orch-bench-ingest-"))
     try:
@@ -218,11 +219,18 @@ def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None
             sweep = Sweep(loud, Config({{"i": Grid(list(range({runs})))}}))
         """,
         )
-        sched = build_scheduler(f, work / "sweeps", workers=runs, metrics_interval=0.5)
+        options = UpOptions(root=work / "sweeps", workers=runs, metrics_interval=0.5, cwd=work)
+        prepared = prepare(load_sweep_file(str(f)), options)
+
+        async def run() -> Any:
+            async with open_session(prepared) as session:
+                await session.run()
+                return session.scheduler
+
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        anyio.run(sched.run)
+        sched = anyio.run(run)
         wall = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -249,9 +257,9 @@ def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None
 
 def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
     from orchestra.plan.loader import load_sweep_file
-    from orchestra.plan.prepare import apply, reconcile
+    from orchestra.plan.prepare import apply
     from orchestra.rundir import Exit, Reason, State, Status
-    from orchestra.runtime.payload import dumps_entry
+    from orchestra.service.session import UpOptions, prepare
 
     work = Path(tempfile.mkdtemp(prefix="orch-bench-reconcile-"))
     try:
@@ -265,9 +273,10 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
         """,
         )
         loaded = load_sweep_file(str(f))
-        payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])
-        rec = reconcile(loaded, work / "sweeps", payload=payload)
-        apply(rec, payload)
+        options = UpOptions(root=work / "sweeps", workers=2)
+        prepared = prepare(loaded, options)
+        rec = prepared.rec
+        apply(rec, prepared.payload)
         now = time.time()
         for r in rec.runs:
             r.dir.path.mkdir(parents=True)
@@ -281,7 +290,7 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
             whole.append(time.perf_counter() - t0)
             assert out.returncode == 0 and "nothing to do" in out.stdout, out.stdout + out.stderr
             t0 = time.perf_counter()
-            rec = reconcile(loaded, work / "sweeps", payload=payload)
+            rec = prepare(loaded, options).rec  # reads only: pickling, the backend's check, reconcile
             inner.append(time.perf_counter() - t0)
             assert not rec.to_start
         t0 = time.perf_counter()
@@ -289,7 +298,7 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
         startup = time.perf_counter() - t0
         print(
             f"reconcile: {n} completed runs: `orchestra up` decides nothing to do in {statistics.median(whole):.3f}s "
-            f"(median of {repeats}; target < 1 s); reconcile() alone {statistics.median(inner):.3f}s; "
+            f"(median of {repeats}; target < 1 s); prepare() alone {statistics.median(inner):.3f}s; "
             f"python + orchestra import floor {startup:.3f}s"
         )
     finally:
