@@ -14,6 +14,8 @@ ingest     50 concurrent runs each dumping 200 records/s for 10 s through the re
            (must be 0) and the orchestrator's own CPU time.
 reconcile  `orchestra up` on a 10,000-run sweep whose runs are all completed: time until it decides there
            is nothing to do (whole command, and the session's prepare() alone); target < 1 s.
+first      `orchestra up --headless` of a new 1,000-run sweep: from starting the command to the first run's
+           process being spawned (its status.json's started_at); target < 0.5 s (issue #16, goal 3).
 """
 
 from __future__ import annotations
@@ -305,13 +307,66 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+# ------------------------------------------------------------------------------------------- first
+
+
+def bench_first(n: int = 1000, repeats: int = 5) -> None:
+    import json
+    import signal
+
+    work = Path(tempfile.mkdtemp(prefix="orch-bench-first-"))
+    try:
+        f = write(
+            work / "big.py",
+            f"""
+            from orchestra import Sweep, Config, Grid
+            def noop(config):
+                return None
+            sweep = Sweep(noop, Config({{"i": Grid(list(range({n})))}}))
+        """,
+        )
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as an installed package has it
+        os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        firsts = []
+        for rep in range(repeats + 1):  # the first warms the bytecode and the page cache
+            argv = [sys.executable, "-m", "orchestra", "up", str(f), "--headless", "--name", f"r{rep}"]
+            t0 = time.time()
+            p = subprocess.Popen(argv, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            runs = work / "sweeps" / f"r{rep}" / "runs"
+            first = None
+            while first is None and p.poll() is None:
+                for status in runs.glob("*/0/status.json") if runs.is_dir() else []:
+                    try:
+                        started = json.loads(status.read_bytes()).get("started_at")
+                    except ValueError:
+                        continue
+                    if started:
+                        first = started
+                time.sleep(0.002)
+            p.send_signal(signal.SIGINT)
+            p.wait()
+            assert first is not None, "no run started"
+            if rep:
+                firsts.append(first - t0)
+        print(
+            f"first: `orchestra up` of a new {n}-run sweep to its first run spawned: "
+            f"{statistics.median(firsts):.3f}s (median of {repeats}; target < 0.5 s)"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", nargs="?", default="all", choices=["launch", "ingest", "reconcile", "all"])
+    p.add_argument(
+        "what", nargs="?", default="all", choices=["launch", "ingest", "reconcile", "first", "all"]
+    )
     p.add_argument("--runs", type=int, default=300)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
+    if a.what in ("first", "all"):
+        bench_first()
     if a.what in ("reconcile", "all"):
         bench_reconcile()
     if a.what in ("ingest", "all"):

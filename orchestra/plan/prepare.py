@@ -146,7 +146,8 @@ def reconcile(
         ([name, seed, index] for (name, seed), index in numbers.items() if (name, seed) not in live),
         key=lambda r: int(r[2]),
     )
-    runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
+    started = _started_variants(sweep_dir)
+    runs = [_decide(spec, sweep_dir, retry_failed, spec.variant.name in started) for spec in plan.runs]
     record = {
         "format": FORMAT,
         "name": name,
@@ -208,9 +209,18 @@ def _ensure_runs_dir(sweep: SweepDir) -> None:
         os.close(fd)
 
 
-def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:
+def _started_variants(sweep_dir: SweepDir) -> set[str]:
+    """Names of the variants that have a directory: only their runs can have a status to read."""
+    try:
+        return set(os.listdir(sweep_dir.runs))
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+
+
+def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool, started: bool) -> PlannedRun:
     run_dir = sweep_dir.run(spec.variant.name, spec.seed)
-    status = run_dir.read_status()
+    # a fresh sweep of 100,000 runs needs no 100,000 failed opens to learn that none has started
+    status = run_dir.read_status() if started else None
     if status is not None and status.state is State.RUNNING:
         return PlannedRun(spec, run_dir, status, start=False, orphaned=True)
     if status is None or status.state is State.QUEUED:
