@@ -38,8 +38,10 @@ Protocol, over a ``SOCK_SEQPACKET`` socket pair (one JSON object per packet), st
 - launcher to zygote: ``{"op": "fork", "id", "run_dir", "env", "cwd"}`` with ``output.log``'s
   descriptor attached; ``{"op": "stop"}``: fork nothing more, exit once every run has exited.
 
-The zygote exits when the launcher's end of the socket closes. Its runs die with it (their
-parent-death signal); the launcher reports each of them, so none is lost silently.
+The zygote exits when the launcher's end of the socket closes, or when the orchestrator dies
+(its parent-death signal), killing its runs' whole process groups first; were it killed itself,
+its runs die by their own parent-death signal and the launcher kills what they started and
+reports each of them, so none is lost silently.
 """
 
 from __future__ import annotations
@@ -170,13 +172,8 @@ def _serve(sock: socket.socket) -> Request | None:
     stopping = False
 
     def orphaned(signum: int, frame: Any) -> None:
-        # the orchestrator died (this is the parent-death signal): the runs would die by theirs, but
-        # what they started would not, so end every run's process group, then this process
-        for pid in children:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        # the orchestrator died (this is the parent-death signal)
+        _kill_groups(children)
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, orphaned)
@@ -191,7 +188,8 @@ def _serve(sock: socket.socket) -> Request | None:
             if sock.fileno() not in ready:
                 continue
             message, fds = _receive(sock)
-            if message is None:  # the launcher is gone: nothing more to fork, nobody to report to
+            if message is None:  # the launcher is gone (often before the parent-death signal comes)
+                _kill_groups(children)
                 return None
             op = message.get("op")
             if op == "stop":
@@ -212,6 +210,16 @@ def _serve(sock: socket.socket) -> Request | None:
                     children.add(pid)
     except BrokenPipeError:
         return None
+
+
+def _kill_groups(children: set[int]) -> None:
+    """End every run's whole process group: the runs would die by their parent-death signal when
+    the zygote exits, but what they started would not."""
+    for pid in list(children):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _fork(sock: socket.socket, request: Request, private: tuple[int, int]) -> int:

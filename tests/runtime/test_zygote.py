@@ -285,8 +285,8 @@ def test_when_the_orchestrator_dies_its_zygote_and_the_runs_die_too(tmp_path: Pa
         pids = wait_for(lambda: read_pids(run_dir), what="the forked run to start")
         driver.kill()  # kill -9 of the orchestrator
         driver.wait()
-        for pid in (zygote, *pids):
-            wait_for(lambda pid=pid: process_gone(pid), what=f"process {pid} to die with the orchestrator")
+        for pid, what in zip((zygote, *pids), ("the zygote", "the run", "the run's child")):
+            wait_for(lambda pid=pid: process_gone(pid), what=f"{what} (pid {pid}) to die with the orchestrator")
     finally:
         driver.kill()
         driver.wait()
