@@ -59,6 +59,7 @@ _ENDINGS = (
 _WORDS = ("PRIVATE",)
 _INSIDE = ("APIKEY", "ACCESSKEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CONNECTIONSTRING")
 _NOT_SECRET = frozenset({"PWD", "OLDPWD"})
+_SEPARATORS = {c: " " for c in range(128) if not chr(c).isalnum()}  # str.translate: words of a name
 
 _PAIR_WORDS = (
     "key",
@@ -134,7 +135,7 @@ def secret_name(name: str) -> bool:
     upper = name.upper()
     if upper in _NOT_SECRET:
         return False
-    words = "".join(c if c.isalnum() else " " for c in upper).split()
+    words = upper.translate(_SEPARATORS).split()
     if any(w.endswith(_ENDINGS) or w in _WORDS for w in words):
         return True
     joined = "".join(words)

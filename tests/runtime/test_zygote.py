@@ -286,7 +286,9 @@ def test_when_the_orchestrator_dies_its_zygote_and_the_runs_die_too(tmp_path: Pa
         driver.kill()  # kill -9 of the orchestrator
         driver.wait()
         for pid, what in zip((zygote, *pids), ("the zygote", "the run", "the run's child")):
-            wait_for(lambda pid=pid: process_gone(pid), what=f"{what} (pid {pid}) to die with the orchestrator")
+            wait_for(
+                lambda pid=pid: process_gone(pid), what=f"{what} (pid {pid}) to die with the orchestrator"
+            )
     finally:
         driver.kill()
         driver.wait()
@@ -377,3 +379,37 @@ def test_processes_forked_from_the_zygote_are_found_by_the_sweeps_run_directorie
 
     (found, run_pid, grandchild, zygote), _ = with_launcher(sweep, body)
     assert {run_pid, grandchild, zygote} <= set(found)
+
+
+ESCAPING = """
+def train(mode):
+    pid = os.fork()
+    if pid == 0:  # a child that leaves the run's process group without exec: it shows the zygote's environment
+        os.setsid()
+        with open(os.path.join(os.environ["ORCHESTRA_RUN_DIR"], "escapee"), "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(3600)
+        os._exit(0)
+    while not os.path.exists(os.path.join(os.environ["ORCHESTRA_RUN_DIR"], "escapee")):
+        time.sleep(0.01)
+    return pid
+"""
+
+
+def test_nothing_forked_from_the_zygote_outlives_the_sweep(tmp_path: Path) -> None:
+    sweep = sweep_with(tmp_path, ESCAPING, "{'mode': 'x'}")
+    run_dir = write_run_config(sweep)
+
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        process = await start_run(launcher, run_dir)
+        assert await process.wait() == 0
+        escapee = int((run_dir.path / "escapee").read_text())
+        assert not process_gone(escapee)  # alive while the sweep goes on (no run's group holds it)
+        return escapee
+
+    escapee, _ = with_launcher(sweep, body)
+    try:
+        assert process_gone(escapee)
+    finally:
+        if not process_gone(escapee):
+            os.kill(escapee, signal.SIGKILL)

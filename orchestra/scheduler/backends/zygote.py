@@ -131,6 +131,7 @@ class ZygoteLauncher:
         self._process: anyio.abc.Process | None = None
         self._sock: socket.socket | None = None
         self._base: tuple[tuple[str, ...], str, dict[str, str]] | None = None
+        self._marker: str | None = None
         self._ready = anyio.Event()
         self._starting = False
         self._next_id = 0
@@ -205,7 +206,7 @@ class ZygoteLauncher:
         env = dict(base_env)
         env["CUDA_VISIBLE_DEVICES"] = ""  # the zygote sees no GPU: nothing it imports can take one
         runs = os.path.dirname(os.path.dirname(os.path.abspath(spec.argv[-1])))
-        env["ORCHESTRA_RUN_DIR"] = os.path.join(runs, ZYGOTE_DIR)  # see the module docstring
+        self._marker = env["ORCHESTRA_RUN_DIR"] = os.path.join(runs, ZYGOTE_DIR)  # see the module docstring
         if "ORCHESTRA_PARENT_PID" in spec.env:
             env["ORCHESTRA_PARENT_PID"] = str(os.getpid())  # the zygote dies with the orchestrator
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -301,12 +302,22 @@ class ZygoteLauncher:
             run._resolve(-signal.SIGKILL, f"[orchestra] {reason}\n")
 
     async def _shutdown(self) -> None:
-        """Tell the zygote to stop (it exits once its runs have), close our end, reap it."""
+        """Tell the zygote to stop (it exits once its runs have), close our end, reap it; then end
+        whatever was forked from it and is still alive (a run's child that left the run's process
+        group without exec shows the zygote's environment, so no run's reaping found it)."""
         if self._sock is None:
             return
         with contextlib.suppress(OSError):
             await self._send({"op": "stop"})
         await self._stop_zygote(grace=10.0)
+        if self._marker is not None:
+            marker = self._marker
+            with anyio.move_on_after(5):
+                while left := proc.with_environ("ORCHESTRA_RUN_DIR", lambda d: d == marker):
+                    for pid in left:
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(pid, signal.SIGKILL)
+                    await anyio.sleep(0.01)
 
     async def _stop_zygote(self, grace: float = 0.0) -> None:
         process = self._process
