@@ -635,6 +635,57 @@ def test_the_runtime_imports_nothing_heavy(tmp_path: Path) -> None:
     assert in_run.isdisjoint(BANNED) and "numpy" not in in_run
 
 
+# What a no-op run may load beyond the bare cloudpickle floor (issue 16): the runtime's own modules,
+# nothing else. Adding an import to the run's path means adding it here, on purpose.
+RUN_PATH = {
+    "faulthandler",
+    "runpy",
+    "orchestra",
+    "orchestra.atomic",
+    "orchestra.errors",
+    "orchestra.redact",
+    "orchestra.rundir",
+    "orchestra.rundir.files",
+    "orchestra.rundir.names",
+    "orchestra.rundir.steps",
+    "orchestra.runtime",
+    "orchestra.runtime.arguments",
+    "orchestra.runtime.entrypoint",
+    "orchestra.runtime.jsonsafe",
+    "orchestra.runtime.logger",
+    "orchestra.runtime.metadata",
+    "orchestra.runtime.payload",
+    "orchestra.runtime.process",
+    "orchestra.runtime.seeding",
+}
+
+
+def test_a_no_op_run_loads_nothing_beyond_the_cloudpickle_floor_but_the_runtime(tmp_path: Path) -> None:
+    floor = subprocess.run(
+        [sys.executable, "-I", "-c", "import sys, cloudpickle, json; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    fin = run_sweep(
+        tmp_path,
+        "import sys\nfrom orchestra import Sweep, Config\n"
+        + textwrap.dedent(
+            """
+        def train():
+            return sorted(sys.modules)
+
+        sweep = Sweep(train, Config({}))
+        """
+        ),
+    )
+    assert fin.code == 0, fin.log
+    assert (
+        set(fin.result["return"]) - set(floor) <= RUN_PATH
+    )  # no orchestra.space, orjson, ctypes, subprocess, ...
+
+
 def test_finished_result_lets_the_scheduler_tell_attempts_apart(tmp_path: Path) -> None:
     sweep = prepare_sweep(tmp_path, sweep_source("def train(ctx):\n    return ctx.attempt\n"))
     fin: Finished = run(write_run_config(sweep), attempt=4)
