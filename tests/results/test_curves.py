@@ -75,7 +75,10 @@ def test_another_metric_on_x(tmp_path):
     sweep = load_sweep(sd.path)
     c = sweep.curves("ret", x="env_steps")[0]
     assert c.x.tolist() == [100.0, 200.0, 300.0] and c.mean.tolist() == [1.5, 2.5, 3.5]
-    with pytest.raises(MetricError, match="no run logged a metric 'frames'"):
+    with pytest.raises(
+        MetricError,
+        match=r"no run logged a numeric 'frames' to plot against; the x axis can be: step, time, env_steps, ret$",
+    ):
         sweep.curves("ret", x="frames")
 
 
