@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestra.results import cache
+from orchestra.results.cache import load_metrics
 from orchestra.results.errors import MetricError, ScoreError
 from orchestra.results.metrics import is_numeric
 from orchestra.rundir import RunDir
@@ -111,7 +111,7 @@ def score_run(run_dir: str | os.PathLike[str], metric: str, window: Window | Non
     status = RunDir(path).read_status()
     attempt = status.attempt if status is not None else 0
     finished = status is not None and status.state.finished
-    _, values = cache.load(path, attempt, finished).curve(metric)
+    _, values = load_metrics(path, attempt, finished).curve(metric)
     return window_mean(values, window or Window(), metric, path)
 
 

@@ -10,9 +10,9 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-from orchestra.results import cache
+from orchestra.results.cache import CacheFile, curve_fields, curve_from, load_metrics, open_cache
 from orchestra.results.errors import MetricError, ParamError, ResultsWarning, ScoreError
 from orchestra.results.metrics import Metrics
 from orchestra.results.params import MISSING, equal_except, flatten, format_value, get_param, hashable
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from orchestra.results.curves import Curve
     from orchestra.results.scores import Score
 
-FINISHED = tuple(s.value for s in State if s.finished)
+FINISHED = frozenset(s.value for s in State if s.finished)
 
 
 class Run:
@@ -41,9 +41,11 @@ class Run:
 
     __slots__ = (
         "_cache",
+        "_file",
         "_files",
         "_kinds",
         "_metrics",
+        "_state",
         "dir",
         "index",
         "lost",
@@ -79,8 +81,10 @@ class Run:
         self.lost = lost
         self.settings: Mapping[str, Any] = settings or {}  # the sweep's (shared by its runs)
         self._cache = cache
+        self._state: str | None = None
         self._metrics: Metrics | None = None
         self._kinds: dict[str, str] | None = None  # metric name -> numpy dtype kind, in logged order
+        self._file: CacheFile | Literal[False] | None = None  # the current cache; False: none
         self._files: dict[str, Any] = {}
 
     @property
@@ -95,7 +99,9 @@ class Run:
     @property
     def state(self) -> str:
         """queued, running, completed, failed, cancelled, or lost (running, orchestrator gone)."""
-        return observed_state(self.status, not self.lost)
+        if self._state is None:
+            self._state = observed_state(self.status, not self.lost)
+        return self._state
 
     @property
     def finished(self) -> bool:
@@ -121,7 +127,7 @@ class Run:
         run with neither metrics nor returned values warns too (a queued or running one is simply empty).
         """
         if self._metrics is None:
-            m = cache.load(os.fspath(self.dir), self.attempt, self.finished, use_cache=self._cache)
+            m = load_metrics(os.fspath(self.dir), self.attempt, self.finished, use_cache=self._cache)
             for problem in m.problems:
                 warnings.warn(f"{self.dir.metrics}: {problem}", ResultsWarning, stacklevel=2)
             if not m.exists and not len(m) and self.finished:
@@ -134,18 +140,30 @@ class Run:
             self._kinds = {k: v.dtype.kind for k, v in m.values.items()}
         return self._metrics
 
-    def _cached(self) -> Any:
-        """The run's current cached columns when the full metrics are not in memory (else None)."""
-        if self._metrics is not None or not self._cache or not self.finished:
+    def _from_cache(self, fields: list[str] | None) -> dict[str, Any] | None:
+        """``fields`` of the run's current cache (None: only look), while its full metrics are not in
+        memory; None when there is no current cache (the caller parses the JSON lines instead).
+        """
+        if self._metrics is not None or not self._cache or self._file is False or not self.finished:
             return None
-        arr = cache.read_cached(os.fspath(self.dir), self.attempt)
-        if arr is not None and self._kinds is None:
-            self._kinds = {n: arr.dtype[f"v:{n}"].kind for n in cache.names_of(arr)}
-        return arr
+        try:
+            if self._file is None:
+                found = open_cache(os.fspath(self.dir), self.attempt, fields)
+                if found is None:
+                    self._file = False
+                    return None
+                self._file, cols = found
+                if self._kinds is None:
+                    self._kinds = self._file.kinds()
+                return cols
+            return self._file.read(fields) if fields else {}
+        except OSError:  # replaced or cut short since: parse the JSON lines from now on
+            self._file = False
+            return None
 
     def metric_kinds(self) -> dict[str, str]:
         """``{metric: dtype kind}`` (``i`` integers, ``f`` numbers, ``O``/``U`` text), in the order first logged."""
-        if self._kinds is None and self._cached() is None:
+        if self._kinds is None and self._from_cache(None) is None:
             self.metrics()
         assert self._kinds is not None
         return self._kinds
@@ -153,13 +171,20 @@ class Run:
     def curve(self, metric: str) -> tuple[Any, Any]:
         """``(steps, values)`` of the records that logged ``metric`` (a returned value is the last).
 
-        From a current cache only this metric's column is read (and not kept), so scoring a big
+        From a current cache only this metric's columns are read (and not kept), so scoring a big
         sweep holds one column at a time.
         """
-        arr = self._cached()
-        if arr is not None:
-            return cache.curve_of(arr, metric)
+        cols = self._from_cache(curve_fields(metric))
+        if cols is not None:
+            return curve_from(cols, metric)
         return self.metrics().curve(metric)
+
+    def values(self, metric: str) -> Any:
+        """The values of ``metric`` the run logged, in order (the second half of :meth:`curve`)."""
+        cols = self._from_cache(curve_fields(metric, steps=False))
+        if cols is not None:
+            return curve_from(cols, metric)[1]
+        return self.metrics().curve(metric)[1]
 
     def final(self, metric: str) -> Any:
         """The last value of ``metric`` (the returned one if the run returned it); None if none."""
@@ -347,28 +372,31 @@ class Runs(Sequence[Run]):
         """The metric to compare when none is named: the sweep's objective when it declares one;
         else the first metric logged (or returned) that is a number and neither the step nor a
         counter (an integer that only ever grows, such as ``episode``).
+
+        Metrics are taken in the order the runs first logged them, so this reads the runs only
+        until one of them has such a metric.
         """
-        names = self.metric_names()
         declared = self.objective()
         if declared is not None:
             self.check_metric(declared[0])
             return declared[0]
-        if not names:
-            self.check_metric("")
         step = self.settings.get("step")
-        kinds: dict[str, set[str]] = {}
+        seen: dict[str, None] = {}
         for r in self._runs:
             for name, kind in r.metric_kinds().items():
-                kinds.setdefault(name, set()).add(kind)
-        for name in names:
-            if is_step_key(name, step) or not kinds[name] <= {"i", "f"}:
-                continue
-            if kinds[name] == {"i"} and self._is_counter(name):
-                continue
-            return name
-        passed = ", ".join(names)
+                if name in seen:
+                    continue
+                seen[name] = None
+                if is_step_key(name, step) or kind not in ("i", "f"):
+                    continue
+                if kind == "i" and self._is_counter(name):
+                    continue
+                return name
+        if not seen:
+            self.check_metric("")
         raise MetricError(
-            f"every metric the runs logged is a step, a counter or text ({passed}); name one with --metric"
+            f"every metric the runs logged is a step, a counter or text ({', '.join(seen)}); "
+            "name one with --metric"
         )
 
     def _is_counter(self, name: str) -> bool:

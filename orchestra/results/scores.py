@@ -78,7 +78,7 @@ class Score:
 
 def run_score(run: Run, metric: str, window: Window) -> float | None:
     """The mean of ``metric`` over the run's window; None if it never logged it; NaN inside -> NaN."""
-    return window_mean(run.curve(metric)[1], window, metric, run.id)
+    return window_mean(run.values(metric), window, metric, run.id)
 
 
 def rank(
