@@ -31,7 +31,7 @@ from orchestra.tui.screens.confirm import ConfirmScreen
 from orchestra.tui.screens.detail import DetailScreen
 from orchestra.tui.screens.help import HelpScreen
 from orchestra.tui.screens.quit import QuitScreen
-from orchestra.tui.series import Histories, variant_metrics, variant_series
+from orchestra.tui.series import Histories, default_metric, variant_metrics, variant_series
 from orchestra.tui.source import SweepSource, gpu_views
 from orchestra.tui.widgets.gpu_panel import GpuPanel
 from orchestra.tui.widgets.header import SweepHeader, header_text
@@ -226,7 +226,7 @@ class Dashboard(App[None]):
             return
         siblings = self._siblings(row)
         metrics = variant_metrics(self.histories, siblings)
-        metric = self.metric if self.metric in metrics else (metrics[0] if metrics else None)
+        metric = self.metric if self.metric in metrics else default_metric(self.histories, siblings)
         self._plotted = (row.id, metric)
         if metric is None:
             plot.show([], title=f"metrics · {row.variant}", empty="no metrics logged yet")
