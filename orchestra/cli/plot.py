@@ -36,7 +36,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="where to write the figure, .png, .svg or .pdf (default: ./<sweep>-<metric>.png)",
     )
-    p.add_argument("--logy", action="store_true", help="a logarithmic y axis")
+    p.add_argument(
+        "--logy",
+        action="store_true",
+        help="a logarithmic y axis (the line: geometric mean; band in log space)",
+    )
     p.add_argument(
         "--smooth",
         type=int,
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             title = f"{sweep.name}: {metric}" + (
                 f"  ({unfinished} of {len(sweep)} runs unfinished)" if unfinished else ""
             )
-        curves = sweep.curves(metric, x=args.x, group_by=keys, smooth=args.smooth)
+        curves = sweep.curves(metric, x=args.x, group_by=keys, smooth=args.smooth, log=args.logy)
         path = save(
             curves,
             output,

@@ -13,6 +13,11 @@ points is +- 12.7 standard errors: it says nothing, and hides the curves); with 
 
 ``smooth=N`` replaces each run's values by their centred moving average over N points (fewer at
 the ends) before the runs are averaged; NaN stays NaN over the window that holds it.
+
+``log=True`` (for a logarithmic axis) works on the values' logarithms and turns the results back:
+the line is the geometric mean and the interval is symmetric in log space, so it never reaches
+zero or below (a linear interval on a metric spanning decades often does, and a log axis cannot
+draw it). Values at or below zero have no logarithm and are left out, with a warning.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestra.results.errors import MetricError, ScoreError
+from orchestra.results.errors import MetricError, ResultsWarning, ScoreError
 from orchestra.results.metrics import is_numeric
 from orchestra.results.params import MISSING
 from orchestra.results.runs import Run, Runs, group_label
@@ -60,7 +65,8 @@ class Curve:
 
     ``n[i]`` is how many runs contribute at ``x[i]``; ``stderr`` (sd / sqrt n) is NaN where it is
     below 2. The band is the 95 % interval where ``n >= 3``, the min-max where ``n == 2``
-    (``minmax`` is True there), and NaN where ``n < 2``.
+    (``minmax`` is True there), and NaN where ``n < 2``. With ``log`` the statistics were taken
+    on log10 values: ``mean`` is the geometric mean, and ``stderr`` is in log10 units.
     """
 
     label: str
@@ -74,6 +80,7 @@ class Curve:
     high: np.ndarray
     n: np.ndarray
     minmax: np.ndarray
+    log: bool = False
 
     @property
     def unfinished(self) -> Runs:
@@ -87,6 +94,7 @@ def curves(
     x: str = "step",
     group_by: Sequence[str] | None = None,
     smooth: int = 1,
+    log: bool = False,
 ) -> list[Curve]:
     """The curve of ``metric`` against ``x`` for each variant (or ``group_by`` group), in sweep order.
 
@@ -105,10 +113,15 @@ def curves(
         ]
     else:
         groups = [(name, (name,), g[0].params, g) for name, g in runs.by_variant().items()]
+    dropped = 0
     for label, key, params, group in groups:
         series = [s for s in (_series(r, metric, x) for r in group) if s is not None]
         if not series:
             continue
+        if log:
+            dropped += sum(int((ys <= 0).sum()) for _, ys in series)
+            with np.errstate(all="ignore"):
+                series = [(xs, np.where(ys > 0, np.log10(ys), np.nan)) for xs, ys in series]
         if smooth > 1:
             series = [(xs, moving_average(ys, smooth)) for xs, ys in series]
         grid, matrix = _align(series, exact=(x == "step"))
@@ -121,7 +134,15 @@ def curves(
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
                 low[minmax] = np.nanmin(matrix[:, minmax], axis=0)
                 high[minmax] = np.nanmax(matrix[:, minmax], axis=0)
-        out.append(Curve(label, key, params, group, grid, mean, stderr, low, high, n, minmax))
+        if log:
+            mean, low, high = 10.0**mean, 10.0**low, 10.0**high
+        out.append(Curve(label, key, params, group, grid, mean, stderr, low, high, n, minmax, log))
+    if dropped:
+        warnings.warn(
+            f"{dropped} value(s) of {metric} are 0 or below and have no place on a log axis; left out",
+            ResultsWarning,
+            stacklevel=2,
+        )
     if not out:
         runs.check_metric(metric)  # no run logged it: say which metrics they did log
     return out

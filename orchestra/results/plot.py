@@ -14,9 +14,7 @@ are changed only inside :func:`save`.
 
 from __future__ import annotations
 
-import math
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +23,7 @@ import numpy as np
 
 from orchestra.errors import UserError
 from orchestra.results.curves import Curve
-from orchestra.results.errors import ResultsWarning, require
+from orchestra.results.errors import require
 from orchestra.results.params import flatten, varying_keys
 from orchestra.results.runs import group_label
 
@@ -33,6 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 FORMATS = (".png", ".svg", ".pdf")
+LEGENDS = ("below", "right", "best", None)
 MAX_LEGEND = 20
 SIZE = (7.0, 4.2)  # inches: a figure that reads well at a page's width
 PAPER_RC: dict[str, Any] = {
@@ -90,18 +89,16 @@ def band_note(curves: Sequence[Curve], what: str = "seeds", smooth: int = 1) -> 
     most = max((int(c.n.max()) for c in curves if len(c.n)), default=0)
     ci = any(bool((c.n >= 3).any()) for c in curves)
     mm = any(bool(c.minmax.any()) for c in curves)
+    mean = "geometric mean" if any(c.log for c in curves) else "mean"
     if ci and mm:
-        note = f"mean; band: 95 % CI where 3+ {what}, min–max where 2"
+        note = f"{mean}; band: 95 % CI where 3+ {what}, min–max where 2"
     elif ci:
-        note = (
-            f"mean ± 95 % CI of {most} {what}"
-            if all(int(c.n.min()) == most for c in curves)
-            else (f"mean ± 95 % CI of up to {most} {what}")
-        )
+        some = "" if all(int(c.n.min()) == most for c in curves) else "up to "
+        note = f"{mean} ± 95 % CI of {some}{most} {what}"
     elif mm:
-        note = f"mean; band: min–max of 2 {what} (fewer than 3)"
+        note = f"{mean}; band: min–max of 2 {what} (fewer than 3)"
     else:
-        note = "one run each (no band)"
+        note = f"{mean} of one run each (no band)" if mean != "mean" else "one run each (no band)"
     if smooth > 1:
         note += f"; smoothed over {smooth} points"
     return note
@@ -120,13 +117,20 @@ def draw(
     logy: bool = False,
     what: str = "seeds",
     step_name: str | None = None,
-    legend_outside: str = "right",
+    legend: str | None = "below",
 ) -> Axes:
     """Draw ``curves`` (mean line, band, one colour each) onto ``ax``, label it, and return it.
 
-    The legend goes outside the axes, to the right (``legend_outside="right"``) or, in
-    :func:`save`, below the figure; none with more than 20 curves (named in the title instead).
+    ``legend``: ``"below"`` the axes (under the x label) or ``"right"`` of them, both outside so
+    that it covers no curve; ``"best"`` inside, where matplotlib finds the least overlap; None for
+    none (e.g. one legend for a grid of axes: ``fig.legend(*ax.get_legend_handles_labels())``).
+    Its title says what the line and band are. More than 20 curves get no legend (the title says so).
     """
+    if legend not in LEGENDS:
+        raise PlotError(f"legend={legend!r}: choose one of {', '.join(map(repr, LEGENDS))}")
+    from matplotlib import rcParams
+    from matplotlib.transforms import ScaledTranslation
+
     colors = _colors(len(curves))
     for c, color, label in zip(curves, colors, legend_labels(curves)):
         style = "--" if len(c.unfinished) else "-"
@@ -134,7 +138,6 @@ def draw(
         ax.plot(c.x, c.mean, color=color, lw=1.6, ls=style, marker="o" if single else None, ms=4, label=label)
         ax.fill_between(c.x, c.low, c.high, color=color, alpha=0.2, lw=0)
     if logy:
-        _warn_non_positive(curves, metric)
         ax.set_yscale("log")
     if title:
         ax.set_title(title)
@@ -146,8 +149,24 @@ def draw(
     note = band_note(curves, what, smooth)
     if len(curves) > MAX_LEGEND:
         ax.set_title(f"{title + chr(10) if title else ''}{len(curves)} curves (no legend); {note}")
-    elif legend_outside == "right":
+    elif legend == "right":
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=note, alignment="left")
+    elif legend == "best":
+        ax.legend(loc="best", frameon=True, framealpha=0.85, title=note)
+    elif legend == "below":
+        labels = legend_labels(curves)
+        width = ax.get_position().width * ax.get_figure().get_size_inches()[0]  # type: ignore[union-attr]
+        # below the tick labels and the x label: about two lines of text and their pads, in points
+        drop = 2.4 * rcParams["font.size"] + 14
+        below: dict[str, Any] = {
+            "loc": "upper center",
+            "bbox_to_anchor": (0.5, 0.0),
+            "bbox_transform": ax.transAxes + ScaledTranslation(0, -drop / 72, ax.figure.dpi_scale_trans),
+            "ncols": _legend_columns(labels, width),
+            "frameon": False,
+            "title": note,
+        }
+        ax.legend(**below)
     return ax
 
 
@@ -175,7 +194,7 @@ def save(
     with matplotlib.rc_context(PAPER_RC):  # type: ignore[arg-type]
         fig = Figure(figsize=(width, height), layout="constrained")
         ax = fig.add_subplot()
-        draw(curves, ax, metric=metric, legend_outside="below", **style)
+        draw(curves, ax, metric=metric, legend=None, **style)
         if len(curves) <= MAX_LEGEND:
             handles, labels = ax.get_legend_handles_labels()
             note = band_note(curves, style.get("what", "seeds"), style.get("smooth", 1))
@@ -208,13 +227,3 @@ def _colors(n: int) -> list[Any]:
     if n <= 20:
         return [colormaps["tab20"](i) for i in range(n)]
     return [colormaps["viridis"](i / (n - 1)) for i in range(n)]
-
-
-def _warn_non_positive(curves: Sequence[Curve], metric: str) -> None:
-    lowest = min((float(v) for c in curves for v in c.mean if not math.isnan(v)), default=1.0)
-    if lowest <= 0:
-        warnings.warn(
-            f"--logy: {metric} goes down to {lowest:.4g}; values <= 0 are left out of the log axis",
-            ResultsWarning,
-            stacklevel=3,
-        )

@@ -490,11 +490,12 @@ class Runs(Sequence[Run]):
         x: str = "step",
         group_by: Sequence[str] | None = None,
         smooth: int = 1,
+        log: bool = False,
     ) -> list[Curve]:
         """Learning curves of ``metric`` per variant (or group) across runs; see :mod:`orchestra.results.curves`."""
         from orchestra.results.curves import curves
 
-        return curves(self, metric or self.default_metric(), x=x, group_by=group_by, smooth=smooth)
+        return curves(self, metric or self.default_metric(), x=x, group_by=group_by, smooth=smooth, log=log)
 
     def plot(
         self,
@@ -518,7 +519,7 @@ class Runs(Sequence[Run]):
         from orchestra.results.plot import draw, save
 
         metric = metric or self.default_metric()
-        curves = self.curves(metric, x=x, group_by=group_by, smooth=smooth)
+        curves = self.curves(metric, x=x, group_by=group_by, smooth=smooth, log=bool(style.get("logy")))
         style.setdefault("what", "runs" if group_by else "seeds")
         style.setdefault("step_name", self.step_name())
         if ax is not None:
