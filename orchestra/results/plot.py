@@ -29,6 +29,7 @@ from orchestra.results.runs import group_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FORMATS = (".png", ".svg", ".pdf")
 LEGENDS = ("below", "right", "best", None)
@@ -186,30 +187,39 @@ def save(
         )
     require("matplotlib", "plotting")
     import matplotlib
-    from matplotlib.figure import Figure
 
     from orchestra.atomic import atomic_file
 
-    width, height = size or SIZE
     with matplotlib.rc_context(PAPER_RC):  # type: ignore[arg-type]
-        fig = Figure(figsize=(width, height), layout="constrained")
-        ax = fig.add_subplot()
-        draw(curves, ax, metric=metric, legend=None, **style)
-        if len(curves) <= MAX_LEGEND:
-            handles, labels = ax.get_legend_handles_labels()
-            note = band_note(curves, style.get("what", "seeds"), style.get("smooth", 1))
-            fig.legend(
-                handles,
-                labels,
-                loc="outside lower center",
-                ncols=_legend_columns(labels, width),
-                frameon=False,
-                title=note,
-            )
+        fig = figure(curves, metric=metric, size=size, **style)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(out, durable=False) as f:
             fig.savefig(f, format=out.suffix.lower()[1:])
     return out
+
+
+def figure(
+    curves: Sequence[Curve], *, metric: str, size: tuple[float, float] | None = None, **style: Any
+) -> Figure:
+    """The figure :func:`save` writes: one axes, the legend outside below it (a figure legend)."""
+    from matplotlib.figure import Figure
+
+    width, height = size or SIZE
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.add_subplot()
+    draw(curves, ax, metric=metric, legend=None, **style)
+    if len(curves) <= MAX_LEGEND:
+        handles, labels = ax.get_legend_handles_labels()
+        note = band_note(curves, style.get("what", "seeds"), style.get("smooth", 1))
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=_legend_columns(labels, width),
+            frameon=False,
+            title=note,
+        )
+    return fig
 
 
 def _legend_columns(labels: Sequence[str], width: float) -> int:

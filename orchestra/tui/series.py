@@ -71,6 +71,8 @@ class MetricHistory:
         for key, points in self.series.items():
             if any(s >= step for s in points):
                 self.series[key] = {s: v for s, v in points.items() if s < step}
+        # a counter restarts from the snapshot with the attempt: only a fall within one counts
+        self._counting = {k: (rising, grew, -(2**63)) for k, (rising, grew, _) in self._counting.items()}
 
     def _count(self, key: str, value: float) -> None:
         rising, grew, last = self._counting.get(key, (True, False, 0))
@@ -78,7 +80,7 @@ class MetricHistory:
             rising = type(value) is int
         elif rising:
             rising = type(value) is int and value >= last
-            grew = grew or value > last
+            grew = grew or (value > last and last != -(2**63))
         self._counting[key] = (rising, grew, value if type(value) is int else 0)
 
     def counters(self) -> set[str]:
