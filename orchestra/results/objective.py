@@ -91,14 +91,18 @@ def window_mean(values: np.ndarray, window: Window, metric: str, run: str) -> fl
 
 
 def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error (sample std / sqrt n) of ``values``; NaN where undefined."""
+    """Mean and standard error (sample std / sqrt n) of ``values``; NaN where undefined.
+
+    Plain floats: a variant has a handful of seeds, and numpy's overhead is most of the cost there.
+    """
     n = len(values)
     if n == 0:
         return math.nan, math.nan
-    a = np.asarray(values, dtype=np.float64)
-    mean = float(a.mean())
-    stderr = float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return mean, stderr
+    mean = math.fsum(values) / n
+    if n == 1:
+        return mean, math.nan
+    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var) / math.sqrt(n)
 
 
 def score_run(run_dir: str | os.PathLike[str], metric: str, window: Window | None = None) -> float | None:

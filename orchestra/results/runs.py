@@ -138,6 +138,7 @@ class Run:
                 )
             self._metrics = m
             self._kinds = {k: v.dtype.kind for k, v in m.values.items()}
+            self._file = None  # the load may have written the cache
         return self._metrics
 
     def _from_cache(self, fields: list[str] | None) -> dict[str, Any] | None:
@@ -184,7 +185,13 @@ class Run:
         cols = self._from_cache(curve_fields(metric, steps=False))
         if cols is not None:
             return curve_from(cols, metric)[1]
-        return self.metrics().curve(metric)[1]
+        values = self.metrics().curve(metric)[1]
+        if self._cache and self._file is None and self.finished:
+            # just cached? then later reads take the cache, and a big sweep is not all held in memory
+            kept, self._metrics = self._metrics, None
+            if self._from_cache(None) is None:  # not written (a read-only directory, a damaged file)
+                self._metrics = kept
+        return values
 
     def final(self, metric: str) -> Any:
         """The last value of ``metric`` (the returned one if the run returned it); None if none."""
