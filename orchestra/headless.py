@@ -7,6 +7,8 @@ lines only: one per finished run and a summary at the end, nothing that repaints
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from typing import TextIO
 
@@ -17,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from orchestra.present import counts_text, eta, state_style
 from orchestra.rundir import State
 from orchestra.scheduler.core import Scheduler
-from orchestra.scheduler.table import RunRow, Snapshot
+from orchestra.scheduler.table import RunRow
 from orchestra.units import format_duration
 
 
@@ -59,7 +61,7 @@ async def show(
         console=console,
         transient=False,
     )
-    task = progress.add_task(scheduler.rec.name, total=total, counts="", eta="-")
+    task = progress.add_task(scheduler.name, total=total, counts="", eta="-")
 
     def refresh() -> None:
         snap = scheduler.snapshot()
@@ -91,8 +93,20 @@ async def show(
             tg.cancel_scope.cancel()
 
 
-def summary_line(snap: Snapshot, elapsed: float) -> str:
-    return f"{len(snap.rows)} runs in {format_duration(elapsed)}: {counts_text(snap) or 'nothing to do'}"
+async def stop_on_signals(scheduler: Scheduler) -> None:
+    """SIGINT, SIGTERM or SIGHUP interrupt the sweep (runs resume on the next up); a second one kills them."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        count = 0
+        async for sig in signals:
+            count += 1
+            if count == 1:
+                name = signal.Signals(sig).name
+                print(
+                    f"orchestra: {name}: stopping runs (again to kill them now)", file=sys.stderr, flush=True
+                )
+                scheduler.interrupt()
+            else:
+                scheduler.kill_all()
 
 
 def _escape(text: str) -> str:

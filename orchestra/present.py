@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from orchestra.rundir import LOST, State
+from orchestra.scheduler.commands import Reply
 from orchestra.scheduler.table import Snapshot
+from orchestra.units import format_duration
 
 STATE_STYLE = {
     State.QUEUED.value: "dim",
@@ -37,3 +39,15 @@ def eta(snap: Snapshot, now: float, workers: int) -> float | None:
         return None
     mean = sum(durations) / len(durations)
     return mean * left / max(1, workers)
+
+
+def reply_text(reply: Reply) -> str:
+    """One line for a command's reply: ``lr=0.1/0: stopping (SIGKILL after 10s)``."""
+    what = reply.action.value if reply.ok else (reply.detail or reply.action.value)
+    detail = f" ({reply.detail})" if reply.ok and reply.detail else ""
+    subject = f"{reply.run}: " if reply.run else ""
+    return f"{subject}{what}{detail}"
+
+
+def summary_line(snap: Snapshot, elapsed: float) -> str:
+    return f"{len(snap.rows)} runs in {format_duration(elapsed)}: {counts_text(snap) or 'nothing to do'}"

@@ -54,7 +54,11 @@ class Resources:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: a variant with a seed. ``index`` numbers runs variant-major, seed-minor."""
+    """One run of a sweep: a variant with a seed, and its run number (``index``).
+
+    A fresh plan numbers runs variant-major, seed-minor; once recorded in ``sweep.json`` a run keeps
+    its number for good (seeds or variants added later get new numbers after the last one).
+    """
 
     index: int
     variant: Variant
@@ -67,15 +71,47 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Plan:
-    """The expanded sweep: variants (with their Sample draws made) and the runs."""
+    """The expanded sweep: variants (with their Sample draws made), seeds, and the numbered runs."""
 
     variants: tuple[Variant, ...]
     seeds: tuple[int, ...]
+    runs: tuple[RunSpec, ...] = ()
 
-    @property
-    def runs(self) -> list[RunSpec]:
-        n = len(self.seeds)
-        return [RunSpec(v.index * n + j, v, s) for v in self.variants for j, s in enumerate(self.seeds)]
+    @classmethod
+    def numbered(
+        cls,
+        variants: Iterable[Variant],
+        seeds: Iterable[int],
+        recorded: Mapping[tuple[str, int], int] | None = None,
+    ) -> Plan:
+        """Variants x seeds with run numbers: ``recorded`` ones kept, the others after the largest."""
+        variants, seeds = tuple(variants), tuple(seeds)
+        recorded = dict(recorded or {})
+        taken = set(recorded.values())
+        next_index = max(taken, default=-1) + 1
+        runs = []
+        for v in variants:
+            for s in seeds:
+                index = recorded.get((v.name, s))
+                if index is None:
+                    while next_index in taken:
+                        next_index += 1
+                    index = next_index
+                    taken.add(index)
+                runs.append(RunSpec(index, v, s))
+        return cls(variants, seeds, tuple(sorted(runs, key=lambda r: r.index)))
+
+    def grown(self, variants: Iterable[Variant]) -> tuple[Plan, list[RunSpec]]:
+        """This plan with ``variants`` added (each with every seed); returns it and the new runs."""
+        new = tuple(variants)
+        recorded = {(r.variant.name, r.seed): r.index for r in self.runs}
+        plan = Plan.numbered(self.variants + new, self.seeds, recorded)
+        names = {v.name for v in new}
+        return plan, [r for r in plan.runs if r.variant.name in names]
+
+    def runs_json(self) -> list[list[int]]:
+        """``sweep.json``'s ``runs``: ``[variant index, seed, run number]`` for every run."""
+        return [[r.variant.index, r.seed, r.index] for r in self.runs]
 
 
 class Sweep:
@@ -149,7 +185,7 @@ class Sweep:
 
     def plan(self) -> Plan:
         """Expand the space (drawing Samples now) into variants x seeds."""
-        return Plan(tuple(self.space.variants()), self.seeds)
+        return Plan.numbered(self.space.variants(), self.seeds)
 
     def settings(self) -> dict[str, Any]:
         """The sweep's options as JSON data, as recorded in ``sweep.json``."""

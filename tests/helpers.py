@@ -95,27 +95,60 @@ def build_scheduler(
     gpus: Any = None,
     gpu_interval: float = 0.1,
 ) -> Any:
-    """Load, plan and apply a sweep the way ``orchestra up`` does, and return its Scheduler."""
-    from orchestra.plan.loader import load_sweep_file
-    from orchestra.plan.prepare import apply, reconcile
-    from orchestra.runtime.payload import dumps_entry
-    from orchestra.scheduler.core import Scheduler
+    """Load, plan and apply a sweep the way ``orchestra up`` does, and return its Scheduler.
 
-    loaded = load_sweep_file(str(sweep_file))
-    payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])
-    rec = reconcile(loaded, root, payload=payload, retry_failed=retry_failed)
-    apply(rec, payload)
-    return Scheduler.for_sweep(
-        rec,
-        loaded.sweep,
-        loaded.path,
+    ``gpus`` is a GpuLedger to place on (the local backend gets it); the sweep's lock is not taken.
+    """
+    from orchestra.plan.loader import load_sweep_file
+    from orchestra.plan.prepare import apply
+    from orchestra.scheduler.backends.local import LocalBackend
+    from orchestra.service.session import UpOptions, prepare, scheduler_for
+
+    options = UpOptions(
+        root=root,
         workers=workers,
         grace=grace,
+        linger=linger,
         fail_fast=fail_fast,
         max_failures=max_failures,
-        cwd=sweep_file.parent,
-        linger=linger,
+        retry_failed=retry_failed,
         metrics_interval=metrics_interval,
-        gpus=gpus,
         gpu_interval=gpu_interval,
+        cwd=sweep_file.parent,
     )
+    backend = LocalBackend(workers, gpus, gpu_interval=gpu_interval)
+    prepared = prepare(load_sweep_file(str(sweep_file)), options, backend=backend)
+    apply(prepared.rec, prepared.payload)
+    return scheduler_for(prepared)
+
+
+def on_a_terminal(
+    args: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str]:
+    """Run the real CLI with a pseudo-terminal as stdin, stdout and stderr; its exit status and output."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestra", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd,
+        env={**os.environ, "TERM": "xterm-256color", **(env or {})},
+        start_new_session=True,
+    )
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    return code, b"".join(chunks).decode(errors="replace")

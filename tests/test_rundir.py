@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -366,7 +367,7 @@ def test_sweep_lock_is_refused_while_held_and_free_after_kill_9(tmp_path):
         holder.wait(timeout=30)
         assert lock.holder() is None
         assert lock.acquire() is True
-        assert Path(sweep.lock).read_text().strip() == str(os.getpid())
+        assert Path(sweep.lock).read_text().split() == [str(os.getpid()), socket.gethostname()]
         lock.release()
     finally:
         if holder.poll() is None:
@@ -383,3 +384,24 @@ def test_sweep_lock_in_one_process(tmp_path):
     again = SweepLock(sweep)
     assert again.acquire()
     again.release()
+
+
+def test_removing_the_lock_file_does_not_let_a_second_orchestrator_in(tmp_path):
+    """The directory itself is locked too: ``rm orchestra.lock`` under a live orchestrator changes nothing."""
+    sweep = SweepDir(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        Path(sweep.lock).unlink()
+        lock = SweepLock(sweep)
+        assert lock.acquire() is False
+        assert lock.holder() == -1  # held, and the name of the holder went with the file
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    lock = SweepLock(sweep)
+    assert lock.acquire() is True
+    lock.release()

@@ -17,6 +17,14 @@ from orchestra.errors import UserError
 
 COMMANDS = {
     "up": "run a sweep (the dashboard on a terminal, plain progress otherwise)",
+    "attach": "open the dashboard of a sweep (live, or from its files when its service is not running)",
+    "ls": "list the sweeps under a root: their service, runs per state, last activity",
+    "cancel": "cancel runs of a live sweep (SIGTERM, then SIGKILL after the grace period)",
+    "kill": "kill runs of a live sweep now (SIGKILL)",
+    "retry": "queue failed, cancelled or interrupted runs of a live sweep again",
+    "pause": "start no new runs in a live sweep (running runs go on)",
+    "resume": "start queued runs of a live sweep again",
+    "stop": "stop a live sweep: let running runs finish (--now: interrupt them; they resume on the next up)",
     "status": "show the runs of a sweep and their states",
     "logs": "print (or follow) the output of one run",
     "gpus": "show the GPUs, their use by others, and what orchestra holds",
@@ -43,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MODULES = {verb: "control" for verb in ("cancel", "kill", "retry", "pause", "resume", "stop")}
+
+
 def _module(name: str):  # type: ignore[no-untyped-def]
-    return importlib.import_module(f"orchestra.cli.{name}")
+    return importlib.import_module(f"orchestra.cli.{MODULES.get(name, name)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args.argv = argv  # ``up`` restarts itself as a service with the same words
         if not args.command:
             parser.print_help()
             return 2

@@ -39,7 +39,7 @@ class _SweepRuns:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestra.scheduler.backends.local import group_members
+    from orchestra.proc import group_members
     from orchestra.scheduler.gpu import GpuLedger
     from orchestra.scheduler.probe import NvmlProbe, Probe, fake_probe
 

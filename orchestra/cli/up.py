@@ -1,4 +1,12 @@
-"""``orchestra up SWEEP.py``: plan a sweep into its directory and run it."""
+"""``orchestra up SWEEP.py``: plan a sweep into its directory and run it.
+
+On a terminal, ``up`` starts the sweep's service (its own session, no terminal, ``service.log``)
+and attaches the dashboard to it: losing the terminal only detaches. ``-d`` starts the service and
+returns. Without a terminal (a job script, a pipe, CI) or with ``--foreground``, the sweep runs in
+this process: plain progress, exit codes 0/1/2/130, and SIGINT, SIGTERM or SIGHUP interrupt it
+cleanly. Every live orchestrator serves the control socket, so ``orchestra cancel ...`` works
+against all of them.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +15,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestra.errors import PlanError
+if TYPE_CHECKING:
+    from orchestra.service.session import Prepared, Session, UpOptions
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -24,7 +34,16 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers", type=int, default=None, help="CPU slots: runs at once (default: one per core)"
     )
-    p.add_argument("--headless", action="store_true", help="no dashboard: progress and one line per run")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "-d", "--detach", action="store_true", help="start the sweep's service and return at once"
+    )
+    mode.add_argument(
+        "--foreground",
+        action="store_true",
+        help="run the sweep in this process (job scripts, CI, debugging); it ends with this process",
+    )
+    mode.add_argument("--headless", action="store_true", help="no dashboard: progress and one line per run")
     p.add_argument(
         "--dry-run", action="store_true", help="print the planned runs and their directories; start nothing"
     )
@@ -66,159 +85,132 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="time a stopped run gets between SIGTERM and SIGKILL (default 10)",
     )
+    p.add_argument("--service-ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def options(args: argparse.Namespace) -> UpOptions:
+    from orchestra.service.session import UpOptions
+
+    return UpOptions(
+        root=Path(args.root),
+        name=args.name,
+        workers=args.workers,
+        retry_failed=args.retry_failed,
+        update=args.update,
+        max_failures=args.max_failures,
+        fail_fast=args.fail_fast,
+        grace=args.grace,
+        gpus=args.gpus,
+        avoid_gpus=args.avoid_gpus,
+        gpu_headroom=args.gpu_headroom,
+        fake_gpus=args.fake_gpus,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from orchestra.plan.loader import load_sweep_file
-    from orchestra.plan.prepare import apply, reconcile, sweep_name
-    from orchestra.rundir import SweepDir, SweepLock
-    from orchestra.runtime.payload import dumps_entry
-    from orchestra.scheduler.resources import CpuSlots, default_workers
+    from orchestra.service.session import prepare
 
+    dashboard = sys.stdout.isatty() and args.service_ready_fd is None and not (args.headless or args.detach)
+    keymap = None
+    if dashboard:
+        from orchestra.tui.keys import load_keymap
+
+        keymap = load_keymap()  # read (and checked) first: a mistake in it starts no run
     loaded = load_sweep_file(args.sweep_file)
-    sweep = loaded.sweep
-    payload = dumps_entry(sweep.entry, by_value=[loaded.module])
-    root = Path(args.root)
-    options = dict(name=args.name, payload=payload, retry_failed=args.retry_failed, update=args.update)
-    workers = args.workers if args.workers is not None else default_workers()
-    if args.max_failures is not None and args.max_failures < 1:
-        raise PlanError(f"--max-failures must be at least 1, got {args.max_failures}")
-    problem = CpuSlots(workers).feasible(sweep.resources.cpus)
-    ledger = _gpu_ledger(args, sweep.resources)
-    if problem is None and ledger is not None:
-        problem = ledger.feasible(sweep.resources)
-    elif problem is None and (sweep.resources.gpus or sweep.resources.gpu_mem):
-        problem = "runs ask for GPUs, but --gpus none turns them off"
-    if problem:
-        raise PlanError(
-            f"{loaded.path.name}: each run {problem}"
-            if problem.startswith("asks")
-            else f"{loaded.path.name}: {problem}"
-        )
-    sweep_dir = SweepDir(root / sweep_name(loaded, args.name))
-    if args.dry_run or not sweep_dir.exists():
-        # read-only: every mistake in the sweep surfaces here, before anything is written
-        rec = reconcile(loaded, root, **options)
-        if args.dry_run:
-            _print_plan(rec)
-            return 0
-    sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    lock = SweepLock(sweep_dir)
-    if not lock.acquire():
-        raise PlanError(
-            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {lock.holder()}); "
-            "watch it with `orchestra status`, or stop that orchestrator first"
-        )
-    try:
-        rec = reconcile(loaded, root, **options)  # under the lock: what is on disk cannot move now
-        for note in [*apply(rec, payload), *rec.notes]:
-            print(f"orchestra: {note}")
-        return _run(args, loaded, rec, workers, ledger)
-    finally:
-        lock.release()
+    prepared = prepare(loaded, options(args))
+    if args.dry_run:
+        _print_plan(prepared)
+        return 0
+    if args.service_ready_fd is not None:
+        from orchestra.service.daemon import serve
 
+        return serve(prepared, args.service_ready_fd)
+    if args.detach or (dashboard and not args.foreground):
+        from orchestra.service.daemon import start_service
 
-def _gpu_ledger(args: argparse.Namespace, resources):  # type: ignore[no-untyped-def]
-    """The GPU ledger for this sweep, or None when GPUs are off or absent and not asked for."""
-    from orchestra.scheduler.gpu import GpuLedger, parse_gpu_selection
-    from orchestra.scheduler.probe import make_probe
-    from orchestra.units import parse_bytes
-
-    allowed = parse_gpu_selection(args.gpus)
-    avoid = parse_gpu_selection(args.avoid_gpus, "--avoid-gpus") if args.avoid_gpus else frozenset()
-    headroom = parse_bytes(args.gpu_headroom, "--gpu-headroom") or 0
-    if allowed is not None and not allowed:
-        return None
-    probe = make_probe(f"fake:{args.fake_gpus}" if args.fake_gpus else "auto")
-    ledger = GpuLedger(probe, allowed=allowed, avoid=avoid or (), headroom=headroom)
-    wants = resources.gpus > 0 or resources.gpu_mem is not None
-    if ledger.reason and not wants:
-        return None  # a CPU sweep on a machine without GPUs: nothing to show or place
-    return ledger
-
-
-def _run(args: argparse.Namespace, loaded, rec, workers: int, ledger) -> int:  # type: ignore[no-untyped-def]
+        return start_service(args, prepared, attach=dashboard, keymap=keymap)
     import anyio
 
-    from orchestra.headless import summary_line
-    from orchestra.scheduler.core import Scheduler
+    return anyio.run(_foreground, prepared, dashboard, keymap)
 
-    sweep = loaded.sweep
-    dashboard = sys.stdout.isatty() and not args.headless
-    n_start = len(rec.to_start)
-    skipped = _skipped_text(rec)
-    print(
-        f"sweep {rec.name}: {len(rec.runs)} runs, {n_start} to start{skipped}, {workers} workers -> {rec.sweep_dir.path}",
-        flush=True,
-    )
-    if n_start == 0:
-        done = all(r.status is not None and r.status.state.value == "completed" for r in rec.runs)
-        print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
-        return 0 if done else 1
-    scheduler = Scheduler.for_sweep(
-        rec,
-        sweep,
-        loaded.path,
-        workers=workers,
-        grace=args.grace,
-        fail_fast=args.fail_fast,
-        max_failures=args.max_failures,
-        gpus=ledger,
-        linger=dashboard,  # the dashboard stays open when all runs are done, so the user can retry
-    )
+
+async def _foreground(prepared: Prepared, dashboard: bool, keymap: dict[str, str] | None) -> int:
+    from orchestra.headless import show, stop_on_signals
+    from orchestra.present import summary_line
+    from orchestra.service.server import ControlServer
+    from orchestra.service.session import describe_start, open_session
+
     started = time.time()
-    if dashboard:
-        from orchestra.tui import run_dashboard
+    async with open_session(prepared) as session:
+        for note in session.notes:
+            print(f"orchestra: {note}")
+        print(describe_start(session), flush=True)
+        if _nothing_to_do(session):
+            return _say_nothing_to_do(session)
+        server = ControlServer.for_session(session)
+        if dashboard:
+            from orchestra.tui import run_foreground
 
-        summary = run_dashboard(scheduler, workers=workers)
-    else:
-        summary = anyio.run(_headless, scheduler, workers)
-    print(summary_line(scheduler.snapshot(), time.time() - started), flush=True)
+            async with server.serving():
+                summary = await run_foreground(session.scheduler, workers=_workers(prepared), keymap=keymap)
+        else:
+            async with server.serving():
+                summary = await session.run(
+                    [
+                        lambda s: show(s, tty=sys.stdout.isatty() or None, workers=_workers(prepared)),
+                        stop_on_signals,
+                    ]
+                )
+        print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
+        _say_unrecorded(summary.unrecorded)
     return summary.exit_code
 
 
-async def _headless(scheduler, workers: int):  # type: ignore[no-untyped-def]
-    import signal
-    from functools import partial
-
-    import anyio
-
-    from orchestra.headless import show
-
-    async def on_signals() -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            count = 0
-            async for _ in signals:
-                count += 1
-                if count == 1:
-                    print("orchestra: stopping runs (again to kill them now)", file=sys.stderr, flush=True)
-                    scheduler.interrupt()
-                else:
-                    scheduler.kill_all()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(on_signals)
-        tg.start_soon(partial(show, scheduler, tty=sys.stdout.isatty() or None, workers=workers))
-        summary = await scheduler.run()
-        tg.cancel_scope.cancel()
-    return summary
+def _workers(prepared: Prepared) -> int:
+    slots = getattr(prepared.backend, "slots", None)
+    return slots.total if slots is not None else 1
 
 
-def _skipped_text(rec) -> str:  # type: ignore[no-untyped-def]
+def _nothing_to_do(session: Session) -> bool:
+    return session.scheduler.idle
+
+
+def _say_nothing_to_do(session: Session) -> int:
+    done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
+    print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
+    return 0 if done else 1
+
+
+def _say_unrecorded(unrecorded: dict[str, str]) -> None:
+    if unrecorded:
+        path, error = next(iter(unrecorded.items()))
+        print(
+            f"orchestra: error: {len(unrecorded)} status file(s) could not be written ({error}, e.g. {path}); "
+            "their runs are shown above as they ended but are not recorded: free the disk and run up again",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _print_plan(prepared: Prepared) -> None:
     from collections import Counter
 
-    c = Counter(r.status.state.value for r in rec.runs if not r.start and r.status is not None)
-    return "".join(f", {n} {state} kept" for state, n in sorted(c.items()))
-
-
-def _print_plan(rec) -> None:  # type: ignore[no-untyped-def]
+    rec = prepared.rec
     state = "new" if rec.new else "exists"
     print(f"sweep {rec.name} -> {rec.sweep_dir.path} ({state})")
-    print(f"{len(rec.runs)} runs, {len(rec.to_start)} to start{_skipped_text(rec)}")
+    kept = Counter(
+        r.status.state.value for r in rec.runs if not r.start and r.status is not None and not r.orphaned
+    )
+    to_start = sum(1 for r in rec.runs if r.start or r.orphaned)
+    print(
+        f"{len(rec.runs)} runs, {to_start} to start"
+        + "".join(f", {n} {s} kept" for s, n in sorted(kept.items()))
+    )
     for note in rec.notes:
         print(f"note: {note}")
     width = max((len(r.id) for r in rec.runs), default=3)
     for r in rec.runs:
         now = r.status.state.value if r.status else "new"
-        action = "start" if r.start else "keep"
-        print(f"{r.spec.index:>5}  {r.id:<{width}}  {action:<5}  {now:<9}  {r.dir.path}")
+        action = "recover" if r.orphaned else ("start" if r.start else "keep")
+        print(f"{r.spec.index:>5}  {r.id:<{width}}  {action:<7}  {now:<11}  {r.dir.path}")

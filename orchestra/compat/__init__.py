@@ -2,12 +2,17 @@
 
 An existing sweep moves over by changing its imports:
 
-- ``orchestra.compat.lagom``: ``Config``, ``Grid``, ``Sample``, ``Condition`` (lagom.experiment), ``Logger``;
-- ``orchestra.compat.spinup``: ``ExperimentGrid`` and ``call_experiment`` (spinup.utils.run_utils);
-- ``orchestra.compat.garage``: ``wrap_experiment``, ``ExperimentContext``, ``Snapshotter``, ``dump_json``;
-- ``orchestra.compat.pyexputils``: ``ExperimentDescription``, ``loadExperiment``, ``getConfig``, results, Slurm helpers.
+- ``orchestra.compat.lagom``: the RL core (agents, data, runners, engine, CMAES/CEM), ``Logger``,
+  ``.experiment`` (``Config``, ``Grid``, ``Sample``, ``Condition``, ``run_experiment``), ``.envs``,
+  ``.utils``, ``.transform``;
+- ``orchestra.compat.spinup``: ``ExperimentGrid``, ``call_experiment``, ``setup_logger_kwargs``
+  (``.utils.run_utils``) and ``.user_config``;
+- ``orchestra.compat.garage``: ``wrap_experiment``, ``ExperimentContext``, ``Snapshotter``, ``dump_json``,
+  the deprecated ``run_experiment``/``to_local_command`` (``.experiment``), ``.experiment.deterministic``;
+- ``orchestra.compat.pyexputils``: ``ExperimentDescription``, ``loadExperiment``, ``getConfig``, results
+  (``.results``, ``.results.paths``, ``.results.indices``), ``.runner.parallel``, Slurm helpers.
 
 Each behaves as shared/SEEDS-SEMANTICS.md describes its library, except where that library has a
 plain bug (a crash, a silent override): there the adapter does the evident thing or raises one
-clear error, and its docstring says so.
+clear error, and its docstring says so. docs/compat.md lists every name and every difference.
 """

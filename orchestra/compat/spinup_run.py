@@ -52,7 +52,7 @@ _COLORS = {
 }
 
 
-class CallExperimentError(UserError):
+class CallExperimentError(UserError, ValueError):
     """``call_experiment`` was asked for something it cannot do here."""
 
 
@@ -89,7 +89,14 @@ def _is_json_serializable(v: Any) -> bool:
 def setup_logger_kwargs(
     exp_name: str, seed: int | None = None, data_dir: str | None = None, datestamp: bool = False
 ) -> dict[str, str]:
-    """``{"output_dir", "exp_name"}``: ``data_dir/exp_name/exp_name_s{seed}`` (see the module doc)."""
+    """``{"output_dir", "exp_name"}``: ``data_dir/exp_name/exp_name_s{seed}`` (see the module doc).
+
+    ``data_dir`` defaults to ``user_config.DEFAULT_DATA_DIR`` (relative to the current directory);
+    ``user_config.FORCE_DATESTAMP`` datestamps every directory.
+    """
+    from orchestra.compat.spinup import user_config
+
+    datestamp = datestamp or user_config.FORCE_DATESTAMP
     relpath = (time.strftime("%Y-%m-%d_") if datestamp else "") + exp_name
     if seed is not None:
         if datestamp:
@@ -97,7 +104,7 @@ def setup_logger_kwargs(
         else:
             subfolder = exp_name + "_s" + str(seed)
         relpath = os.path.join(relpath, subfolder)
-    data_dir = data_dir or os.path.join(os.getcwd(), "data")
+    data_dir = data_dir or os.path.abspath(user_config.DEFAULT_DATA_DIR)
     return {"output_dir": os.path.join(data_dir, relpath), "exp_name": exp_name}
 
 

@@ -22,10 +22,27 @@ from orchestra.sweep import Sweep
 
 @dataclass(frozen=True)
 class LoadedSweep:
+    """A Sweep and where it came from: the sweep file (or the module of a Sweep built in Python)."""
+
     sweep: Sweep
     path: Path
     module: types.ModuleType
     attr: str
+    by_value: bool = True  # the module travels by value (a sweep file is not importable by runs)
+
+    @classmethod
+    def of(cls, sweep: Sweep) -> LoadedSweep:
+        """A Sweep built in Python rather than loaded from a file (lagom's ``run_experiment``, tests).
+
+        Its entry function's module is recorded as the launcher; functions of ``__main__`` travel by
+        value (cloudpickle does that by itself), those of importable modules by reference.
+        """
+        module = (
+            sys.modules.get(getattr(sweep.entry, "__module__", "") or "__main__") or sys.modules["__main__"]
+        )
+        file = getattr(module, "__file__", None)
+        path = Path(file).resolve() if file else Path.cwd() / "__main__.py"
+        return cls(sweep, path, module, "", by_value=False)
 
 
 def load_sweep_file(spec: str) -> LoadedSweep:

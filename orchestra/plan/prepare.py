@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from orchestra.rundir import (
     read_json_or_none,
     write_json,
 )
+from orchestra.rundir.plan import run_numbers
 from orchestra.space.naming import check_path_component
 from orchestra.space.values import content_hash
 from orchestra.space.variant import Variant
@@ -49,8 +50,9 @@ class PlannedRun:
     dir: RunDir
     status: Status | None
     start: bool
-    recovered: bool = False  # status was 'running' from a dead orchestrator and is rewritten by apply
-    leftover_pid: int | None = None  # that orchestrator's child, killed by apply if it is somehow alive
+    orphaned: bool = False  # 'running' on disk with no live orchestrator: the backend recovers it first
+    handle: Any = None  # the backend re-attached it (a Slurm job that went on): the scheduler supervises it
+    labels: Mapping[str, Any] = field(default_factory=dict)  # shown by frontends (a search's generation)
 
     @property
     def id(self) -> str:
@@ -131,7 +133,13 @@ def reconcile(
             notes.append(f"seeds added: {', '.join(map(str, added))}")
         if old.get("payload_sha256") and payload and old["payload_sha256"] != _sha(payload):
             notes.append("the entry function changed since the last up; finished runs keep their results")
-    plan = Plan(tuple(variants), sweep.seeds)
+    numbers = run_numbers(old) if old is not None else {}
+    plan = Plan.numbered(variants, sweep.seeds, numbers)
+    live = {(r.variant.name, r.seed) for r in plan.runs}
+    retired_runs: list[list[Any]] = sorted(
+        ([name, seed, index] for (name, seed), index in numbers.items() if (name, seed) not in live),
+        key=lambda r: int(r[2]),
+    )
     runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
     record = {
         "format": FORMAT,
@@ -147,7 +155,9 @@ def reconcile(
         "settings": sweep.settings(),
         "seeds": list(sweep.seeds),
         "variants": [v.to_json() for v in variants],
+        "runs": plan.runs_json(),
         "retired": retired,
+        "retired_runs": retired_runs,
     }
     return Reconciled(sweep_dir, name, plan, runs, record, old is None, notes)
 
@@ -165,10 +175,6 @@ def apply(rec: Reconciled, payload: bytes) -> list[str]:
     warnings = write_launch(
         rec.sweep_dir, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
     )
-    for r in rec.runs:
-        if r.recovered and r.status is not None:
-            _reap_leftover(r.leftover_pid, r.dir)
-            r.dir.write_status(r.status)
     return warnings
 
 
@@ -176,11 +182,7 @@ def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRu
     run_dir = sweep_dir.run(spec.variant.name, spec.seed)
     status = run_dir.read_status()
     if status is not None and status.state is State.RUNNING:
-        pid = status.pid
-        status = _recover(status, run_dir)
-        return PlannedRun(
-            spec, run_dir, status, status.state is not State.COMPLETED, recovered=True, leftover_pid=pid
-        )
+        return PlannedRun(spec, run_dir, status, start=False, orphaned=True)
     if status is None or status.state is State.QUEUED:
         start = True
     elif status.state is State.COMPLETED:
@@ -192,12 +194,28 @@ def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRu
     return PlannedRun(spec, run_dir, status, start)
 
 
-def _recover(status: Status, run_dir: RunDir) -> Status:
-    """What became of a run that a dead orchestrator left 'running' (its process is gone by now).
+def settle(run: PlannedRun) -> PlannedRun:
+    """What became of a run a dead orchestrator left 'running' that the backend could not re-attach
+    (its processes are gone by now); the new status is written.
 
     If the run wrote its result for that attempt it completed while nobody watched; otherwise it
-    was lost, and the next ``up`` runs it again from its newest snapshot.
+    was lost, and this ``up`` runs it again from its newest snapshot.
     """
+    assert run.status is not None
+    status = _settled(run.status, run.dir)
+    run.dir.write_status(status)
+    return replace(run, status=status, start=status.state is not State.COMPLETED, orphaned=False)
+
+
+def settle_status(run_path: str | os.PathLike[str]) -> None:
+    """:func:`settle` for a run directory alone (``attach`` on a sweep whose orchestrator died)."""
+    run_dir = RunDir(run_path)
+    status = run_dir.read_status()
+    if status is not None and status.state is State.RUNNING:
+        run_dir.write_status(_settled(status, run_dir))
+
+
+def _settled(status: Status, run_dir: RunDir) -> Status:
     now = time.time()
     result = read_json_or_none(run_dir.result)
     if (
@@ -253,24 +271,3 @@ def _match(fresh: Sequence[Variant], old: dict[str, Any]) -> tuple[list[Variant]
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _reap_leftover(pid: int | None, run_dir: RunDir) -> None:
-    """Kill the process group of a run left by a dead orchestrator, if it is still there.
-
-    The run's parent-death signal should have ended it already; this is the second line of
-    defence, and it checks that the pid still belongs to that run before touching it.
-    """
-    if not pid:
-        return
-    import signal
-
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.environ().get("ORCHESTRA_RUN_DIR") != str(run_dir.path):
-            return
-        os.killpg(pid, signal.SIGKILL)
-    except (psutil.Error, ProcessLookupError, PermissionError):
-        return

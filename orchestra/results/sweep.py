@@ -75,7 +75,7 @@ def load_sweep(path: str | os.PathLike[str], *, cache: bool = True) -> SweepResu
         status = ref.dir.read_status()
         lost = not alive and status is not None and status.state is State.RUNNING
         runs.append(
-            Run(ref.index, ref.variant, ref.index // len(seeds), ref.seed, ref.params, ref.dir, status, lost,
+            Run(ref.index, ref.variant, ref.variant_index, ref.seed, ref.params, ref.dir, status, lost,
                 settings=settings, cache=cache)
         )  # fmt: skip
     return SweepResults(sweep_dir.path, plan, runs, alive)

@@ -173,3 +173,18 @@ def last_record(path: str | os.PathLike[str], tail_bytes: int = 1 << 16) -> Any:
             except orjson.JSONDecodeError:
                 continue
     return None
+
+
+def last_records(path: str | os.PathLike[str], tail_bytes: int = 1 << 16) -> list[Any]:
+    """The complete JSONL records in the last ``tail_bytes`` of a file (oldest first); [] when missing."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = max(0, size - tail_bytes)
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    if start:
+        data = data[data.find(b"\n") + 1 :]  # the first line is cut: skip it
+    return parse_jsonl(data, final=True)[0].records

@@ -4,62 +4,117 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 from typing import IO
 
+from orchestra.errors import RunDirError
 from orchestra.rundir.layout import SweepDir
 
 
 class SweepLock:
-    """An exclusive ``flock`` on ``orchestra.lock``: one live orchestrator per sweep.
+    """An exclusive ``flock`` on the sweep directory and on ``orchestra.lock``: one orchestrator per sweep.
 
-    The kernel drops the lock when its holder dies, ``kill -9`` included, so a stale lock never
-    blocks the next ``orchestra up``.
+    The kernel drops both when their holder dies, ``kill -9`` included, so a stale lock never blocks
+    the next ``orchestra up``. The lock on the directory itself means that deleting
+    ``orchestra.lock`` under a live orchestrator does not let a second one in (where the filesystem
+    cannot lock a directory, NFS say, the file's lock alone holds). ``orchestra.lock`` names the
+    holder: ``<pid> <host>``.
     """
 
     def __init__(self, sweep: SweepDir) -> None:
+        self.sweep = sweep
         self.path = sweep.lock
         self._file: IO[bytes] | None = None
+        self._dir: int | None = None
 
     def acquire(self) -> bool:
-        """Take the lock without waiting; False when another live process holds it."""
-        f = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
+        """Take the lock without waiting; False when another live process holds it.
+
+        A lock file that cannot be made (a full disk, a read-only directory) is a RunDirError.
+        """
+        dir_fd = _lock_dir(self.sweep, fcntl.LOCK_EX)
+        if dir_fd == -1:
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            _close(dir_fd)
+            raise RunDirError(
+                f"{self.path}: cannot create the sweep's lock ({exc.strerror or exc})"
+            ) from None
+        f = os.fdopen(fd, "r+b")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
+            _close(dir_fd)
             return False
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n".encode())
-        f.flush()
-        self._file = f
+        try:
+            f.truncate(0)
+            f.write(f"{os.getpid()} {socket.gethostname()}\n".encode())
+            f.flush()
+        except OSError:
+            pass  # the holder's name is a courtesy; the lock itself is held
+        self._file, self._dir = f, dir_fd
         return True
 
     def holder(self) -> int | None:
-        """The pid written by the holder, if the lock is held by a live process."""
+        """The pid written by the holder if the lock is held by a live process (-1: held, pid unknown)."""
+        dir_fd = _lock_dir(self.sweep, fcntl.LOCK_SH)
+        held = dir_fd == -1
+        _close(dir_fd)
         try:
             with open(self.path, "rb") as f:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    text = f.read().decode(errors="replace").strip()
-                    return int(text) if text.isdigit() else -1
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-                return None
+                if not held:
+                    try:
+                        fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+                        return None
+                    except BlockingIOError:
+                        pass
+                words = f.read().decode(errors="replace").split()
         except FileNotFoundError:
-            return None
+            return -1 if held else None
+        return int(words[0]) if words and words[0].isdigit() else -1
 
     def release(self) -> None:
         if self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+        _close(self._dir)
+        self._dir = None
 
     def __enter__(self) -> SweepLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _lock_dir(sweep: SweepDir, how: int) -> int | None:
+    """Lock the sweep directory: its fd (held), -1 when someone else holds it, None where directories
+    cannot be locked (or the directory does not exist yet)."""
+    try:
+        fd = os.open(sweep.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return -1
+    except OSError:
+        os.close(fd)
+        return None
+    if how == fcntl.LOCK_SH:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    return fd
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None and fd >= 0:
+        os.close(fd)
 
 
 def live_holder(sweep: SweepDir) -> int | None:

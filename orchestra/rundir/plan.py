@@ -19,6 +19,7 @@ class PlannedRunRef:
     seed: int
     params: Mapping[str, Any]
     dir: RunDir
+    variant_index: int = 0
 
     @property
     def id(self) -> str:
@@ -26,14 +27,36 @@ class PlannedRunRef:
 
 
 def planned_runs(sweep: SweepDir, plan: Mapping[str, Any]) -> list[PlannedRunRef]:
-    """The runs of a plan (variants x seeds, variant-major), with their directories."""
-    seeds = list(plan.get("seeds", []))
+    """The runs of a plan, by run number, with their directories.
+
+    ``sweep.json`` lists each run as ``[variant index, seed, run number]`` under ``runs``; a plan
+    written before runs were numbered explicitly numbers them variant-major, seed-minor.
+    """
+    variants = {v["index"]: v for v in plan.get("variants", [])}
     out = []
-    for v in plan.get("variants", []):
-        for j, s in enumerate(seeds):
-            out.append(
-                PlannedRunRef(v["index"] * len(seeds) + j, v["name"], s, v["params"], sweep.run(v["name"], s))
-            )
+    for vi, s, index in numbered_runs(plan):
+        v = variants[vi]
+        out.append(PlannedRunRef(index, v["name"], s, v["params"], sweep.run(v["name"], s), vi))
+    out.sort(key=lambda r: r.index)
+    return out
+
+
+def numbered_runs(plan: Mapping[str, Any]) -> list[list[int]]:
+    """``[variant index, seed, run number]`` of every run of a plan (``sweep.json`` data)."""
+    numbered = plan.get("runs")
+    if numbered is not None:
+        return [list(r) for r in numbered]
+    seeds = list(plan.get("seeds", []))
+    indices = sorted(v["index"] for v in plan.get("variants", []))
+    return [[vi, s, vi * len(seeds) + j] for vi in indices for j, s in enumerate(seeds)]
+
+
+def run_numbers(plan: Mapping[str, Any]) -> dict[tuple[str, int], int]:
+    """(variant name, seed) -> run number, for every run a plan ever numbered (retired ones too)."""
+    names = {v["index"]: v["name"] for v in plan.get("variants", [])}
+    out = {(names[vi], s): index for vi, s, index in numbered_runs(plan) if vi in names}
+    for r in plan.get("retired_runs", []):
+        out[(r[0], r[1])] = r[2]
     return out
 
 

@@ -126,6 +126,7 @@ class Status:
     pid: int | None = None
     host: str | None = None
     gpus: tuple[Mapping[str, Any], ...] = ()
+    handle: Mapping[str, Any] | None = None  # the backend's record of the attempt (pid, or job id and node)
     queued_at: float | None = None
     started_at: float | None = None
     ended_at: float | None = None
@@ -155,6 +156,7 @@ class Status:
             "pid": self.pid,
             "host": self.host,
             "gpus": list(self.gpus),
+            "handle": dict(self.handle) if self.handle is not None else None,
             "queued_at": self.queued_at,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
@@ -175,6 +177,7 @@ class Status:
                 pid=d.get("pid"),
                 host=d.get("host"),
                 gpus=tuple(d.get("gpus") or ()),
+                handle=d.get("handle"),
                 queued_at=d.get("queued_at"),
                 started_at=d.get("started_at"),
                 ended_at=d.get("ended_at"),

@@ -1,49 +1,54 @@
-"""The scheduler: one anyio task group that places, starts, watches and stops the runs of a sweep.
+"""The scheduler: the queue, placement, commands and policies of one sweep, in one anyio task group.
 
-All placement decisions happen in one task (``_placement_loop``), so two runs can never be given
-the same CPU slot or the same GPU bytes. Each started run has a supervising task that waits for
-its exit, applies its timeout and retry policy, and writes its status. Frontends (the dashboard,
-the headless display, tests) read :meth:`Scheduler.snapshot` on timers or listen to
-:meth:`Scheduler.events`, and steer with the command methods (``cancel``, ``kill``, ``retry``,
-``pause``, ``resume``, ``stop``, ``interrupt``), which are plain calls from the same event loop.
+What runs next is decided here; where and how a run lives is the backend's
+(:mod:`orchestra.scheduler.backends`). All placement decisions happen in one task
+(``_placement_loop``), so two runs can never be given the same CPU slot or the same GPU bytes.
+Each started attempt is one task with its own scope (:meth:`Scheduler._attempt`): it waits for the
+exit, enforces the timeout and stop requests, and records the outcome
+(:func:`orchestra.scheduler.outcome.classify`). Stopping the scheduler is cancelling its task
+group; each attempt's shielded clean-up then stops its run within the grace period (unless the
+backend's runs outlive the orchestrator, as Slurm jobs do).
+
+Frontends read :meth:`Scheduler.snapshot` (or the table's events and change feeds) and steer with
+:meth:`Scheduler.request`, which takes a :class:`~orchestra.scheduler.commands.Command` and returns
+one :class:`~orchestra.scheduler.commands.Reply` per run. The plan can grow while the sweep runs
+(:meth:`Scheduler.submit`), and ``metric_listeners`` see every new metrics record: the seams an
+adaptive search and an early-stopping rule build on.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import signal
-import socket
-import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream
 
-from orchestra.plan.prepare import PlannedRun, Reconciled, run_config
+from orchestra.errors import PlanError
+from orchestra.plan.prepare import PlannedRun, run_config
 from orchestra.rundir import (
-    EXIT_SETUP,
-    EXIT_TERMINATED,
     Exit,
     JsonlTail,
     Reason,
     RunDir,
     State,
     Status,
+    last_records,
     read_json_or_none,
     write_json,
 )
-from orchestra.scheduler.backends import Backend, Handle, LaunchSpec
-from orchestra.scheduler.gpu import GpuGrant, GpuLedger
-from orchestra.scheduler.resources import CpuSlots
-from orchestra.scheduler.runenv import run_env
-from orchestra.scheduler.table import RunEvent, RunRow, Snapshot
+from orchestra.scheduler.backends import Backend, Ended, Handle, Placement, RunLaunch
+from orchestra.scheduler.commands import Action, Command, Op, Reply
+from orchestra.scheduler.outcome import classify
+from orchestra.scheduler.table import RunEvent, RunRow, RunTable, Snapshot, status_fields
 from orchestra.scheduler.writer import StatusWriter
-from orchestra.sweep import Resources, Sweep
+from orchestra.sweep import Resources
+
+MetricListener = Callable[[str, list[dict[str, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -63,185 +68,146 @@ class Summary:
     counts: dict[State, int]
     interrupted: bool
     stopped_by_failures: bool
+    unrecorded: dict[str, str] = field(default_factory=dict)  # status files that could not be written
 
     @property
     def exit_code(self) -> int:
-        """0 when every run completed, 130 when interrupted, 1 otherwise (failed, cancelled, left queued)."""
+        """0 every run completed (or was stopped early), 130 interrupted, 1 otherwise.
+
+        Otherwise: a run failed, was cancelled or left queued, or a status could not be recorded.
+        """
+        if self.unrecorded:
+            return 1
         if self.interrupted and not self.stopped_by_failures:
             return 130
-        if set(self.counts) - {State.COMPLETED}:
+        if set(self.counts) - {State.COMPLETED, State.STOPPED}:
             return 1
         return 0
 
 
 class _Run:
-    """The scheduler's private, mutable record of one run."""
+    """The scheduler's private, mutable record of one run: its plan, its status and its live attempt."""
 
-    def __init__(self, planned: PlannedRun) -> None:
-        self.planned = planned
+    def __init__(self, planned: PlannedRun, order: tuple[int, int]) -> None:
+        self.spec = planned.spec
         self.dir: RunDir = planned.dir
         self.status: Status = planned.status or Status(State.QUEUED)
-        self.handle: Handle | None = None
-        self.stop_reason: Reason | None = None
-        self.tries = 0  # attempts started in this session
+        self.order = order
         self.tail = JsonlTail(self.dir.metrics)
-        self.exited = anyio.Event()
-        self.grant: GpuGrant | None = None
-        self.slot = False  # holds its CPU slots (from placement until its process is gone)
-        spec = planned.spec
-        self.row = RunRow(
-            index=spec.index,
-            id=spec.id,
-            variant=spec.variant.name,
-            seed=spec.seed,
-            params=spec.variant.params,
-            dir=self.dir.path,
-            state=self.status.state,
-            attempt=self.status.attempt,
-            exit=self.status.exit,
-            pid=None,
-            gpus=self.status.gpus,
-            queued_at=self.status.queued_at,
-            started_at=self.status.started_at,
-            ended_at=self.status.ended_at,
-        )
+        self.tries = 0  # attempts started by this scheduler (for max_retries)
+        self.handle: Handle | None = None
+        self.launching = False  # placed, being started by the backend (no handle yet)
+        self.stop_reason: Reason | None = None
+        self.stop_requested = anyio.Event()
+        self.kill_requested = anyio.Event()
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def active(self) -> bool:
+        """Its attempt is being started or is running."""
+        return self.launching or self.handle is not None
+
+    def new_attempt(self) -> None:
+        self.stop_reason = None
+        self.stop_requested = anyio.Event()
+        self.kill_requested = anyio.Event()
+
+    def request_stop(self, reason: Reason, *, graceful: bool) -> None:
+        """Ask the live attempt to stop; the first reason sticks, except that a kill overrides it."""
+        if self.stop_reason is None or reason is Reason.KILLED:
+            self.stop_reason = reason
+        self.stop_requested.set()
+        if not graceful:
+            self.kill_requested.set()
 
 
 class Scheduler:
-    """Runs the planned runs of one sweep; see the module docstring."""
+    """Runs the planned runs of one sweep on a backend; see the module docstring."""
 
     def __init__(
         self,
-        rec: Reconciled,
+        runs: Sequence[PlannedRun],
         backend: Backend,
         *,
-        workers: int,
+        name: str,
+        seeds: Sequence[int],
         resources: Resources,
         policy: Policy,
         sweep_env: Mapping[str, str] | None = None,
         sweep_file: Path | None = None,
         run_options: Mapping[str, Any] | None = None,
-        gpus: GpuLedger | None = None,
         cwd: Path | None = None,
         linger: bool = False,
         metrics_interval: float = 0.5,
-        gpu_interval: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.rec = rec
+        self.name = name
         self.backend = backend
-        self.slots = CpuSlots(workers)
         self.resources = resources
         self.policy = policy
+        self.seeds = list(seeds)
         self.sweep_env = dict(sweep_env or {})
         self.sweep_file = sweep_file
         self.run_options = dict(run_options or {})
-        self.gpus = gpus
-        if gpus is not None:
-            gpus.pids_of = self.pids_of
         self.cwd = cwd or Path.cwd()
-        self.linger = linger
         self.metrics_interval = metrics_interval
-        self.gpu_interval = gpu_interval
         self.clock = clock
-        self.host = socket.gethostname()
         self.writer = StatusWriter()
+        self.table = RunTable()
         self.runs: dict[str, _Run] = {}
-        for p in rec.runs:
-            self.runs[p.id] = _Run(p)
-        self._order = {rid: self._order_key(r) for rid, r in self.runs.items()}
-        self._queue: list[str] = sorted((p.id for p in rec.runs if p.start), key=self._order.__getitem__)
-        self._version = 0
+        self.metric_listeners: list[MetricListener] = []
+        self._queue: list[str] = []
+        self._holds = 1 if linger else 0
         self._paused = False
+        self._paused_by_writes = False
         self._stopping = False
         self._interrupted = False
         self._failures = 0
         self._stopped_by_failures = False
+        self._alerts: dict[str, str] = {}
+        self._waiting = ""
         self._wake = anyio.Event()
-        self._changed = anyio.Event()
         self._done = anyio.Event()
-        self._closing = False
-        self._subscribers: list[MemoryObjectSendStream[RunEvent]] = []
         self._started_at = clock()
-        self._tg: anyio.abc.TaskGroup | None = None
-        for rid in self._queue:
-            run = self.runs[rid]
-            if run.row.state is not State.QUEUED:
-                self._set_row(run, state=State.QUEUED, exit=None, ended_at=None)
-
-    @classmethod
-    def for_sweep(
-        cls,
-        rec: Reconciled,
-        sweep: Sweep,
-        sweep_file: Path,
-        *,
-        workers: int,
-        grace: float = 10.0,
-        fail_fast: bool = False,
-        max_failures: int | None = None,
-        backend: Backend | None = None,
-        **options: Any,
-    ) -> Scheduler:
-        """The scheduler of a prepared sweep with its own policies; ``max_failures`` overrides the sweep's."""
-        from orchestra.scheduler.backends.local import LocalBackend
-
-        policy = Policy(
-            max_retries=sweep.max_retries,
-            timeout=sweep.timeout,
-            max_failures=max_failures if max_failures is not None else sweep.max_failures,
-            fail_fast=fail_fast,
-            order=sweep.order,
-            grace=grace,
-        )
-        return cls(
-            rec,
-            backend or LocalBackend(),
-            workers=workers,
-            resources=sweep.resources,
-            policy=policy,
-            sweep_env=sweep.env,
-            sweep_file=sweep_file,
-            run_options=sweep.run_options(),
-            **options,
-        )
+        self._tg: TaskGroup | None = None
+        self.summary: Summary | None = None  # set when run() has returned
+        self._backfill: list[str] = []
+        self._adopted: list[_Run] = []  # re-attached attempts, supervised once run() starts
+        for p in runs:
+            self._add(p)
+        self._queue.sort(key=lambda rid: self.runs[rid].order)
 
     # ------------------------------------------------------------------ frontends' view
 
     def snapshot(self) -> Snapshot:
         """The table now: cheap, immutable, safe to keep."""
         return Snapshot(
-            self._version,
-            tuple(r.row for r in self.runs.values()),
+            self.table.version,
+            tuple(self.table.rows.values()),
             self._paused,
             self._stopping or self._interrupted,
             self._started_at,
+            self.done,
+            self._waiting,
+            tuple(self._alerts.values()),
         )
 
     @property
     def version(self) -> int:
-        return self._version
-
-    async def changed(self, since: int) -> int:
-        """Wait until the table's version passes ``since``; returns the new version."""
-        while self._version <= since and not self._done.is_set():
-            await self._changed.wait()
-        return self._version
+        return self.table.version
 
     def events(self) -> MemoryObjectReceiveStream[RunEvent]:
         """A stream of state changes of runs, from now on."""
-        send, receive = anyio.create_memory_object_stream[RunEvent](math.inf)
-        self._subscribers.append(send)
-        return receive
+        return self.table.events()
 
     def row(self, run_id: str) -> RunRow:
-        return self._get(run_id).row
+        return self.table.rows[self._get(run_id).id]
 
-    def pids_of(self, run_id: str) -> list[int]:
-        """The live processes of a run (its process group), for the GPU ledger's attribution."""
-        run = self.runs.get(run_id)
-        handle = run.handle if run is not None else None
-        return handle.members() if handle is not None else []
+    def gpu_views(self) -> Sequence[Any]:
+        return self.backend.views()
 
     @property
     def paused(self) -> bool:
@@ -249,132 +215,214 @@ class Scheduler:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        """The sweep is over: :meth:`run` has returned and :attr:`summary` is set."""
+        return self.summary is not None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to run: no queued, starting, running or re-attached run."""
+        return not self._queue and not self._adopted and not self._active()
+
+    async def send(self, command: Command) -> list[Reply]:
+        """:meth:`request` with the face of a remote sweep (the dashboard sends commands this way)."""
+        return self.request(command)
+
+    def hold(self) -> None:
+        """Keep the sweep alive when every run has finished (a dashboard is attached: it may retry)."""
+        self._holds += 1
+
+    def unhold(self) -> None:
+        self._holds = max(0, self._holds - 1)
+        self._wakeup()
 
     # ------------------------------------------------------------------ commands
 
-    def cancel(self, run_id: str) -> str:
-        """Stop a run: a queued run will not start; a running one gets SIGTERM, then SIGKILL after the grace period."""
+    def request(self, command: Command) -> list[Reply]:
+        """Carry out a command; one reply per run named (one for a sweep-wide op)."""
+        op = command.op
+        if op.per_run:
+            return [self._per_run(op, run_id) for run_id in command.runs]
+        if op is Op.PAUSE:
+            self.pause()
+            return [Reply(op, Action.PAUSED)]
+        if op is Op.RESUME:
+            self.resume()
+            return [Reply(op, Action.RESUMED)]
+        if op is Op.STOP:
+            self.stop()
+            return [Reply(op, Action.DRAINING)]
+        if op is Op.STOP_NOW:
+            self.interrupt()
+            return [Reply(op, Action.INTERRUPTING)]
+        self.kill_all()
+        return [Reply(op, Action.KILLED)]
+
+    def _per_run(self, op: Op, run_id: str) -> Reply:
+        run = self.runs.get(run_id)
+        if run is None:
+            return Reply(op, Action.UNKNOWN, run_id, None, "no such run in this sweep")
+        return {
+            Op.CANCEL: self.cancel,
+            Op.KILL: self.kill,
+            Op.RETRY: self.retry,
+            Op.STOP_EARLY: self.stop_early,
+        }[op](run_id)
+
+    def cancel(self, run_id: str) -> Reply:
+        """Stop a run: a queued run will not start; a running one gets SIGTERM, then SIGKILL after the grace."""
+        return self._end(run_id, Op.CANCEL, Reason.CANCELLED, graceful=True)
+
+    def kill(self, run_id: str) -> Reply:
+        """Kill a running run's processes now (SIGKILL); a queued run is cancelled."""
+        return self._end(run_id, Op.KILL, Reason.KILLED, graceful=False)
+
+    def stop_early(self, run_id: str) -> Reply:
+        """End a run because an early-stopping rule says so: SIGTERM (it may snapshot), then 'stopped'."""
+        return self._end(run_id, Op.STOP_EARLY, Reason.STOPPED_EARLY, graceful=True)
+
+    def _end(self, run_id: str, op: Op, reason: Reason, *, graceful: bool) -> Reply:
         run = self._get(run_id)
-        if run.row.state is State.QUEUED:
-            self._queue.remove(run_id)
+        state = self.table.rows[run.id].state
+        if run.id in self._queue:
+            self._queue.remove(run.id)
             now = self.clock()
-            self._finish(
-                run, State.CANCELLED, Exit(Reason.CANCELLED, message="cancelled before it started"), now
-            )
-            return f"{run_id}: cancelled before it started"
-        if run.row.state is State.RUNNING:
-            self._stop_run(run, Reason.CANCELLED, graceful=True)
-            return f"{run_id}: cancelling (SIGTERM, SIGKILL after {self.policy.grace:g}s)"
-        return f"{run_id}: already {run.row.state.value}"
+            final = State.STOPPED if reason is Reason.STOPPED_EARLY else State.CANCELLED
+            self._finish(run, final, Exit(reason, message="ended before it started"), now)
+            return Reply(op, Action.CANCELLED, run.id, final.value, "before it started")
+        if run.active:
+            run.request_stop(reason, graceful=graceful)
+            if graceful:
+                return Reply(
+                    op, Action.STOPPING, run.id, state.value, f"SIGKILL after {self.policy.grace:g}s"
+                )
+            return Reply(op, Action.KILLED, run.id, state.value)
+        return Reply(op, Action.UNCHANGED, run.id, state.value, f"already {state.value}")
 
-    def kill(self, run_id: str) -> str:
-        """Kill a running run's whole process group now (SIGKILL)."""
+    def retry(self, run_id: str) -> Reply:
+        """Queue a failed, cancelled or interrupted run again; it resumes from its newest snapshot."""
         run = self._get(run_id)
-        if run.row.state is State.QUEUED:
-            return self.cancel(run_id)
-        if run.row.state is State.RUNNING:
-            self._stop_run(run, Reason.KILLED, graceful=False)
-            return f"{run_id}: killed"
-        return f"{run_id}: already {run.row.state.value}"
-
-    def retry(self, run_id: str) -> str:
-        """Queue a failed or cancelled run again; it resumes from its newest snapshot."""
-        run = self._get(run_id)
-        if not run.row.state.retryable:
-            return f"{run_id}: {run.row.state.value}, nothing to retry"
+        state = self.table.rows[run.id].state
+        if not state.retryable:
+            return Reply(Op.RETRY, Action.UNCHANGED, run.id, state.value, f"{state.value}, nothing to retry")
         run.tries = 0
-        run.stop_reason = None
         self._queue_run(run, front=True)
-        return f"{run_id}: queued again"
+        return Reply(Op.RETRY, Action.REQUEUED, run.id, State.QUEUED.value)
 
     def pause(self) -> None:
         """Start no new runs until :meth:`resume`; running runs go on."""
         self._paused = True
-        self._touch()
+        self.table.touch()
 
     def resume(self) -> None:
         self._paused = False
-        self._touch()
+        self._paused_by_writes = False
+        self.table.touch()
         self._wakeup()
 
     def stop(self) -> None:
         """Drain: let running runs finish, start nothing new, then end."""
         self._stopping = True
-        self._closing = True
-        self._touch()
+        self.table.touch()
         self._wakeup()
 
     def interrupt(self) -> None:
         """Stop everything: running runs get SIGTERM, then SIGKILL after the grace period.
 
-        They are recorded as cancelled/interrupted and resume on the next ``orchestra up``.
+        They are recorded as interrupted and resume on the next ``orchestra up``.
         """
         self._interrupted = True
-        self._closing = True
-        for run in self.runs.values():
-            if run.row.state is State.RUNNING:
-                self._stop_run(run, Reason.INTERRUPTED, graceful=True)
-        self._touch()
+        for run in self._active():
+            run.request_stop(Reason.INTERRUPTED, graceful=True)
+        self.table.touch()
         self._wakeup()
 
     def kill_all(self) -> None:
         """A second interrupt: SIGKILL every running run now."""
         self._interrupted = True
-        self._closing = True
-        for run in self.runs.values():
-            if run.row.state is State.RUNNING and run.handle is not None:
-                run.stop_reason = run.stop_reason or Reason.INTERRUPTED
-                run.handle.signal(signal.SIGKILL)
+        for run in self._active():
+            run.request_stop(Reason.INTERRUPTED, graceful=False)
         self._wakeup()
+
+    # ------------------------------------------------------------------ the plan grows
+
+    def submit(self, planned: PlannedRun) -> None:
+        """Add a run to the live sweep (already recorded in sweep.json by the plan's single writer)."""
+        if planned.id in self.runs:
+            raise ValueError(f"run {planned.id!r} is in the sweep already")
+        self._add(planned)
+        self._wakeup()
+
+    def _add(self, planned: PlannedRun) -> None:
+        spec = planned.spec
+        seed_pos = self.seeds.index(spec.seed) if spec.seed in self.seeds else len(self.seeds)
+        order = (seed_pos, spec.variant.index) if self.policy.order == "round_robin" else (spec.index, 0)
+        run = _Run(planned, order)
+        self.runs[run.id] = run
+        row = RunRow(
+            index=spec.index,
+            id=spec.id,
+            variant=spec.variant.name,
+            seed=spec.seed,
+            params=spec.variant.params,
+            dir=run.dir.path,
+            labels=planned.labels,
+            **status_fields(run.status),
+        )
+        self.table.add(row)
+        if planned.handle is not None:
+            run.handle = planned.handle
+            self._adopted.append(run)
+            self._set_row(run, where=planned.handle.id)
+        elif planned.start:
+            if row.state is not State.QUEUED:
+                self._set_row(run, state=State.QUEUED, exit=None, ended_at=None)
+            self._queue.append(run.id)
+        elif run.status.state.finished and planned.status is not None:
+            self._backfill.append(run.id)
 
     # ------------------------------------------------------------------ the loop
 
     def problem(self) -> str | None:
         """Why the sweep's runs can never be placed here (asks for more than there is), or None."""
-        problem = self.slots.feasible(self.resources.cpus)
-        if problem is None and self._wants_gpu():
-            problem = (
-                "runs ask for GPUs but no GPUs are available"
-                if self.gpus is None
-                else self.gpus.feasible(self.resources)
-            )
-        return problem
+        return self.backend.problem(self.resources)
 
     async def run(self) -> Summary:
         """Run until every run has finished (or the sweep was stopped); returns the summary."""
         if self._queue and self.problem():
-            raise RuntimeError(self.problem())  # callers check problem() first; reaching this is a bug
+            raise PlanError(str(self.problem()))  # callers check problem() first
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 tg.start_soon(self._placement_loop)
                 tg.start_soon(self._metrics_loop)
-                if self.gpus is not None:
-                    tg.start_soon(self._gpu_loop)
+                tg.start_soon(self.backend.watch, self._wakeup)
+                for run in self._adopted:
+                    assert run.handle is not None
+                    tg.start_soon(self._attempt, run, run.handle, Placement(run.id, self.resources))
+                self._adopted.clear()
                 self._wakeup()
                 await self._done.wait()
                 tg.cancel_scope.cancel()
         finally:
+            self._tg = None
             with anyio.CancelScope(shield=True):
-                await self._kill_leftovers()
-                await anyio.to_thread.run_sync(self.writer.close)
-            for s in self._subscribers:
-                s.close()
+                unrecorded = await anyio.to_thread.run_sync(self.writer.close)
         counts: dict[State, int] = {}
-        for run in self.runs.values():
-            counts[run.row.state] = counts.get(run.row.state, 0) + 1
-        return Summary(counts, self._interrupted, self._stopped_by_failures)
+        for row in self.table.rows.values():
+            counts[row.state] = counts.get(row.state, 0) + 1
+        self._done.set()
+        self.summary = Summary(counts, self._interrupted, self._stopped_by_failures, unrecorded)
+        self.table.close()
+        return self.summary
 
-    def _running(self) -> list[_Run]:
-        return [r for r in self.runs.values() if r.row.state is State.RUNNING]
+    def _active(self) -> list[_Run]:
+        return [r for r in self.runs.values() if r.active]
 
     def _check_done(self) -> None:
-        if self._running():
+        if self._active():
             return
-        if self._interrupted or self._stopping or self._closing or (not self._queue and not self.linger):
+        if self._interrupted or self._stopping or (not self._queue and not self._holds):
             self._done.set()
-        self._touch()
 
     async def _placement_loop(self) -> None:
         while True:
@@ -384,185 +432,160 @@ class Scheduler:
             if self._done.is_set():
                 return
             if self._paused or self._stopping or self._interrupted:
+                self._set_waiting("launching paused" if self._paused else "")
                 continue
-            for run, grant in self._pick():
-                await self._start(run, grant)
+            batch = self._pick()
+            self._set_waiting(self.backend.waiting_reason(self.resources) if self._queue else "")
+            if batch:
+                await self._launch(batch)
 
-    def _pick(self) -> list[tuple[_Run, GpuGrant | None]]:
-        """Choose every queued run that fits now, in queue order (later runs may pass a blocked one)."""
+    def _pick(self) -> list[tuple[_Run, Placement]]:
+        """Every queued run that fits now, in queue order (later runs may pass a blocked one)."""
         chosen = []
-        cpus = self.resources.cpus
         for rid in list(self._queue):
-            if not self.slots.fits(cpus):
-                break
-            run = self.runs[rid]
-            grant = None
-            if self._wants_gpu() and self.gpus is not None:
-                grant = self.gpus.place(rid, self.resources)
-                if grant is None:
-                    continue
-            self.slots.take(cpus)
-            run.slot = True
+            placement = self.backend.place(rid, self.resources)
+            if placement is None:
+                break  # every run asks for the same resources: none of the rest fits either
             self._queue.remove(rid)
-            chosen.append((run, grant))
+            run = self.runs[rid]
+            run.launching = True
+            chosen.append((run, placement))
         return chosen
 
-    def _wants_gpu(self) -> bool:
-        return self.resources.gpus > 0 or self.resources.gpu_mem is not None
-
-    async def _start(self, run: _Run, grant: GpuGrant | None) -> None:
+    async def _launch(self, batch: list[tuple[_Run, Placement]]) -> None:
+        launches: list[tuple[RunLaunch, Placement]] = []
+        ready: list[tuple[_Run, Placement]] = []
         now = self.clock()
-        run.tries += 1
-        attempt = run.status.attempt + 1
-        run.grant = grant
-        run.stop_reason = None
-        run.exited = anyio.Event()
-        gpus = tuple(grant.to_json()) if grant is not None else ()
-        try:
-            run.dir.path.mkdir(parents=True, exist_ok=True)
-            self._write_config(run)
-            env = run_env(
-                base=os.environ,
-                sweep_env=self.sweep_env,
-                run_dir=run.dir.path,
-                attempt=attempt,
-                threads=self.slots.threads_per_run(self.resources.cpus),
-                sweep_file=self.sweep_file,
-                device_env=grant.env() if grant is not None else None,
+        for run, placement in batch:
+            run.tries += 1
+            run.new_attempt()
+            attempt = run.status.attempt + 1
+            try:
+                run.dir.path.mkdir(parents=True, exist_ok=True)
+                self._write_config(run)
+            except OSError as exc:
+                self._spawn_failed(run, placement, exc, attempt, now)
+                continue
+            launches.append(
+                (
+                    RunLaunch(run.id, run.dir.path, attempt, self.sweep_env, self.sweep_file, self.cwd),
+                    placement,
+                )
             )
-            spec = LaunchSpec(
-                (sys.executable, "-m", "orchestra.runtime", str(run.dir.path)),
-                env,
-                self.cwd,
-                run.dir.output_log,
-            )
-            handle = await self.backend.start(spec)
-        except OSError as exc:
-            self._release(run)
-            self._finish(
-                run,
-                State.FAILED,
-                Exit(Reason.SPAWN, message=f"{type(exc).__name__}: {exc}"),
-                now,
-                attempt=attempt,
-            )
-            self._after_failure(run)
+            ready.append((run, placement))
+        if not launches:
             return
-        run.handle = handle
-        status = run.status.moved(
-            State.RUNNING,
-            now,
-            attempt=attempt,
-            exit=None,
-            pid=handle.pid,
-            host=self.host,
-            gpus=gpus,
-            started_at=now,
-            ended_at=None,
-        )
-        self._write_status(run, status)
-        self._set_row(
-            run,
-            state=State.RUNNING,
-            attempt=attempt,
-            exit=None,
-            pid=handle.pid,
-            gpus=gpus,
-            started_at=now,
-            ended_at=None,
-        )
+        try:
+            handles = await self.backend.launch(launches)
+        finally:
+            for run, _ in batch:
+                run.launching = False
         assert self._tg is not None
-        self._tg.start_soon(self._supervise, run, handle)
-        if self.policy.timeout is not None:
-            self._tg.start_soon(self._watch_timeout, run, handle, self.policy.timeout)
+        for (run, placement), (launch, _), handle in zip(ready, launches, handles):
+            if isinstance(handle, OSError):
+                self._spawn_failed(run, placement, handle, launch.attempt, now)
+                continue
+            run.handle = handle
+            record = handle.record()
+            status = run.status.moved(
+                State.RUNNING,
+                now,
+                attempt=launch.attempt,
+                exit=None,
+                pid=record.get("pid"),
+                host=record.get("host"),
+                handle=record,
+                gpus=placement.gpus,
+                started_at=now,
+                ended_at=None,
+            )
+            self._record(run, status, note="", where=handle.id)
+            self._tg.start_soon(self._attempt, run, handle, placement)
+
+    def _spawn_failed(self, run: _Run, placement: Placement, exc: OSError, attempt: int, now: float) -> None:
+        self.backend.release(placement)
+        exit_ = Exit(Reason.SPAWN, message=f"{type(exc).__name__}: {exc}")
+        self._finish(run, State.FAILED, exit_, now, attempt=attempt)
+        self._after_failure(run)
 
     def _write_config(self, run: _Run) -> None:
         # No fsync: the run reads it at once, and after a power loss the next attempt writes it again.
-        write_json(run.dir.config, run_config(self.rec.name, run.planned.spec, self.run_options), fsync=False)
+        write_json(run.dir.config, run_config(self.name, run.spec, self.run_options), fsync=False)
 
-    async def _supervise(self, run: _Run, handle: Handle) -> None:
-        rc = await handle.wait()  # when cancelled, _kill_leftovers takes over this process
-        run.exited.set()
-        await self._reap_group(handle)
+    # ------------------------------------------------------------------ one attempt
+
+    async def _attempt(self, run: _Run, handle: Handle, placement: Placement) -> None:
+        """Supervise one attempt until its process is gone, then record how it ended.
+
+        Cancelled (the scheduler is shutting down), it stops its run within the grace period first,
+        unless the backend's runs outlive the orchestrator (they are re-attached by the next one).
+        """
+        try:
+            ended = await self._supervise(run, handle)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._shutdown_attempt(run, handle, placement)
+            raise
+        self._ended(run, placement, ended)
+
+    async def _shutdown_attempt(self, run: _Run, handle: Handle, placement: Placement) -> None:
+        if self.backend.runs_outlive_orchestrator and run.stop_reason is None:
+            run.handle = None  # its status stays 'running' with the job's record: the next up re-attaches
+            return
+        run.request_stop(run.stop_reason or Reason.INTERRUPTED, graceful=True)
+        handle.terminate()
+        ended: Ended | None = None
+        with anyio.move_on_after(self.policy.grace):
+            ended = await handle.wait()
+        if ended is None:
+            handle.kill()
+            ended = await handle.wait()
+        self._ended(run, placement, ended)
+
+    async def _supervise(self, run: _Run, handle: Handle) -> Ended:
+        ended: list[Ended] = []
+        async with anyio.create_task_group() as tg:
+
+            async def wait() -> None:
+                ended.append(await handle.wait())
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(wait)
+            if self.policy.timeout is not None:
+                tg.start_soon(self._timer, run, self.policy.timeout)
+            await run.stop_requested.wait()
+            if not run.kill_requested.is_set():
+                handle.terminate()
+                with anyio.move_on_after(self.policy.grace):
+                    await run.kill_requested.wait()
+            handle.kill()
+            await anyio.sleep_forever()  # until the process is gone (wait() cancels this group)
+        return ended[0]
+
+    async def _timer(self, run: _Run, timeout: float) -> None:
+        await anyio.sleep(timeout)
+        run.request_stop(Reason.TIMEOUT, graceful=True)
+
+    def _ended(self, run: _Run, placement: Placement, ended: Ended) -> None:
+        run.handle = None
         self._read_metrics(run)
-        self._release(run)
-        now = self.clock()
-        state, exit_ = self._classify(run, rc)
-        self._finish(run, state, exit_, now)
+        self.backend.release(placement)
+        result = read_json_or_none(run.dir.result)
+        state, exit_ = classify(
+            stop=run.stop_reason,
+            ended=ended,
+            result=result,
+            attempt=run.status.attempt,
+            timeout=self.policy.timeout,
+        )
+        self._finish(run, state, exit_, self.clock())
         if state is State.FAILED:
             self._after_failure(run)
         self._wakeup()
 
-    async def _reap_group(self, handle: Handle) -> None:
-        """After the leader exits, no process of the run may survive it."""
-        if not handle.members():
-            return
-        handle.signal(signal.SIGKILL)
-        with anyio.move_on_after(5):
-            while handle.members():
-                await anyio.sleep(0.01)
-
-    async def _watch_timeout(self, run: _Run, handle: Handle, timeout: float) -> None:
-        with anyio.move_on_after(timeout):
-            await run.exited.wait()
-            return
-        if run.handle is handle and not run.exited.is_set():
-            self._stop_run(run, Reason.TIMEOUT, graceful=True)
-
-    def _stop_run(self, run: _Run, reason: Reason, *, graceful: bool) -> None:
-        handle = run.handle
-        if handle is None or run.exited.is_set():
-            return
-        if run.stop_reason is None or reason is Reason.KILLED:
-            run.stop_reason = reason
-        if not graceful:
-            handle.signal(signal.SIGKILL)
-            return
-        assert self._tg is not None
-        self._tg.start_soon(self._terminate, run, handle)
-
-    async def _terminate(self, run: _Run, handle: Handle) -> None:
-        handle.signal(signal.SIGTERM)
-        with anyio.move_on_after(self.policy.grace):
-            await run.exited.wait()
-            return
-        handle.signal(signal.SIGKILL)
-
-    def _classify(self, run: _Run, rc: int) -> tuple[State, Exit]:
-        stop = run.stop_reason
-        sig = _signal_name(-rc) if rc < 0 else None
-        if stop is Reason.TIMEOUT:
-            return State.FAILED, Exit(
-                Reason.TIMEOUT, rc, sig, f"ran past its timeout of {self.policy.timeout:g}s"
-            )
-        if stop in (Reason.CANCELLED, Reason.KILLED, Reason.INTERRUPTED):
-            if rc == 0:
-                return State.COMPLETED, Exit(Reason.SUCCESS, 0)
-            return (State.INTERRUPTED if stop is Reason.INTERRUPTED else State.CANCELLED), Exit(stop, rc, sig)
-        if rc == 0:
-            return State.COMPLETED, Exit(Reason.SUCCESS, 0)
-        if rc < 0:
-            hint = " (out of memory?)" if sig == "SIGKILL" else ""
-            return State.FAILED, Exit(Reason.SIGNAL, rc, sig, f"killed by {sig}{hint}")
-        result = read_json_or_none(run.dir.result)
-        if not (isinstance(result, dict) and result.get("attempt") == run.status.attempt):
-            result = None  # none for this attempt: the run died before writing it
-        error = result.get("error") if result is not None else None
-        if isinstance(error, dict) and error.get("phase") == "setup":
-            return State.FAILED, Exit(Reason.SETUP, rc, None, _error_text(error))
-        if rc == EXIT_SETUP and result is None:
-            return State.FAILED, Exit(Reason.SETUP, rc, None, "the run could not start; see output.log")
-        if isinstance(error, dict):
-            return State.FAILED, Exit(Reason.EXCEPTION, rc, None, _error_text(error))
-        if rc == EXIT_TERMINATED:
-            return State.FAILED, Exit(
-                Reason.SIGNAL, rc, "SIGTERM", "terminated by a SIGTERM orchestra did not send"
-            )
-        return State.FAILED, Exit(Reason.EXIT_CODE, rc, None, f"exited with status {rc}")
-
     def _after_failure(self, run: _Run) -> None:
-        exit_ = run.row.exit
-        retryable = exit_ is not None and exit_.reason not in (Reason.SETUP,)
+        exit_ = run.status.exit
+        retryable = exit_ is not None and exit_.reason is not Reason.SETUP
         if retryable and run.tries <= self.policy.max_retries and not (self._stopping or self._interrupted):
             self._queue_run(run, front=True, note=f"retry {run.tries}/{self.policy.max_retries}")
             return
@@ -574,55 +597,37 @@ class Scheduler:
             self._stopped_by_failures = True
             self.stop()
 
-    def _release(self, run: _Run) -> None:
-        if run.slot:
-            self.slots.give(self.resources.cpus)
-            run.slot = False
-        if run.grant is not None and self.gpus is not None:
-            self.gpus.release(run.row.id)
-            self.gpus.refresh()
-        run.grant = None
-        run.handle = None
-
-    async def _kill_leftovers(self) -> None:
-        """Whatever happens to the scheduler, no run's processes outlive it."""
-        for run in self.runs.values():
-            handle = run.handle
-            if handle is None or run.exited.is_set():
-                continue
-            if run.stop_reason is None:
-                run.stop_reason = Reason.INTERRUPTED
-            handle.signal(signal.SIGTERM)
-        deadline = anyio.current_time() + self.policy.grace
-        for run in self.runs.values():
-            handle = run.handle
-            if handle is None or run.exited.is_set():
-                continue
-            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
-                await handle.wait()
-            handle.signal(signal.SIGKILL)
-            rc = await handle.wait()
-            await self._reap_group(handle)
-            run.exited.set()
-            self._read_metrics(run)
-            now = self.clock()
-            state, exit_ = self._classify(run, rc)
-            self._finish(run, state, exit_, now)
-
-    # ------------------------------------------------------------------ metrics, gpus
+    # ------------------------------------------------------------------ metrics
 
     async def _metrics_loop(self) -> None:
         while True:
             await anyio.sleep(self.metrics_interval)
-            for run in self._running():
+            for run in self._active():
                 self._read_metrics(run)
+            self._read_backfill()
+            self._check_writes()
 
     def _read_metrics(self, run: _Run) -> None:
         records = run.tail.read_new()
         if not records:
             return
-        metrics = dict(run.row.metrics)
-        step = run.row.step
+        self._apply_records(run, records, count=len(records))
+        for listener in self.metric_listeners:
+            listener(run.id, records)
+
+    def _read_backfill(self, budget: int = 200) -> None:
+        """Last step and metrics of runs that finished before this scheduler started, a few per tick."""
+        todo, self._backfill = self._backfill[:budget], self._backfill[budget:]
+        for rid in todo:
+            run = self.runs[rid]
+            records = last_records(run.dir.metrics)
+            if records:
+                self._apply_records(run, records, count=0)
+
+    def _apply_records(self, run: _Run, records: Iterable[Any], *, count: int) -> None:
+        row = self.table.rows[run.id]
+        metrics = dict(row.metrics)
+        step = row.step
         for rec in records:
             if isinstance(rec, dict):
                 values = rec.get("values")
@@ -630,27 +635,37 @@ class Scheduler:
                     metrics.update(values)
                 if isinstance(rec.get("step"), int):
                     step = rec["step"]
-        self._set_row(run, metrics=metrics, step=step, records=run.row.records + len(records))
+        self.table.set(run.id, metrics=metrics, step=step, records=row.records + count)
 
-    async def _gpu_loop(self) -> None:
-        assert self.gpus is not None
-        while True:
-            await anyio.sleep(self.gpu_interval)
-            self.gpus.refresh()
-            if self._queue:
-                self._wakeup()
+    # ------------------------------------------------------------------ status files
+
+    def _check_writes(self) -> None:
+        """Status files that cannot be written pause launching, and say so, until they can."""
+        failing = self.writer.failing()
+        if failing:
+            path, error = next(iter(failing.items()))
+            text = f"cannot write {len(failing)} status file(s) ({error}, e.g. {path}); launching paused"
+            if self._alerts.get("writes") != text:
+                self._alerts["writes"] = text
+                if not self._paused:
+                    self._paused = self._paused_by_writes = True
+                self.table.touch()
+        elif "writes" in self._alerts:
+            del self._alerts["writes"]
+            if self._paused_by_writes:
+                self.resume()
+            self.table.touch()
 
     # ------------------------------------------------------------------ state changes
 
     def _queue_run(self, run: _Run, *, front: bool, note: str = "") -> None:
         now = self.clock()
-        status = run.status.moved(State.QUEUED, now, queued_at=now, exit=run.status.exit)
-        self._write_status(run, status)
-        self._set_row(run, state=State.QUEUED, queued_at=now, note=note, pid=None)
+        status = run.status.moved(State.QUEUED, now, queued_at=now, exit=run.status.exit, pid=None)
+        self._record(run, status, note=note, where="")
         if front:
-            self._queue.insert(0, run.row.id)
+            self._queue.insert(0, run.id)
         else:
-            self._queue.append(run.row.id)
+            self._queue.append(run.id)
         self._wakeup()
 
     def _finish(
@@ -662,30 +677,22 @@ class Scheduler:
         if not run.dir.path.exists():
             run.dir.path.mkdir(parents=True, exist_ok=True)
             self._write_config(run)
-        self._write_status(run, run.status.moved(state, now, **changes))
-        self._set_row(run, state=state, note="", **changes)
+        self._record(run, run.status.moved(state, now, **changes), note="", where="")
         self._wakeup()
 
-    def _write_status(self, run: _Run, status: Status) -> None:
+    def _record(self, run: _Run, status: Status, **row: Any) -> None:
+        """The one place a run's state changes: status.json (on the writer thread) and its row."""
         run.status = status
         self.writer.write(run.dir.status, status.to_json())
+        self._set_row(run, **status_fields(status), **row)
 
     def _set_row(self, run: _Run, **changes: Any) -> None:
-        previous = run.row.state
-        run.row = replace(run.row, **changes)
-        if run.row.state is not previous:
-            event = RunEvent(run.row, previous)
-            for s in self._subscribers:
-                try:
-                    s.send_nowait(event)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    continue
-        self._touch()
+        self.table.set(run.id, **changes)
 
-    def _touch(self) -> None:
-        self._version += 1
-        self._changed.set()
-        self._changed = anyio.Event()
+    def _set_waiting(self, text: str) -> None:
+        if text != self._waiting:
+            self._waiting = text
+            self.table.touch()
 
     def _wakeup(self) -> None:
         self._wake.set()
@@ -695,23 +702,3 @@ class Scheduler:
             return self.runs[run_id]
         except KeyError:
             raise KeyError(f"no run {run_id!r} in this sweep") from None
-
-    def _order_key(self, run: _Run) -> tuple[int, int]:
-        spec = run.planned.spec
-        if self.policy.order == "round_robin":
-            return (self.rec.plan.seeds.index(spec.seed), spec.variant.index)
-        return (spec.index, 0)
-
-
-def _signal_name(num: int) -> str:
-    try:
-        return signal.Signals(num).name
-    except ValueError:
-        return f"signal {num}"
-
-
-def _error_text(error: Mapping[str, Any] | None) -> str:
-    if not error:
-        return ""
-    text = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-    return text if len(text) <= 300 else text[:297] + "..."

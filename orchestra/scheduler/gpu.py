@@ -233,6 +233,17 @@ class GpuView:
             "processes": [{"pid": pid, "used": used} for pid, used in self.processes],
         }
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> GpuView:
+        """The view back from :meth:`to_json` (an attached dashboard reads the service's views)."""
+        fields = {k: d[k] for k in d if k not in ("runs", "processes")}
+        runs = tuple(
+            RunUse(r["run"], r["reserved"], r["used"], r["releasing"], r["exclusive"])
+            for r in d.get("runs", ())
+        )
+        processes = tuple((p["pid"], p["used"]) for p in d.get("processes", ()))
+        return cls(**fields, runs=runs, processes=processes)
+
 
 @dataclass
 class _Holding:

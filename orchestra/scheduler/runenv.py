@@ -1,4 +1,8 @@
-"""The environment a run's process starts with (docs/run-directory.md, "The run's process")."""
+"""The environment a run's process starts with (docs/run-directory.md, "The run's process").
+
+:func:`run_env` is what every backend gives a run; a backend adds what only it knows (the local
+backend: the parent-death link ``ORCHESTRA_PARENT_PID`` and the GPU devices it placed the run on).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,6 @@ from orchestra.scheduler.gpu import cpu_env
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 ORCHESTRA_ROOT = str(Path(orchestra.__file__).resolve().parent.parent)
-CPU_ENV = {
-    "CUDA_VISIBLE_DEVICES": "",
-    "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-    "ORCHESTRA_DEVICE": "cpu",
-    "ORCHESTRA_GPUS": "[]",
-}
 
 
 def run_env(
@@ -29,7 +27,7 @@ def run_env(
     sweep_file: Path | None,
     device_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The full environment of one attempt of one run."""
+    """The full environment of one attempt of one run, without any backend's own additions."""
     env = dict(base)
     env.update(sweep_env)
     for var in THREAD_VARS:
@@ -42,5 +40,5 @@ def run_env(
     env.update(cpu_env() if device_env is None else device_env)
     env["ORCHESTRA_RUN_DIR"] = str(run_dir)
     env["ORCHESTRA_ATTEMPT"] = str(attempt)
-    env["ORCHESTRA_PARENT_PID"] = str(os.getpid())
+    env.pop("ORCHESTRA_PARENT_PID", None)  # only a backend that links the run to its parent sets it
     return env

@@ -5,48 +5,79 @@ time in which no run can be started or noticed. The scheduler hands each new rec
 writer and goes on. Records for the same file that pile up are coalesced (only the newest is
 written); files are written in the order they were first queued. ``flush`` waits until
 everything queued is on disk.
+
+A write that fails (a full disk, a read-only filesystem) is not dropped: the record stays pending
+and is retried every ``retry_delay`` seconds until it is written or replaced by a newer record
+for the same file. :meth:`StatusWriter.failing` tells the scheduler, which pauses launching and
+says so; :meth:`StatusWriter.close` returns what could never be written, so ``orchestra up`` does
+not report what it could not record.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 from orchestra.rundir import write_json
 
 
 class StatusWriter:
-    def __init__(self) -> None:
+    def __init__(self, *, retry_delay: float = 1.0) -> None:
+        self.retry_delay = retry_delay
         self._pending: dict[str, Any] = {}
+        self._failed: dict[str, tuple[Any, str]] = {}  # path -> (record, error), retried later
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
-        self.errors: list[str] = []
         self._thread = threading.Thread(target=self._work, name="orchestra-status-writer", daemon=True)
         self._thread.start()
 
     def write(self, path: str | os.PathLike[str], obj: Any) -> None:
         with self._cond:
-            self._pending[os.fspath(path)] = obj
+            key = os.fspath(path)
+            self._failed.pop(key, None)
+            self._pending[key] = obj
             self._cond.notify_all()
 
+    def failing(self) -> dict[str, str]:
+        """Files whose newest record could not be written yet, with the error."""
+        with self._cond:
+            return {path: error for path, (_, error) in self._failed.items()}
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued record is written; False if ``timeout`` passed first."""
+        """Wait until every queued record is written (or failed once); False if ``timeout`` passed first."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, timeout: float = 5.0) -> dict[str, str]:
+        """Write what is queued, let failed writes be retried until ``timeout``, stop; returns what
+        was never written."""
+        deadline = time.monotonic() + timeout
         with self._cond:
+            while self._pending or self._busy or (self._failed and time.monotonic() < deadline):
+                self._cond.wait(0.05)
             self._closed = True
             self._cond.notify_all()
+            left = {path: error for path, (_, error) in self._failed.items()}
         self._thread.join()
+        return left
+
+    def _retry_failed(self) -> None:
+        for path, (obj, _) in self._failed.items():
+            self._pending.setdefault(path, obj)
+        self._failed.clear()
+        self._cond.notify_all()
 
     def _work(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._closed)
+                if not self._cond.wait_for(
+                    lambda: self._pending or self._closed, self.retry_delay if self._failed else None
+                ):
+                    self._retry_failed()  # nothing new for a while: try the failed ones again
+                    continue
                 if not self._pending:
                     return
                 path = next(iter(self._pending))
@@ -54,9 +85,11 @@ class StatusWriter:
                 self._busy = True
             try:
                 write_json(path, obj)
+                error = None
             except OSError as exc:
-                self.errors.append(f"{path}: {exc}")
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                error = f"{type(exc).__name__}: {exc.strerror or exc}"
+            with self._cond:
+                if error is not None and path not in self._pending:
+                    self._failed[path] = (obj, error)
+                self._busy = False
+                self._cond.notify_all()

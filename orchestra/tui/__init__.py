@@ -1,5 +1,5 @@
-"""The live dashboard of ``orchestra up`` (Textual). Nothing outside this package imports Textual."""
+"""The live dashboard of a sweep (Textual). Nothing outside this package imports Textual."""
 
-from orchestra.tui.app import Dashboard, run_dashboard
+from orchestra.tui.app import Dashboard, run_foreground
 
-__all__ = ["Dashboard", "run_dashboard"]
+__all__ = ["Dashboard", "run_foreground"]

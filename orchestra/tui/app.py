@@ -1,11 +1,16 @@
-"""The live dashboard of ``orchestra up``: a Textual app beside the scheduler, in the same event loop.
+"""The live dashboard of a sweep: a Textual app over a :class:`~orchestra.tui.source.SweepSource`.
 
-The app pulls from the scheduler on timers and never per change: the table when its version moved
-(4 times a second), the selected run's log (15 times a second, only that file), plots, GPUs and
-the clock once a second. Commands (cancel, kill, retry, pause, quit) are plain method calls on
-the scheduler. :func:`run_dashboard` runs both and owns their lifetimes: whatever way the app
-ends, the scheduler is stopped and its runs with it, and ``orchestra up`` returns the summary's
-exit code as it does headless.
+The source is the scheduler itself (``orchestra up --foreground``, in the same event loop), a
+sweep's service over its control socket (``orchestra up`` on a terminal, ``orchestra attach``), or
+a sweep's files when no service runs. The app pulls from it on timers and never per change: the
+table when its version moved (4 times a second), the selected run's log (15 times a second, only
+that file), plots, GPUs and the clock once a second. Commands (cancel, kill, retry, pause, quit)
+are :class:`~orchestra.scheduler.commands.Command` data sent to the source; the replies become
+notifications.
+
+Quitting an attached dashboard asks: detach (the runs go on; the default), stop the sweep (the
+runs are interrupted and resume on the next ``up``), or stay. In the foreground the dashboard owns
+the scheduler: quitting stops the runs or stays (:func:`run_foreground`).
 """
 
 from __future__ import annotations
@@ -23,16 +28,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from orchestra.present import reply_text
 from orchestra.rundir import OUTPUT_LOG, State
+from orchestra.scheduler.commands import Command, Op, Reply
 from orchestra.scheduler.core import Scheduler, Summary
 from orchestra.scheduler.table import RunRow, Snapshot
-from orchestra.tui.keys import KEYS, binding, load_keymap
+from orchestra.tui.keys import KEYS, binding
 from orchestra.tui.screens.confirm import ConfirmScreen
 from orchestra.tui.screens.detail import DetailScreen
 from orchestra.tui.screens.help import HelpScreen
 from orchestra.tui.screens.quit import QuitScreen
 from orchestra.tui.series import Histories, default_metric, variant_metrics, variant_series
-from orchestra.tui.source import SweepSource, gpu_views
+from orchestra.tui.source import SweepSource
 from orchestra.tui.widgets.gpu_panel import GpuPanel
 from orchestra.tui.widgets.header import SweepHeader, header_text
 from orchestra.tui.widgets.log_view import LogView
@@ -46,8 +53,11 @@ MAIN_ACTIONS = frozenset(
 )
 
 
-class Dashboard(App[None]):
-    """The dashboard of one sweep; ``source`` is its scheduler (or anything with the same face)."""
+class Dashboard(App[str | None]):
+    """The dashboard of one sweep over ``source``; ``attached``: quitting may detach (see the module).
+
+    The app's return value says how it ended: ``"detach"``, ``"stop"`` or None (quit).
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "orchestra"
@@ -72,6 +82,7 @@ class Dashboard(App[None]):
         *,
         name: str,
         workers: int,
+        attached: bool = False,
         keymap: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         table_interval: float = 0.25,
@@ -82,6 +93,7 @@ class Dashboard(App[None]):
         self.source = source
         self.sweep_name = name
         self.slots = workers
+        self.attached = attached
         self.keymap = dict(keymap or {})
         self.clock = clock
         self.table_interval = table_interval
@@ -138,13 +150,15 @@ class Dashboard(App[None]):
 
     def _tick_table(self) -> None:
         source = self.source
-        if self.quitting and source.done:
-            self.exit()
+        if (self.quitting or self.attached) and source.done:
+            # An attached dashboard has nothing left to show once the service has ended.
+            self.exit("stop" if self.stopping else None)
             return
         if source.version != self._seen_version:
             self._seen_version = source.version
             self.snap = source.snapshot()
-            if not self._variants:
+            if len(self.snap.rows) != sum(map(len, self._variants.values())):  # the plan grew
+                self._variants = {}
                 for row in self.snap.rows:
                     self._variants.setdefault(row.variant, []).append(row.id)
             self.table.update_rows(self.snap.rows)
@@ -171,7 +185,7 @@ class Dashboard(App[None]):
         self.table.tick()
         self._update_header()
         self._update_plot()
-        views = gpu_views(self.source)
+        views = self.source.gpu_views()
         panel = self.gpu_panel
         panel.display = bool(views)
         if views:
@@ -185,6 +199,8 @@ class Dashboard(App[None]):
             return f"stopping {running} runs · q again kills them now" if running else "stopping"
         if self.source.done:
             return "sweep ended · q to quit"
+        if self.snap.alerts:
+            return self.snap.alerts[0]
         if self.snap.paused:
             return "launching paused · p to resume"
         if not (self.snap.counts[State.RUNNING] or self.snap.counts[State.QUEUED]):
@@ -192,7 +208,7 @@ class Dashboard(App[None]):
         return ""
 
     def _update_header(self) -> None:
-        views = gpu_views(self.source)
+        views = self.source.gpu_views()
         gpus = None
         if views:
             in_use = {g.get("index") for r in self.snap.rows if r.state is State.RUNNING for g in r.gpus}
@@ -291,62 +307,72 @@ class Dashboard(App[None]):
 
     # ------------------------------------------------------------------ run commands
 
-    def _act(self, verb: str, command: Callable[[str], str], rows: Iterable[RunRow]) -> None:
-        messages = [command(r.id) for r in rows]
-        if len(messages) == 1:
-            self.notify(messages[0], title=verb)
-        elif messages:
-            self.notify(f"{len(messages)} runs", title=verb)
+    async def _act(self, verb: str, op: Op, rows: Iterable[RunRow] = ()) -> list[Reply]:
+        """Send a command; its replies become one notification (errors one in red, never a crash)."""
+        ids = tuple(r.id for r in rows)
+        try:
+            replies = await self.source.send(Command(op, ids))
+        except Exception as exc:  # the service went away, a write failed: say so, keep the dashboard
+            self.notify(f"{type(exc).__name__}: {exc}", title=verb, severity="error")
+            return []
+        if op.per_run:
+            failed = [r for r in replies if not r.ok]
+            if len(replies) == 1:
+                self.notify(
+                    reply_text(replies[0]), title=verb, severity="warning" if failed else "information"
+                )
+            elif replies:
+                extra = f"; {len(failed)} unchanged" if failed else ""
+                self.notify(f"{len(replies) - len(failed)} runs{extra}", title=verb)
         self._after_command()
+        return replies
 
     def _after_command(self) -> None:
         self._tick_table()
         self._update_header()
 
-    def _confirm(self, verb: str, rows: list[RunRow], command: Callable[[str], str], yes: str) -> None:
+    def _confirm(self, verb: str, rows: list[RunRow], op: Op, yes: str) -> None:
         if not rows:
             return
         what = f"{len(rows)} runs" if len(rows) > 1 else rows[0].id
         items = [f"{r.id}  ({r.state.value})" for r in rows]
 
-        def done(answer: bool | None) -> None:
+        async def done(answer: bool | None) -> None:
             if answer:
-                self._act(verb, command, rows)
                 if self.table.marked:
                     self.table.clear_marks()
+                await self._act(verb, op, rows)
 
         self.push_screen(ConfirmScreen(f"{verb} {what}?", items, yes=yes), done)
 
     def action_cancel(self) -> None:
         rows = [r for r in self.table.targets() if r.state in ACTIVE]
-        self._confirm("Cancel", rows, self.source.cancel, "Cancel them" if len(rows) > 1 else "Cancel it")
+        self._confirm("Cancel", rows, Op.CANCEL, "Cancel them" if len(rows) > 1 else "Cancel it")
 
     def action_kill(self) -> None:
         rows = [r for r in self.table.targets() if r.state is State.RUNNING]
-        self._confirm("Kill", rows, self.source.kill, "Kill now (SIGKILL)")
+        self._confirm("Kill", rows, Op.KILL, "Kill now (SIGKILL)")
 
-    def action_retry(self) -> None:
+    async def action_retry(self) -> None:
         rows = [r for r in self.table.targets() if r.state.retryable]
-        self._act("Retry", self.source.retry, rows)
         if self.table.marked:
             self.table.clear_marks()
+        await self._act("Retry", Op.RETRY, rows)
 
-    def action_pause(self) -> None:
-        self.source.pause()
-        self.notify("no new runs start until p; running runs go on", title="Launching paused")
-        self._after_command()
+    async def action_pause(self) -> None:
+        if await self._act("Pause", Op.PAUSE):
+            self.notify("no new runs start until p; running runs go on", title="Launching paused")
 
-    def action_resume(self) -> None:
-        self.source.resume()
-        self.notify("queued runs start again", title="Launching resumed")
-        self._after_command()
+    async def action_resume(self) -> None:
+        if await self._act("Resume", Op.RESUME):
+            self.notify("queued runs start again", title="Launching resumed")
 
-    def retry_all_failed(self) -> None:
+    async def retry_all_failed(self) -> None:
         rows = [r for r in self.table.rows if r.state is State.FAILED]
         if not rows:
             self.notify("no failed runs", title="Retry all failed")
             return
-        self._act("Retry", self.source.retry, rows)
+        await self._act("Retry", Op.RETRY, rows)
 
     # ------------------------------------------------------------------ panes and prompt
 
@@ -430,9 +456,9 @@ class Dashboard(App[None]):
     # ------------------------------------------------------------------ quitting
 
     async def action_quit(self) -> None:
-        """Quit; with runs still active, ask whether to stop them first (a second quit kills them)."""
+        """Quit; with runs still active, ask first (detach, stop them, stay); a second stop kills them."""
         if self.stopping:
-            self.source.kill_all()
+            await self._act("Quit", Op.KILL_ALL)
             self.notify("killing the runs now (SIGKILL)", title="Quit")
             return
         if self.source.done:
@@ -440,26 +466,31 @@ class Dashboard(App[None]):
             return
         counts = self.source.snapshot().counts
         if not (counts[State.RUNNING] or counts[State.QUEUED]):
+            if self.attached:
+                self.exit("detach")  # the service ends by itself once no dashboard holds it
+                return
             self.quitting = True
-            self.source.stop()
-            self._tick_table()
+            await self._act("Quit", Op.STOP)
             return
 
-        def answer(stop: bool | None) -> None:
-            if stop:
-                self.stop_runs()
+        async def answer(choice: str | None) -> None:
+            if choice == "stop":
+                await self.stop_runs()
+            elif choice == "detach":
+                self.exit("detach")
 
-        self.push_screen(QuitScreen(counts[State.RUNNING], counts[State.QUEUED]), answer)
+        self.push_screen(
+            QuitScreen(counts[State.RUNNING], counts[State.QUEUED], attached=self.attached), answer
+        )
 
-    def stop_runs(self) -> None:
+    async def stop_runs(self) -> None:
         """Stop the sweep as Ctrl-C does headless: runs get SIGTERM and resume on the next up; then quit."""
         self.quitting = True
         if self.stopping:
-            self.source.kill_all()
+            await self._act("Quit", Op.KILL_ALL)
             return
         self.stopping = True
-        self.source.interrupt()
-        self._after_command()
+        await self._act("Stop", Op.STOP_NOW)
 
     # ------------------------------------------------------------------ command palette
 
@@ -514,17 +545,15 @@ class Dashboard(App[None]):
         self._update_table_title()
 
 
-def run_dashboard(scheduler: Scheduler, *, workers: int) -> Summary:
-    """Run ``scheduler`` with the dashboard on this terminal until the user quits; returns its summary.
+async def run_foreground(
+    scheduler: Scheduler, *, workers: int, keymap: Mapping[str, str] | None = None
+) -> Summary:
+    """Run ``scheduler`` with the dashboard on this terminal, in this process, until the user quits.
 
-    The user's keymap is read (and checked) first, so a mistake in it starts no run.
+    Whatever way the app ends, the scheduler is stopped and its runs with it; SIGTERM or SIGHUP
+    (the terminal went away) stop the runs as Ctrl-C does headless.
     """
-    keymap = load_keymap()
-    app = Dashboard(scheduler, name=scheduler.rec.name, workers=workers, keymap=keymap)
-    return anyio.run(_run, app, scheduler)
-
-
-async def _run(app: Dashboard, scheduler: Scheduler) -> Summary:
+    app = Dashboard(scheduler, name=scheduler.name, workers=workers, keymap=keymap)
     summary: list[Summary] = []
     finished = anyio.Event()
 
@@ -535,10 +564,9 @@ async def _run(app: Dashboard, scheduler: Scheduler) -> Summary:
             finished.set()
 
     async def on_signals() -> None:
-        # SIGTERM or SIGHUP (the terminal went away): stop the runs as Ctrl-C does headless.
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP, signal.SIGINT) as signals:
             async for _ in signals:
-                app.stop_runs()
+                await app.stop_runs()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(drive)

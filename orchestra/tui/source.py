@@ -1,8 +1,11 @@
-"""What the dashboard needs of a scheduler: a table to read and commands to send.
+"""What the dashboard needs of a sweep: a table to read and commands to send.
 
-:class:`orchestra.scheduler.core.Scheduler` is the real one. The dashboard only reads
-:meth:`SweepSource.snapshot` on its timers (when ``version`` moved) and calls the commands; it
-never receives one message per change, so a big or busy sweep cannot flood it.
+Three things have this face: the scheduler itself (``--foreground``: the dashboard in the
+orchestrator's process), :class:`orchestra.service.client.RemoteSweep` (attached to a sweep's
+service over its control socket) and :class:`orchestra.service.files.FileSweep` (a sweep whose
+service is not running, read from its files). The dashboard only reads :meth:`SweepSource.snapshot`
+on its timers (when ``version`` moved) and sends commands; it never receives one message per
+change, so a big or busy sweep cannot flood it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from orchestra.scheduler.commands import Command, Reply
 from orchestra.scheduler.table import Snapshot
 
 
@@ -38,33 +42,14 @@ class GpuView(Protocol):
     def runs(self) -> Sequence[Any]: ...
 
 
-class GpuSource(Protocol):
-    def views(self) -> Sequence[GpuView]: ...
-
-
 class SweepSource(Protocol):
-    """The scheduler as the dashboard sees it."""
+    """A sweep as the dashboard sees it."""
 
     @property
     def version(self) -> int: ...
     @property
     def done(self) -> bool: ...
-    @property
-    def paused(self) -> bool: ...
-    @property
-    def gpus(self) -> GpuSource | None: ...  # the GPU ledger, None for a sweep without GPUs
 
     def snapshot(self) -> Snapshot: ...
-    def cancel(self, run_id: str) -> str: ...
-    def kill(self, run_id: str) -> str: ...
-    def retry(self, run_id: str) -> str: ...
-    def pause(self) -> None: ...
-    def resume(self) -> None: ...
-    def stop(self) -> None: ...
-    def interrupt(self) -> None: ...
-    def kill_all(self) -> None: ...
-
-
-def gpu_views(source: SweepSource) -> Sequence[GpuView]:
-    """The devices to show; none for a sweep without GPUs."""
-    return source.gpus.views() if source.gpus is not None else ()
+    def gpu_views(self) -> Sequence[GpuView]: ...
+    async def send(self, command: Command) -> list[Reply]: ...

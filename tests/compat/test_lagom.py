@@ -138,3 +138,10 @@ def test_a_lagom_config_is_a_sweep_space():
         (2, 0, 3),
         (3, 1, 1),
     ]
+
+
+def test_lagoms_assertions_are_still_assertion_errors():
+    with pytest.raises(AssertionError, match="Condition needs a function"):
+        Condition(42)  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match="Sample needs a function"):
+        Sample(42)  # type: ignore[arg-type]

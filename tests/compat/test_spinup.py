@@ -170,3 +170,30 @@ def test_seed_key_and_seeds_argument_together_are_refused():
     eg.add("seed", [0, 1])
     with pytest.raises(UserError, match="seeds are given twice"):
         Sweep(lambda: None, eg, seeds=[3])
+
+
+def test_spinups_helpers_import_from_its_module_paths():
+    from orchestra.compat.spinup import all_bools, setup_logger_kwargs, valid_str
+    from orchestra.compat.spinup.utils import run_utils
+
+    assert run_utils.setup_logger_kwargs is setup_logger_kwargs and run_utils.valid_str is valid_str
+    assert ExperimentGrid()._default_shorthand("ac_kwargs:hidden_sizes") == "ac-hid"
+    assert ExperimentGrid()._default_shorthand("_foo") == "fo"
+    assert all_bools([True, False]) and not all_bools([True, 1]) and all_bools([])
+    assert valid_str(0.001) == "0-001" and valid_str([64, 64]) == "64-64" and valid_str(print) == "print"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("lr", [0.1]), ("lr", [0.2])),
+        (("a", [1]), ("a:b", [2])),
+        (("a:b", [1]), ("a", [2])),
+        (("x", [1]), ("y", [])),
+    ],
+)
+def test_refusals_are_assertion_errors_as_spinups_own_checks(first, second):
+    eg = ExperimentGrid("g")
+    eg.add(*first)
+    with pytest.raises(AssertionError):
+        eg.add(*second)

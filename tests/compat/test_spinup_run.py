@@ -6,6 +6,8 @@ import json
 import os
 import stat
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -94,21 +96,41 @@ def test_a_failing_thunk_prints_the_banner_and_raises(tmp_path: Path, capfd) -> 
     assert "ValueError: bad hyperparameters" in captured.err
 
 
-def test_env_name_needs_gymnasium(tmp_path: Path) -> None:
-    with pytest.raises(CallExperimentError, match="gymnasium is not installed"):
-        call_experiment("exp", recording_thunk(), env_name="CartPole-v1", data_dir=str(tmp_path))
+def test_env_name_becomes_a_gymnasium_env_fn(tmp_path: Path) -> None:
+    def thunk(seed, logger_kwargs, env_fn):
+        import json
+        import os
+
+        env = env_fn()
+        obs, _ = env.reset(seed=seed)
+        os.makedirs(logger_kwargs["output_dir"], exist_ok=True)
+        with open(os.path.join(logger_kwargs["output_dir"], "env.json"), "w") as f:
+            json.dump({"id": env.spec.id, "module": type(env.unwrapped).__module__, "obs": len(obs)}, f)
+
+    call_experiment("gym", thunk, env_name="CartPole-v1", data_dir=str(tmp_path))
+    record = json.loads((tmp_path / "gym" / "gym_s0" / "env.json").read_text())
+    assert record == {"id": "CartPole-v1", "module": "gymnasium.envs.classic_control.cartpole", "obs": 4}
+
+
+def test_env_name_without_gymnasium_is_refused_before_launching(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["gymnasium"] = None  # as if it were not installed
+        from orchestra.compat.spinup import call_experiment
+        from orchestra.errors import UserError
+        try:
+            call_experiment("exp", print, env_name="CartPole-v1", data_dir={str(tmp_path)!r})
+        except ValueError as exc:
+            print(isinstance(exc, UserError), exc)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith(
+        "True call_experiment: env_name='CartPole-v1' becomes env_fn = gymnasium.make"
+    )
+    assert "gymnasium is not installed" in out.stdout
     assert not (tmp_path / "exp").exists()
-
-
-def test_env_name_becomes_env_fn(tmp_path: Path, monkeypatch, capfd) -> None:
-    fake = tmp_path / "site"
-    (fake / "gymnasium").mkdir(parents=True)
-    (fake / "gymnasium" / "__init__.py").write_text("def make(name):\n    return f'env:{name}'\n")
-    monkeypatch.syspath_prepend(str(fake))  # so the parent sees it installed
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(fake), os.environ["PYTHONPATH"]]))
-    call_experiment("gym", recording_thunk(), env_name="CartPole-v1", data_dir=str(tmp_path))
-    (record,) = records(tmp_path / "gym" / "gym_s0")
-    assert record["env"] == "env:CartPole-v1" and "env_name" not in record["kwargs"]
 
 
 def test_num_cpu_above_one_needs_mpirun(tmp_path: Path, monkeypatch) -> None:
@@ -150,7 +172,14 @@ def test_an_unpicklable_thunk_is_named_before_launching(tmp_path: Path) -> None:
         call_experiment("exp", thunk, data_dir=str(tmp_path))
 
 
-def test_experiment_grid_run_calls_each_variant_in_turn(tmp_path: Path, capfd) -> None:
+@pytest.fixture
+def no_wait(monkeypatch):
+    from orchestra.compat.spinup import user_config
+
+    monkeypatch.setattr(user_config, "WAIT_BEFORE_LAUNCH", 0)
+
+
+def test_experiment_grid_run_calls_each_variant_in_turn(tmp_path: Path, capfd, no_wait) -> None:
     from orchestra.compat.spinup import ExperimentGrid
 
     eg = ExperimentGrid("grid")
@@ -165,7 +194,7 @@ def test_experiment_grid_run_calls_each_variant_in_turn(tmp_path: Path, capfd) -
     assert "grid_lr0-1" in out and "Running 4 variants" in out
 
 
-def test_experiment_grid_run_with_a_thunk_key_and_a_failure_stops_the_grid(tmp_path: Path) -> None:
+def test_experiment_grid_run_with_a_thunk_key_and_a_failure_stops_the_grid(tmp_path: Path, no_wait) -> None:
     from orchestra.compat.spinup import ExperimentGrid
 
     def failing(seed, logger_kwargs, **kwargs):
@@ -176,3 +205,36 @@ def test_experiment_grid_run_with_a_thunk_key_and_a_failure_stops_the_grid(tmp_p
     with pytest.raises(subprocess.CalledProcessError):
         eg.run("algo", data_dir=str(tmp_path))
     assert not list(tmp_path.glob("**/record-*.json")), "the variant after the failing one never ran"
+
+
+def test_experiment_grid_run_waits_before_launching(tmp_path: Path, capfd, monkeypatch) -> None:
+    from orchestra.compat.spinup import ExperimentGrid, user_config
+
+    monkeypatch.setattr(user_config, "WAIT_BEFORE_LAUNCH", 0.3)
+    eg = ExperimentGrid("w")
+    eg.add("lr", [0.1])
+    started = time.monotonic()
+    eg.run(recording_thunk(), data_dir=str(tmp_path))
+    assert time.monotonic() - started >= 0.3
+    assert "Launching in 0.3 seconds; Ctrl-C to stop." in capfd.readouterr().out
+
+
+def test_user_config_defaults_are_read_when_used(tmp_path: Path, monkeypatch) -> None:
+    from orchestra.compat import spinup
+    from orchestra.compat.spinup import user_config
+
+    defaults = (
+        spinup.DEFAULT_DATA_DIR,
+        spinup.FORCE_DATESTAMP,
+        spinup.DEFAULT_SHORTHAND,
+        spinup.WAIT_BEFORE_LAUNCH,
+    )
+    assert defaults == ("data", False, True, 5)
+    monkeypatch.setattr(user_config, "DEFAULT_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert setup_logger_kwargs("e", seed=1)["output_dir"] == str(tmp_path / "elsewhere" / "e" / "e_s1")
+    monkeypatch.setattr(user_config, "FORCE_DATESTAMP", True)
+    assert setup_logger_kwargs("e", data_dir="/d")["output_dir"] == f"/d/{time.strftime('%Y-%m-%d')}_e"
+    monkeypatch.setattr(user_config, "DEFAULT_SHORTHAND", False)
+    eg = spinup.ExperimentGrid("g")
+    eg.add("pi_lr", [0.1, 0.2])
+    assert eg.variant_name({"pi_lr": 0.1}) == "g_pi_lr0-1"

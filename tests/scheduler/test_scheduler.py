@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from orchestra.rundir import Reason, State, read_json
+from orchestra.scheduler.commands import Action
 from tests.helpers import build_scheduler, pid_alive, statuses, write_sweep
 
 pytestmark = pytest.mark.anyio
@@ -242,8 +243,12 @@ async def test_cancel_of_a_queued_run_keeps_it_from_starting(tmp_path: Path):
     """,
     )
     sched = build_scheduler(f, tmp_path / "sweeps", workers=1)
-    message = sched.cancel("i=2/0")
-    assert "before it started" in message
+    reply = sched.cancel("i=2/0")
+    assert (
+        reply.action is Action.CANCELLED
+        and reply.detail == "before it started"
+        and reply.state == "cancelled"
+    )
     await run_to_end(sched)
     st = statuses(tmp_path / "sweeps" / "sweep")
     assert st["i=2/0"].state is State.CANCELLED and st["i=2/0"].attempt == 0
@@ -266,7 +271,7 @@ async def test_retry_requeues_a_failed_run(tmp_path: Path):
     async with anyio.create_task_group() as tg:
         tg.start_soon(sched.run)
         await wait_until(lambda: sched.row("default/0").state is State.FAILED)
-        assert "queued again" in sched.retry("default/0")
+        assert sched.retry("default/0").action is Action.REQUEUED
         await wait_until(lambda: sched.row("default/0").state is State.COMPLETED)
         sched.stop()
     (st,) = statuses(tmp_path / "sweeps" / "sweep").values()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from orchestra.rundir import read_json
 from orchestra.scheduler.writer import StatusWriter
+from tests.helpers import wait_for
 
 
 def test_every_file_ends_with_its_newest_record(tmp_path: Path):
@@ -15,8 +17,7 @@ def test_every_file_ends_with_its_newest_record(tmp_path: Path):
     assert writer.flush(timeout=30)
     for k in range(7):
         assert read_json(tmp_path / f"s{k}.json") == {"i": max(i for i in range(500) if i % 7 == k)}
-    writer.close()
-    assert writer.errors == []
+    assert writer.close() == {}
 
 
 def test_flush_waits_for_a_write_in_progress(tmp_path: Path):
@@ -27,10 +28,24 @@ def test_flush_waits_for_a_write_in_progress(tmp_path: Path):
     writer.close()
 
 
-def test_a_failed_write_is_reported_and_later_writes_go_on(tmp_path: Path):
-    writer = StatusWriter()
-    writer.write(tmp_path / "missing-dir" / "s.json", {"x": 1})
+def test_a_failed_write_is_retried_until_it_succeeds_and_later_writes_go_on(tmp_path: Path):
+    writer = StatusWriter(retry_delay=0.05)
+    blocked = tmp_path / "later"
+    writer.write(blocked / "s.json", {"x": 1})
     writer.write(tmp_path / "ok.json", {"x": 2})
-    writer.close()
-    assert len(writer.errors) == 1 and "missing-dir" in writer.errors[0]
+    wait_for(lambda: writer.failing(), timeout=30, what="the failed write to be reported")
+    assert list(writer.failing()) == [str(blocked / "s.json")]
     assert read_json(tmp_path / "ok.json") == {"x": 2}
+    os.mkdir(blocked)  # the cause goes away: the retry writes it
+    wait_for(lambda: not writer.failing(), timeout=30, what="the retry to succeed")
+    assert read_json(blocked / "s.json") == {"x": 1}
+    assert writer.close() == {}
+
+
+def test_close_returns_what_could_never_be_written(tmp_path: Path):
+    writer = StatusWriter(retry_delay=0.05)
+    writer.write(tmp_path / "missing-dir" / "s.json", {"x": 1})
+    writer.write(tmp_path / "missing-dir" / "s.json", {"x": 3})  # a newer record replaces the failed one
+    left = writer.close(timeout=0.3)
+    assert list(left) == [str(tmp_path / "missing-dir" / "s.json")]
+    assert "FileNotFoundError" in left[str(tmp_path / "missing-dir" / "s.json")]

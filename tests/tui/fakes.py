@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from orchestra.rundir import Exit, Reason, State
+from orchestra.scheduler.commands import Action, Command, Op, Reply
 from orchestra.scheduler.table import RunRow, Snapshot
 
 T0 = 1_763_700_000.0  # the sweep started; the clock is frozen at NOW
@@ -62,37 +63,36 @@ class FakeSweep:
         self.rows[run_id] = replace(self.rows[run_id], **changes)
         self.version += 1
 
-    def cancel(self, run_id: str) -> str:
-        self.log.append(f"cancel {run_id}")
-        self._set(run_id, state=State.CANCELLED, exit=Exit(Reason.CANCELLED))
-        return f"{run_id}: cancelled"
+    def gpu_views(self) -> list[FakeGpu]:
+        return self.gpus.views() if self.gpus is not None else []
 
-    def kill(self, run_id: str) -> str:
-        self.log.append(f"kill {run_id}")
-        self._set(run_id, state=State.CANCELLED, exit=Exit(Reason.KILLED, -9, "SIGKILL"))
-        return f"{run_id}: killed"
-
-    def retry(self, run_id: str) -> str:
-        self.log.append(f"retry {run_id}")
-        self._set(run_id, state=State.QUEUED, exit=None)
-        return f"{run_id}: queued again"
-
-    def pause(self) -> None:
-        self.paused = True
-        self.version += 1
-
-    def resume(self) -> None:
-        self.paused = False
-        self.version += 1
-
-    def stop(self) -> None:
+    async def send(self, command: Command) -> list[Reply]:
+        """What the scheduler would do, on the rows alone."""
+        op = command.op
+        for run_id in command.runs:
+            self.log.append(f"{op.value} {run_id}")
+        if op is Op.CANCEL:
+            return [
+                self._change(r, op, Action.CANCELLED, State.CANCELLED, Exit(Reason.CANCELLED))
+                for r in command.runs
+            ]
+        if op is Op.KILL:
+            return [
+                self._change(r, op, Action.KILLED, State.CANCELLED, Exit(Reason.KILLED, -9, "SIGKILL"))
+                for r in command.runs
+            ]
+        if op is Op.RETRY:
+            return [self._change(r, op, Action.REQUEUED, State.QUEUED, None) for r in command.runs]
+        if op in (Op.PAUSE, Op.RESUME):
+            self.paused = op is Op.PAUSE
+            self.version += 1
+            return [Reply(op, Action.PAUSED if self.paused else Action.RESUMED)]
         self.done = True
+        return [Reply(op, Action.INTERRUPTING)]
 
-    def interrupt(self) -> None:
-        self.done = True
-
-    def kill_all(self) -> None:
-        self.done = True
+    def _change(self, run_id: str, op: Op, action: Action, state: State, exit_: Exit | None) -> Reply:
+        self._set(run_id, state=state, exit=exit_)
+        return Reply(op, action, run_id, state.value)
 
 
 def demo_sweep(root: Path, *, gpus: bool = True) -> FakeSweep:

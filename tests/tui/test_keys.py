@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestra.errors import UserError
-from orchestra.rundir import State
 from orchestra.tui.keys import KEYS, effective_keys, keymap_path, load_keymap
-from tests.helpers import build_scheduler, write_sweep
+from tests.helpers import on_a_terminal, write_sweep
 
 
 def write_keymap(tmp_path: Path, content: str) -> Path:
@@ -66,14 +65,13 @@ def test_every_action_has_a_help_line():
     assert all(key.help and key.description for key in KEYS.values())
 
 
-def test_a_broken_keymap_stops_the_dashboard_before_any_run_starts(tmp_path: Path):
-    from orchestra.tui.app import run_dashboard
-
+def test_a_broken_keymap_stops_up_on_a_terminal_before_anything_starts(tmp_path: Path):
     write_keymap(tmp_path, json.dumps({"cancle": "x"}))
     sweep = write_sweep(
         tmp_path, "from orchestra import Sweep\ndef train(config): pass\nsweep = Sweep(train, [{}])\n"
     )
-    sched = build_scheduler(sweep, tmp_path / "sweeps", linger=True)
-    with pytest.raises(UserError, match="unknown action 'cancle'"):
-        run_dashboard(sched, workers=1)
-    assert [(r.state, r.attempt) for r in sched.snapshot().rows] == [(State.QUEUED, 0)]
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    code, out = on_a_terminal(["up", str(sweep), "--root", str(tmp_path / "sweeps")], cwd=tmp_path, env=env)
+    assert code == 2, out
+    assert "unknown action 'cancle'" in out
+    assert not (tmp_path / "sweeps").exists(), "nothing written, no service started"

@@ -101,8 +101,9 @@ def test_up_on_a_terminal_opens_the_dashboard_to_cancel_retry_and_quit(tmp_path:
         term.wait_for_text("3 running")
 
         term.send("q")
-        term.wait_for_text("Stop them and quit")
-        term.send("y")
+        screen = term.wait_for_text("Stop the sweep")
+        assert "Detach (d)" in screen
+        term.send("s")
         wait_for(lambda: exit_file.exists() and exit_file.read_text().strip(), timeout=60, what="up to exit")
         assert exit_file.read_text().strip() == "130", "stopped runs: the same exit status as Ctrl-C headless"
         final = statuses(sweep_dir)
@@ -125,7 +126,7 @@ def test_sigterm_to_up_with_the_dashboard_stops_the_runs_and_restores_the_termin
     sweep_dir = tmp_path / "sweeps" / "sweep"
     try:
         term.wait_for_text("3 running")
-        pid = int((sweep_dir / "orchestra.lock").read_text())
+        pid = int((sweep_dir / "orchestra.lock").read_text().split()[0])  # the sweep's service
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: exit_file.exists() and exit_file.read_text().strip(), timeout=60, what="up to exit")
         assert exit_file.read_text().strip() == "130"

@@ -3,7 +3,8 @@
 ``from orchestra.compat.pyexputils import ExperimentDescription, loadExperiment`` replaces
 ``from PyExpUtils.models.ExperimentDescription import ...``; ``loadResults``, ``getBest`` and the
 other results helpers read orchestra sweeps (and PyExpUtils' own .npy results), see
-:mod:`orchestra.compat.pyexputils.results`.
+:mod:`orchestra.compat.pyexputils.results` (with ``results.paths`` and ``results.indices``);
+``runner.parallel.build`` makes GNU parallel command lines; ``flagString`` formats flags.
 """
 
 from orchestra.compat.pyexputils.description import Config as Config
@@ -18,11 +19,15 @@ from orchestra.compat.pyexputils.results import find as find
 from orchestra.compat.pyexputils.results import getBest as getBest
 from orchestra.compat.pyexputils.results import listIndices as listIndices
 from orchestra.compat.pyexputils.results import listMissingResults as listMissingResults
+from orchestra.compat.pyexputils.results import listResultsPaths as listResultsPaths
 from orchestra.compat.pyexputils.results import loadResults as loadResults
 from orchestra.compat.pyexputils.results import sliceOverParameter as sliceOverParameter
 from orchestra.compat.pyexputils.results import splitOverParameter as splitOverParameter
 from orchestra.compat.pyexputils.results import whereParameterEquals as whereParameterEquals
 from orchestra.compat.pyexputils.results import whereParameterGreaterEq as whereParameterGreaterEq
+from orchestra.compat.pyexputils.results import whereParametersEqual as whereParametersEqual
+from orchestra.compat.pyexputils.runner import parallel as parallel
 from orchestra.compat.pyexputils.slurm import Options as Options
+from orchestra.compat.pyexputils.slurm import flagString as flagString
 from orchestra.compat.pyexputils.slurm import gigs as gigs
 from orchestra.compat.pyexputils.slurm import hours as hours

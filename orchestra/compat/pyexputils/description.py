@@ -3,7 +3,8 @@
 Over orchestra's native :class:`~orchestra.space.description.Description`, with PyExpUtils' names and
 its reading of ``config.json`` from the current directory. Differences from PyExpUtils, where it
 crashed or lost data: an empty list of values, a negative index, a missing section, an unknown
-``{field}`` in a save path or a bad ``config.json`` each give one clear error; ``getExperimentName``
+``{field}`` in a save path or a bad ``config.json`` each give one clear error (a ``KeyError`` or
+``FileNotFoundError`` where PyExpUtils raised one, so ``except KeyError`` still catches it); ``getExperimentName``
 reads ``config.json`` only when the description has a path; empty dicts are kept; lists of more
 than ten dicts keep their order.
 """
@@ -14,6 +15,7 @@ import copy
 import functools
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, fields
 from typing import Any
@@ -30,6 +32,20 @@ from orchestra.space.description import (
 )
 
 CONFIG_FILE = "config.json"
+
+
+class DescriptionKeyError(SpaceError, KeyError):
+    """A key PyExpUtils looked up and did not find (a ``KeyError`` there, and here too)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DescriptionFileNotFoundError(SpaceError, FileNotFoundError):
+    """A file PyExpUtils opened that is not there (a ``FileNotFoundError`` there, and here too)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -49,7 +65,7 @@ def getConfig() -> Config:
         with open(CONFIG_FILE, encoding="utf-8") as f:
             d = json.load(f)
     except FileNotFoundError:
-        raise SpaceError(
+        raise DescriptionFileNotFoundError(
             f"{where}: no such file; PyExpUtils reads save_path from config.json in the current directory"
         ) from None
     except json.JSONDecodeError as exc:
@@ -63,7 +79,9 @@ def getConfig() -> Config:
     if unknown:
         raise SpaceError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(known)}")
     if "save_path" not in d:
-        raise SpaceError(f"{where}: 'save_path' is required, e.g. \"results/{{name}}/{{params}}/{{run}}\"")
+        raise DescriptionKeyError(
+            f"{where}: 'save_path' is required, e.g. \"results/{{name}}/{{params}}/{{run}}\""
+        )
     for k, v in d.items():
         if not isinstance(v, str):
             raise SpaceError(f"{where}: {k!r} must be a string, got {type(v).__name__}")
@@ -97,6 +115,12 @@ class ExperimentDescription:
 
     def _description(self) -> Description:
         if self._native is None:
+            for k in self.getKeys():
+                if isinstance(self._d, dict) and isinstance(k, str) and k not in self._d:
+                    have = ", ".join(repr(x) for x in self._d) or "none"
+                    raise DescriptionKeyError(
+                        f"experiment description has no {k!r} section to permute (its keys: {have})"
+                    )
             self._native = Description(self._d, self.getKeys(), path=self.path, save_key=self.save_key)
         return self._native
 
@@ -141,8 +165,18 @@ class ExperimentDescription:
 
         ``{name}``, ``{params}`` (``alpha-0.5_lambda-1.0``), ``{run}`` and any attribute of this object.
         """
+        template = self._getSaveKey(key)
+        attrs = vars(self)
+        for field in re.findall(r"\{(.*?)\}", template):
+            if field not in ("name", "params", "run") and field not in attrs:
+                known = ", ".join(
+                    ["name", "params", "run", *sorted(k for k in attrs if not k.startswith("_"))]
+                )
+                raise DescriptionKeyError(
+                    f"save path {template!r}: unknown field {{{field}}}; known fields: {known}"
+                )
         return self._description().save_path(
-            idx, self._getSaveKey(key), attributes=vars(self), experiment_name=self.getExperimentName
+            idx, template, attributes=attrs, experiment_name=self.getExperimentName
         )
 
     def buildSaveContext(self, idx: int, base: str = "", key: str | None = None) -> FileSystemContext:
@@ -157,6 +191,8 @@ def loadExperiment(
     path: str, Model: type[ExperimentDescription] = ExperimentDescription
 ) -> ExperimentDescription:
     """Read a JSON experiment description file into ``Model(d, path=path)``."""
+    if not os.path.exists(path):
+        raise DescriptionFileNotFoundError(f"{path}: no such experiment description file")
     return Model(read_description(path), path=path)
 
 

@@ -1,43 +1,134 @@
-"""Backends start a run's process somewhere and hand back a handle to watch and signal it.
+"""Backends: where and how a run's process lives. The scheduler decides *what* runs next; a backend
+owns everything about *where*:
 
-They share one small protocol so the scheduler does not care where a run lives (the local machine
-now, a Slurm allocation later).
+- **placement**: whether a run fits now (CPU slots and the GPU ledger locally; Slurm queues for
+  itself) and the resources it was given (:class:`Placement`);
+- **the run's environment**: what ``python -m orchestra.runtime <run-dir>`` starts with
+  (the parent-death link locally, nothing of the kind on a cluster);
+- **liveness**: a :class:`Handle` with an ``id``, ``wait``, ``terminate`` and ``kill``. No pids cross
+  this boundary: a Slurm job has none the orchestrator could signal;
+- **recovery**: after an orchestrator died, :meth:`Backend.recover` finds out what became of the
+  runs it recorded as running: re-attached (a Slurm job goes on), or gone, with every leftover
+  process of theirs killed first (locally: grandchildren included).
+
+Backends are siblings behind this one protocol, as submitit's local and Slurm executors are.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from orchestra.rundir import Reason, Status
+from orchestra.sweep import Resources
 
 
 @dataclass(frozen=True)
-class LaunchSpec:
-    """What to start: the command, its environment and directory, and the log its output goes to."""
+class RunLaunch:
+    """What to start for one attempt of one run: which run, which attempt, and the sweep it belongs to."""
 
-    argv: tuple[str, ...]
-    env: dict[str, str]
+    run_id: str
+    run_dir: Path
+    attempt: int
+    sweep_env: Mapping[str, str]
+    sweep_file: Path | None
     cwd: Path
-    log_path: Path
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a backend granted a run: recorded in ``status.json`` (``gpus``) and given to the launch."""
+
+    run_id: str
+    resources: Resources
+    gpus: tuple[Mapping[str, Any], ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES
+    threads: int = 1  # OMP/MKL threads the run may use
+    token: Any = None  # the backend's own bookkeeping (a GPU grant, a job array slot)
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How an attempt's process ended, as far as the backend knows.
+
+    ``returncode`` >= 0 is an exit status, < 0 the number of the signal that killed it, ``None``
+    when the backend cannot tell (a Slurm job that vanished). ``reason`` is set by a backend that
+    knows better than an exit status can say (Slurm: timeout, out of memory, node failure).
+    """
+
+    returncode: int | None
+    reason: Reason | None = None
+    message: str = ""
 
 
 class Handle(Protocol):
-    """A started run: its pid, its exit, and signals to its whole process group."""
+    """A started attempt."""
 
-    pid: int
-
-    async def wait(self) -> int:
-        """The exit status: >= 0 an exit code, < 0 the number of the signal that killed it."""
+    @property
+    def id(self) -> str:
+        """How the backend names it, for people: ``pid 4242``, ``job 1234_7``."""
         ...
 
-    def signal(self, sig: int) -> None:
-        """Send ``sig`` to every process of the run (a no-op once they are all gone)."""
+    def record(self) -> dict[str, Any]:
+        """What ``status.json`` keeps of it (``handle``), enough for :meth:`Backend.recover`."""
         ...
 
-    def members(self) -> list[int]:
-        """PIDs of the run's processes still alive (zombies excluded)."""
+    async def wait(self) -> Ended:
+        """Until the attempt's process has ended and nothing of it is left running."""
+        ...
+
+    def terminate(self) -> None:
+        """Ask every process of the attempt to stop (SIGTERM); it may save a snapshot first."""
+        ...
+
+    def kill(self) -> None:
+        """End every process of the attempt now (SIGKILL)."""
         ...
 
 
 class Backend(Protocol):
-    async def start(self, spec: LaunchSpec) -> Handle: ...
+    """Where runs live; see the module docstring."""
+
+    name: str
+    runs_outlive_orchestrator: bool  # False locally: a dying orchestrator takes its runs with it
+
+    def describe(self) -> str:
+        """Its capacity in a few words, for the line ``up`` starts with ("4 workers")."""
+        ...
+
+    def problem(self, resources: Resources) -> str | None:
+        """Why runs asking for ``resources`` can never run here (checked at plan time), else None."""
+        ...
+
+    def place(self, run_id: str, resources: Resources) -> Placement | None:
+        """Resources for ``run_id`` now, or None when they are not free yet."""
+        ...
+
+    def waiting_reason(self, resources: Resources) -> str:
+        """Why a run with ``resources`` cannot be placed now, in one line ("" when it can)."""
+        ...
+
+    def release(self, placement: Placement) -> None:
+        """The attempt that held ``placement`` has ended (all its processes are gone)."""
+        ...
+
+    async def launch(self, batch: Sequence[tuple[RunLaunch, Placement]]) -> list[Handle | OSError]:
+        """Start a batch of attempts (one ``sbatch --array`` on Slurm); per item a handle or the error."""
+        ...
+
+    async def recover(self, sweep_runs: Path, running: Mapping[str, Status]) -> dict[str, Handle | None]:
+        """After an orchestrator died: for each run it left ``running``, a handle when it still
+        runs and can be re-attached, else None. Leftover processes that cannot be re-attached are
+        killed before this returns (nothing of a dead orchestrator's runs survives locally)."""
+        ...
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """The backend's own background work for the life of the scheduler (GPU readings, a
+        batched job watcher); calls ``wake()`` when placement may have become possible."""
+        ...
+
+    def views(self) -> Sequence[Any]:
+        """Per-device views for the dashboard's GPU panel (empty without GPUs)."""
+        ...

@@ -1,85 +1,360 @@
 """The local backend: each run is a process in its own session on this machine.
 
-The child's stdout and stderr are ``output.log`` itself (opened for append and handed over as a
-file descriptor): the orchestrator never copies a run's bytes. Its own session makes the run a
-process group that can be signalled as a whole, grandchildren (DataLoader workers) included.
+- **Placement:** ``--workers`` CPU slots (:class:`~orchestra.scheduler.resources.CpuSlots`) and, when
+  runs ask for GPUs, the GPU ledger over live NVML readings (:class:`~orchestra.scheduler.gpu.GpuLedger`).
+- **Environment:** :func:`~orchestra.scheduler.runenv.run_env`, the GPU devices of the placement, and
+  the parent-death link (``ORCHESTRA_PARENT_PID``): a run dies with its orchestrator.
+- **Output:** the child's stdout and stderr are ``output.log`` itself (opened for append, never
+  through a symlink) and handed over as a file descriptor: the orchestrator never copies a run's bytes.
+- **Liveness:** its own session makes the run a process group that is signalled as a whole,
+  grandchildren (DataLoader workers) included. The orchestrator is a child subreaper
+  (``PR_SET_CHILD_SUBREAPER``), so a grandchild whose parent died, even one that started a
+  session of its own, becomes the orchestrator's child and is found by the run directory in its
+  environment (``ORCHESTRA_RUN_DIR``). :meth:`LocalHandle.wait` returns only when no process of
+  the run is left.
+- **Recovery:** after an orchestrator died (``kill -9``), nothing of its runs may live on: every
+  process whose environment names one of the sweep's run directories is killed, and the next
+  ``up`` starts nothing before they are gone. What cannot be found: a grandchild that started its
+  own session *and* cleared its environment while the orchestrator was dead (cgroups could;
+  they are not writable on the machines orchestra targets).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import anyio
 from anyio.abc import Process
 
-from orchestra.scheduler.backends import LaunchSpec
+from orchestra import proc
+from orchestra.errors import PlanError
+from orchestra.rundir import OUTPUT_LOG, Status
+from orchestra.scheduler.backends import Ended, Placement, RunLaunch
+from orchestra.scheduler.gpu import GpuGrant, GpuLedger
+from orchestra.scheduler.resources import CpuSlots
+from orchestra.scheduler.runenv import run_env
+from orchestra.sweep import Resources
+
+PR_SET_CHILD_SUBREAPER = 36
+REAP_TIMEOUT = 5.0  # seconds a SIGKILLed process may take to vanish before we call it stuck
+
+
+def become_subreaper() -> bool:
+    """Make this process adopt orphaned descendants (Linux); False where that is not possible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def me() -> dict[str, Any]:
+    """This process as status records name it: pid, its start time and the host."""
+    st = proc.stat(os.getpid())
+    return {"pid": os.getpid(), "start": st.start if st else None, "host": socket.gethostname()}
+
+
+def is_alive(record: Mapping[str, Any]) -> bool:
+    """Whether the process a record (see :func:`me`) names is alive on this host."""
+    if record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
+        return False
+    st = proc.stat(record["pid"])
+    return st is not None and st.alive and (record.get("start") in (None, st.start))
 
 
 class LocalHandle:
-    def __init__(self, process: Process) -> None:
+    """A run's process group on this machine."""
+
+    def __init__(self, process: Process, run_dir: Path, backend: LocalBackend) -> None:
         self._process = process
+        self._run_dir = str(run_dir)
+        self._backend = backend
         self.pid: int = process.pid
+        st = proc.stat(self.pid)
+        self._start = st.start if st else None
 
-    async def wait(self) -> int:
-        return await self._process.wait()
+    @property
+    def id(self) -> str:
+        return f"pid {self.pid}"
 
-    def signal(self, sig: int) -> None:
+    def record(self) -> dict[str, Any]:
+        return {
+            "backend": "local",
+            "pid": self.pid,
+            "start": self._start,
+            "host": socket.gethostname(),
+            "orchestrator": self._backend.orchestrator,
+        }
+
+    async def wait(self) -> Ended:
+        rc = await self._process.wait()
+        await self._backend.reap_run(self.pid, self._run_dir)
+        return Ended(rc)
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def members(self) -> list[int]:
+        """Live processes of the run's group (for the GPU ledger's attribution)."""
+        return proc.group_members(self.pid)
+
+    def _signal(self, sig: int) -> None:
         try:
             os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
-
-    def members(self) -> list[int]:
-        return group_members(self.pid)
+        self._backend.signal_escapees(self._run_dir, sig)
 
 
 class LocalBackend:
-    """Start ``spec.argv`` in a new session with output on ``spec.log_path``."""
+    """Runs on this machine: see the module docstring."""
 
-    async def start(self, spec: LaunchSpec) -> LocalHandle:
-        fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    name = "local"
+    runs_outlive_orchestrator = False
+
+    def __init__(
+        self,
+        workers: int,
+        gpus: GpuLedger | None = None,
+        *,
+        gpu_interval: float = 0.5,
+        reap_interval: float = 1.0,
+    ) -> None:
+        self.slots = CpuSlots(workers)
+        self.gpus = gpus
+        self.gpu_interval = gpu_interval
+        self.reap_interval = reap_interval
+        self.orchestrator = me()
+        self.subreaper = become_subreaper()
+        self._handles: dict[str, LocalHandle] = {}  # run id -> its live attempt
+        self._leaders: set[int] = set()
+        self._launching = 0
+        if gpus is not None:
+            gpus.pids_of = self.pids_of
+
+    # ------------------------------------------------------------------ placement
+
+    def describe(self) -> str:
+        return f"{self.slots.total} workers"
+
+    def problem(self, resources: Resources) -> str | None:
+        problem = self.slots.feasible(resources.cpus)
+        if problem is None and _wants_gpu(resources):
+            problem = (
+                "runs ask for GPUs but no GPUs are available"
+                if self.gpus is None
+                else self.gpus.feasible(resources)
+            )
+        return problem
+
+    def place(self, run_id: str, resources: Resources) -> Placement | None:
+        if not self.slots.fits(resources.cpus):
+            return None
+        grant: GpuGrant | None = None
+        if _wants_gpu(resources):
+            if self.gpus is None:
+                return None
+            grant = self.gpus.place(run_id, resources)
+            if grant is None:
+                return None
+        self.slots.take(resources.cpus)
+        return Placement(
+            run_id,
+            resources,
+            gpus=tuple(grant.to_json()) if grant is not None else (),
+            env=grant.env() if grant is not None else {},
+            threads=self.slots.threads_per_run(resources.cpus),
+            token=grant,
+        )
+
+    def waiting_reason(self, resources: Resources) -> str:
+        if not self.slots.fits(resources.cpus):
+            return f"waiting for {resources.cpus} free CPU slot(s) of {self.slots.total}"
+        if _wants_gpu(resources) and self.gpus is not None:
+            return self.gpus.waiting_reason(resources)
+        return ""
+
+    def release(self, placement: Placement) -> None:
+        self.slots.give(placement.resources.cpus)
+        if placement.token is not None and self.gpus is not None:
+            self.gpus.release(placement.run_id)
+            self.gpus.refresh()
+
+    def pids_of(self, run_id: str) -> list[int]:
+        handle = self._handles.get(run_id)
+        return handle.members() if handle is not None else []
+
+    def views(self) -> Sequence[Any]:
+        return self.gpus.views() if self.gpus is not None else ()
+
+    # ------------------------------------------------------------------ launching
+
+    async def launch(self, batch: Sequence[tuple[RunLaunch, Placement]]) -> list[Any]:
+        out: list[Any] = []
+        for launch, placement in batch:
+            try:
+                out.append(await self._start(launch, placement))
+            except OSError as exc:
+                out.append(exc)
+        return out
+
+    async def _start(self, launch: RunLaunch, placement: Placement) -> LocalHandle:
+        env = run_env(
+            base=os.environ,
+            sweep_env=launch.sweep_env,
+            run_dir=launch.run_dir,
+            attempt=launch.attempt,
+            threads=placement.threads,
+            sweep_file=launch.sweep_file,
+            device_env=placement.env or None,
+        )
+        env["ORCHESTRA_PARENT_PID"] = str(os.getpid())
+        log = os.open(
+            launch.run_dir / OUTPUT_LOG,
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+        )
+        self._launching += 1
         try:
             process = await anyio.open_process(
-                list(spec.argv),
+                [sys.executable, "-m", "orchestra.runtime", str(launch.run_dir)],
                 stdin=subprocess.DEVNULL,
-                stdout=fd,
+                stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=spec.cwd,
-                env=spec.env,
+                cwd=launch.cwd,
+                env=env,
                 start_new_session=True,
             )
         finally:
-            os.close(fd)
-        return LocalHandle(process)
+            os.close(log)
+            self._launching -= 1
+        handle = LocalHandle(process, launch.run_dir, self)
+        self._handles[launch.run_id] = handle
+        self._leaders.add(handle.pid)
+        return handle
 
+    # ------------------------------------------------------------------ liveness
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``, read from /proc."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return []  # the common case once a run has exited: no scan of /proc needed
-    except PermissionError:
-        pass
-    out = []
-    try:
-        entries = os.listdir("/proc")
-    except FileNotFoundError:  # not Linux: fall back to "is anything in the group"
-        try:
-            os.killpg(pgid, 0)
-            return [pgid]
-        except (ProcessLookupError, PermissionError):
+    async def reap_run(self, leader: int, run_dir: str) -> None:
+        """After a run's leader exited: kill what is left of its group and its escapees; wait until gone."""
+        self._leaders.discard(leader)
+        for run_id, h in list(self._handles.items()):
+            if h.pid == leader:
+                del self._handles[run_id]
+        with anyio.move_on_after(REAP_TIMEOUT):
+            while True:
+                left = proc.group_members(leader) + self._escapees(run_dir)
+                self.reap_zombies()
+                if not left:
+                    return
+                for pid in left:
+                    _kill(pid)
+                try:
+                    os.killpg(leader, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                await anyio.sleep(0.01)
+
+    def signal_escapees(self, run_dir: str, sig: int) -> None:
+        """Signal the run's processes that left its process group and were adopted by us."""
+        for pid in self._escapees(run_dir):
+            _kill(pid, sig)
+
+    def _escapees(self, run_dir: str) -> list[int]:
+        """Our adopted children (not run leaders) that belong to ``run_dir``."""
+        if not self.subreaper:
             return []
-    for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            out.append(int(name))
-    return out
+        out = []
+        for pid in proc.children():
+            if pid in self._leaders:
+                continue
+            if proc.alive(pid) and proc.environ_value(pid, "ORCHESTRA_RUN_DIR") == run_dir:
+                out.append(pid)
+        return out
+
+    def reap_zombies(self) -> None:
+        """Collect the exit status of adopted descendants (never of a run leader: asyncio waits for those)."""
+        if not self.subreaper or self._launching:
+            return
+        for pid in proc.children():
+            if pid in self._leaders:
+                continue
+            st = proc.stat(pid)
+            if st is not None and not st.alive:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """GPU readings twice a second (placement may become possible), and adopted zombies reaped."""
+        async with anyio.create_task_group() as tg:
+            if self.gpus is not None:
+                tg.start_soon(self._gpu_loop, wake)
+            while True:
+                await anyio.sleep(self.reap_interval)
+                self.reap_zombies()
+
+    async def _gpu_loop(self, wake: Callable[[], None]) -> None:
+        assert self.gpus is not None
+        while True:
+            await anyio.sleep(self.gpu_interval)
+            self.gpus.refresh()
+            wake()
+
+    # ------------------------------------------------------------------ recovery
+
+    async def recover(self, sweep_runs: Path, running: Mapping[str, Status]) -> dict[str, Any]:
+        """Kill every process of the sweep's runs that a dead orchestrator left; no run is re-attached."""
+        for run_id, status in running.items():
+            boss = (status.handle or {}).get("orchestrator")
+            if isinstance(boss, Mapping) and is_alive(boss) and boss.get("pid") != os.getpid():
+                raise PlanError(
+                    f"run {run_id} belongs to a live orchestrator (pid {boss.get('pid')}) although the "
+                    "sweep's lock is free (was orchestra.lock removed?); stop that orchestrator first"
+                )
+        prefix = str(sweep_runs) + os.sep
+        survivors = await kill_matching(lambda d: d.startswith(prefix))
+        if survivors:
+            raise PlanError(
+                f"cannot end {len(survivors)} process(es) left by a dead orchestrator of this sweep "
+                f"(pids {', '.join(map(str, survivors[:5]))}); kill them, then run `orchestra up` again"
+            )
+        return {run_id: None for run_id in running}
+
+
+async def kill_matching(run_dir_matches: Callable[[str], bool]) -> list[int]:
+    """SIGKILL every live process whose ORCHESTRA_RUN_DIR matches; returns those still alive after
+    :data:`REAP_TIMEOUT` seconds (none, unless they belong to someone we may not signal)."""
+    targets = proc.with_environ("ORCHESTRA_RUN_DIR", run_dir_matches)
+    if not targets:
+        return []
+    with anyio.move_on_after(REAP_TIMEOUT):
+        while targets:
+            for pid in targets:
+                _kill(pid)
+            await anyio.sleep(0.02)
+            targets = [p for p in targets if proc.alive(p)]
+    return targets
+
+
+def _kill(pid: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wants_gpu(resources: Resources) -> bool:
+    return resources.gpus > 0 or resources.gpu_mem is not None

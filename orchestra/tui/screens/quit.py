@@ -1,4 +1,4 @@
-"""Quitting while runs are active: stop them (they resume on the next ``orchestra up``) or stay."""
+"""Quitting while runs are active: detach (they go on), stop them (they resume on the next up), or stay."""
 
 from __future__ import annotations
 
@@ -11,29 +11,31 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 
-class QuitScreen(ModalScreen[bool]):
-    """Dismisses with True to stop the runs and quit, False to stay."""
+class QuitScreen(ModalScreen[str]):
+    """Dismisses with ``"detach"`` (attached dashboards only; the default), ``"stop"`` or ``"stay"``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y,s", "answer(True)", "stop and quit", priority=True),
-        Binding("n,escape", "answer(False)", "stay", priority=True),
+        Binding("d", "answer('detach')", "detach", priority=True),
+        Binding("y,s", "answer('stop')", "stop the sweep", priority=True),
+        Binding("n,escape", "answer('stay')", "stay", priority=True),
     ]
 
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
     QuitScreen > Vertical {
-        width: 64; height: auto; border: thick $error; background: $surface; padding: 1 2;
+        width: 84; height: auto; border: thick $error; background: $surface; padding: 1 2;
     }
     QuitScreen #title { text-style: bold; margin-bottom: 1; }
     QuitScreen Static { margin-bottom: 1; }
     QuitScreen Horizontal { height: auto; align-horizontal: right; }
-    QuitScreen Button { margin-left: 2; }
+    QuitScreen Button { margin-left: 2; width: auto; }
     """
 
-    def __init__(self, running: int, queued: int) -> None:
+    def __init__(self, running: int, queued: int, *, attached: bool = False) -> None:
         super().__init__()
         self.running = running
         self.queued = queued
+        self.attached = attached
 
     def compose(self) -> ComposeResult:
         parts = []
@@ -43,20 +45,33 @@ class QuitScreen(ModalScreen[bool]):
             parts.append(f"{self.queued} queued")
         with Vertical():
             yield Label(f"Quit? {' and '.join(parts)} runs are not finished.", id="title")
+            if self.attached:
+                yield Static(
+                    "Detach: the sweep goes on without this dashboard; `orchestra attach` opens it again.",
+                    markup=False,
+                )
             yield Static(
-                "Stop them and quit: running runs get SIGTERM (SIGKILL after the grace period) and "
+                "Stop the sweep: running runs get SIGTERM (SIGKILL after the grace period) and "
                 "resume from their newest snapshot on the next `orchestra up`.",
                 markup=False,
             )
             with Horizontal():
-                yield Button("Stay [n]", id="stay")
-                yield Button("Stop them and quit [y]", id="stop", variant="error")
+                yield Button("Stay (n)", id="stay")
+                yield Button(
+                    "Stop the sweep (s)" if self.attached else "Stop them and quit (y)",
+                    id="stop",
+                    variant="error",
+                )
+                if self.attached:
+                    yield Button("Detach (d)", id="detach", variant="primary")
 
     def on_mount(self) -> None:
-        self.query_one("#stay", Button).focus()
+        self.query_one("#detach" if self.attached else "#stay", Button).focus()
 
-    def action_answer(self, stop: bool) -> None:
-        self.dismiss(stop)
+    def action_answer(self, choice: str) -> None:
+        if choice == "detach" and not self.attached:
+            return
+        self.dismiss(choice)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "stop")
+        self.dismiss(str(event.button.id))

@@ -179,9 +179,23 @@ def _keys(exp: Any) -> list[str]:
     return [keys] if isinstance(keys, str) else list(keys)
 
 
-def loadResults(exp: Any, result_file: str, ResultClass: type[Result] = Result) -> Iterator[Result]:
-    """A generator of Results, one per variant (sweep) or permutation (description); reads nothing."""
+def loadResults(
+    exp: Any, result_file: str, base: str | type[Result] | None = None, ResultClass: type[Result] = Result
+) -> Iterator[Result]:
+    """A generator of Results, one per variant (sweep) or permutation (description); reads nothing.
+
+    For a description the file of permutation ``i`` is ``<save path of i>/<result_file>``, below
+    ``base`` when it is given (PyExpUtils 2.10 on). The third positional argument may also be a
+    Result class, as in PyExpUtils' older ``loadResults(exp, result_file, ResultClass)``.
+    """
+    if isinstance(base, type):
+        ResultClass = base
+        base = None
     if _is_sweep(exp):
+        if base is not None:
+            raise UserError(
+                f"loadResults(base={base!r}): base is for experiment descriptions; give the sweep's path"
+            )
         sweep = _sweep(exp)
         for i, runs in enumerate(sweep.by_variant().values()):
             yield SweepResult(runs, result_file, i, sweep)
@@ -191,8 +205,22 @@ def loadResults(exp: Any, result_file: str, ResultClass: type[Result] = Result) 
             f"loadResults({result_file!r}): only .npy result files of PyExpUtils' layout can be read; "
             "for an orchestra sweep pass its directory and a metric name"
         )
-    for i in range(exp.numPermutations()):
-        yield ResultClass(exp.interpolateSavePath(i) + "/" + result_file, exp, i)
+    for i, path in enumerate(listResultsPaths(exp)):
+        where = path + "/" + result_file if base is None else os.path.join(base, path, result_file)
+        yield ResultClass(where, exp, i)
+
+
+def listResultsPaths(exp: Any, runs: int = 1, key: str | None = None) -> Iterator[str]:
+    """The save path of every index, ``range(numPermutations * runs)`` (``key``: another template)."""
+    for i in range(exp.numPermutations() * runs):
+        yield exp.interpolateSavePath(i, key=key)
+
+
+def listMissingResultPaths(exp: Any, runs: int = 1, key: str | None = None) -> Iterator[str]:
+    """The save paths of :func:`listResultsPaths` that do not exist (PyExpUtils' ``paths.listMissingResults``)."""
+    for path in listResultsPaths(exp, runs, key):
+        if not os.path.exists(path):
+            yield path
 
 
 def listIndices(exp: Any, runs: int | None = None) -> range:
@@ -277,6 +305,24 @@ def find(stream: Iterable[Any], other: Any, ignore: Iterable[str] = ()) -> Any:
 def whereParameterEquals(results: Iterable[Any], param: str, value: Any) -> Iterator[Any]:
     """Results whose ``param`` equals ``value``; results without it (or with None) match too."""
     return filter(lambda r: _get(r.params, param, value) == value, results)
+
+
+def _partial_equal(d1: Any, d2: Any) -> bool:
+    """PyExpUtils' ``partialEqual``: keys of ``d1`` absent from ``d2`` are ignored; nested dicts recursively."""
+    for k in d1:
+        if k not in d2:
+            continue
+        if isinstance(d1[k], dict) and isinstance(d2[k], dict):
+            if not _partial_equal(d1[k], d2[k]):
+                return False
+        elif d1[k] != d2[k]:
+            return False
+    return True
+
+
+def whereParametersEqual(results: Iterable[Any], d: dict[str, Any]) -> Iterator[Any]:
+    """Results whose params equal ``d`` on every key they have (a key a result lacks matches)."""
+    return filter(lambda r: _partial_equal(d, r.params), results)
 
 
 def whereParameterGreaterEq(results: Iterable[Any], param: str, value: Any) -> Iterator[Any]:

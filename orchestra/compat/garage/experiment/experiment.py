@@ -55,6 +55,8 @@ __all__ = [
     "dump_json",
     "get_metadata",
     "make_launcher_archive",
+    "run_experiment",
+    "to_local_command",
     "wrap_experiment",
 ]
 
@@ -99,7 +101,7 @@ class ExperimentTemplate:
         archive_launch_repo: bool,
         name_parameters: str | list[str] | None,
         use_existing_dir: bool,
-        x_axis: str,
+        x_axis: str = "TotalEnvSteps",
     ) -> None:
         check_settings(snapshot_mode, snapshot_gap)
         self.function = function
@@ -387,3 +389,7 @@ class LogEncoder(json.JSONEncoder):
             except TypeError:
                 pass
             raise err
+
+
+# garage kept its deprecated launcher in this module too
+from orchestra.compat.garage.experiment.local import run_experiment, to_local_command  # noqa: E402

@@ -1,0 +1,1 @@
+"""PyExpUtils' ``PyExpUtils.runner``: ``parallel.build`` (GNU parallel command lines)."""

@@ -1,0 +1,1 @@
+"""spinningup's ``spinup.utils``."""

@@ -1,0 +1,147 @@
+"""A sweep's service: the orchestrator in its own session, with no terminal, logging to ``service.log``.
+
+``orchestra up`` on a terminal (or with ``-d``) checks the sweep in the foreground, so every user
+mistake is still one line there, then starts ``orchestra up ... --service-ready-fd N`` in a new
+session (stdin from /dev/null, stdout and stderr appended to ``<sweep>/service.log``) and waits on
+the pipe ``N`` for one line: ``ready {...}`` once the service holds the sweep's lock and serves its
+control socket, or ``error ...`` when it could not start. Then it attaches the dashboard (or, with
+``-d``, returns). Closing that terminal only detaches the dashboard: the runs belong to the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from orchestra.errors import PlanError, UserError
+from orchestra.rundir import live_holder
+from orchestra.service.protocol import socket_path
+from orchestra.service.session import Prepared
+
+SERVICE_LOG = "service.log"
+
+
+def start_service(
+    args: argparse.Namespace, prepared: Prepared, *, attach: bool, keymap: dict[str, str] | None = None
+) -> int:
+    """Start the sweep's service and attach the dashboard to it (or, ``attach=False``, return)."""
+    sweep_dir = prepared.sweep_dir
+    holder = live_holder(sweep_dir)
+    if holder is not None:
+        if attach and os.path.exists(socket_path(sweep_dir.path)):
+            print(f"orchestra: sweep {sweep_dir.path.name!r} is already running (pid {holder}); attaching")
+            from orchestra.cli.attach import attach_dashboard
+
+            return attach_dashboard(sweep_dir, keymap)
+        raise PlanError(
+            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {holder}); "
+            f"watch it with `orchestra attach {sweep_dir.path}`, or stop it first"
+        )
+    sweep_dir.path.mkdir(parents=True, exist_ok=True)
+    argv = [a for a in getattr(args, "argv", sys.argv[1:]) if a not in ("-d", "--detach")]
+    read_end, write_end = os.pipe()
+    log_path = sweep_dir.path / SERVICE_LOG
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestra", *argv, "--service-ready-fd", str(write_end)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(write_end,),
+        )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as ready:
+        line = ready.readline().decode(errors="replace").rstrip("\n")
+    if line.startswith("error "):
+        proc.wait()
+        raise UserError(line[len("error ") :])
+    if not line.startswith("ready "):
+        code = proc.wait()
+        raise PlanError(
+            f"the sweep's service exited (status {code}) before it was ready; see {log_path}:\n"
+            + _tail(log_path)
+        )
+    info: dict[str, Any] = orjson.loads(line[len("ready ") :])
+    for note in info.get("notes", ()):
+        print(f"orchestra: {note}")
+    print(info["line"], flush=True)
+    if info.get("nothing"):
+        print(info["nothing"])
+        return int(info.get("code", 0))
+    if attach:
+        from orchestra.cli.attach import attach_dashboard
+
+        return attach_dashboard(sweep_dir, keymap)
+    print(f"service pid {proc.pid}, log {log_path}")
+    print(f"attach with: orchestra attach {_shown(sweep_dir.path)}")
+    return 0
+
+
+def serve(prepared: Prepared, ready_fd: int) -> int:
+    """The service's own process: run the sweep with its control socket; report readiness on ``ready_fd``."""
+    import anyio
+
+    ready = os.fdopen(ready_fd, "w")
+    try:
+        return anyio.run(_serve, prepared, ready)
+    except UserError as err:
+        if not ready.closed:
+            ready.write(f"error {err}\n")
+            ready.close()
+        raise
+    finally:
+        if not ready.closed:
+            ready.close()
+
+
+async def _serve(prepared: Prepared, ready: IO[str]) -> int:
+    import time
+
+    from orchestra.headless import show, stop_on_signals
+    from orchestra.present import summary_line
+    from orchestra.service.server import ControlServer
+    from orchestra.service.session import describe_start, open_session
+
+    started = time.time()
+    async with open_session(prepared) as session:
+        line = describe_start(session)
+        print(line, flush=True)
+        info: dict[str, Any] = {"pid": os.getpid(), "line": line, "notes": session.notes}
+        if session.scheduler.idle:
+            done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
+            info["nothing"] = "nothing to do" + (
+                "" if done else "; --retry-failed runs failed and cancelled runs again"
+            )
+            info["code"] = 0 if done else 1
+            ready.write("ready " + orjson.dumps(info).decode() + "\n")
+            ready.close()
+            return int(info["code"])
+        server = ControlServer.for_session(session)
+        async with server.serving():
+            ready.write("ready " + orjson.dumps(info).decode() + "\n")
+            ready.close()
+            summary = await session.run([lambda s: show(s, tty=False), stop_on_signals])
+        print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
+        return summary.exit_code
+
+
+def _tail(path: Path, lines: int = 10) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _shown(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)

@@ -1,0 +1,319 @@
+"""Prepare and run a sweep: the one copy of load -> pickle -> reconcile -> lock -> apply -> recover
+-> schedule, used alike by ``orchestra up`` (in the foreground or as a detached service), the
+dashboard, lagom's ``run_experiment``, tests and benchmarks.
+
+Two steps, so that every user mistake surfaces before anything is written::
+
+    prepared = prepare(load_sweep_file("sweep.py"), UpOptions(root=Path("sweeps")))  # reads only
+    async with open_session(prepared) as session:    # takes the lock, writes, recovers orphans
+        summary = await session.run(frontends)        # the scheduler beside its frontends
+
+``prepare`` checks the sweep against the backend (can its runs ever be placed?) and against its
+directory (a changed sweep file is refused unless ``update``); :func:`open_session` does it again
+under the sweep's lock, writes ``sweep.json``, the payload and ``launch/``, asks the backend what
+became of runs a dead orchestrator left (locally: every leftover process is killed first), and
+builds the scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestra.errors import PlanError
+from orchestra.plan.loader import LoadedSweep
+from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name
+from orchestra.rundir import SweepDir, SweepLock, write_json
+from orchestra.runtime.payload import dumps_entry
+from orchestra.scheduler.backends import Backend
+from orchestra.scheduler.core import Policy, Scheduler, Summary
+from orchestra.space.variant import Variant
+from orchestra.sweep import Sweep
+
+Frontend = Callable[[Scheduler], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """How to run a sweep: everything ``orchestra up`` takes besides the sweep file."""
+
+    root: Path = Path("sweeps")
+    name: str | None = None
+    workers: int | None = None  # CPU slots; None: one per core
+    retry_failed: bool = False
+    update: bool = False
+    max_failures: int | None = None  # overrides the sweep's
+    fail_fast: bool = False
+    grace: float = 10.0
+    gpus: str = "all"
+    avoid_gpus: str = ""
+    gpu_headroom: str = "512MiB"
+    fake_gpus: str | None = None
+    linger: bool = False  # keep the scheduler alive when all runs finished (a dashboard may retry)
+    cwd: Path | None = None  # where runs start (default: the current directory)
+    metrics_interval: float = 0.5
+    gpu_interval: float = 0.5
+
+    def checked(self) -> UpOptions:
+        """The options with their values checked (a user's mistake is one line, exit 2)."""
+        if self.workers is not None and self.workers < 1:
+            raise PlanError(f"--workers must be at least 1, got {self.workers}")
+        if self.max_failures is not None and self.max_failures < 1:
+            raise PlanError(f"--max-failures must be at least 1, got {self.max_failures}")
+        if not (self.grace >= 0 and self.grace != float("inf")):  # also refuses NaN
+            raise PlanError(f"--grace must be a number of seconds >= 0, got {self.grace}")
+        if self.name is not None and not self.name.strip():
+            raise PlanError("--name must not be empty")
+        return replace(self, root=Path(os.path.abspath(self.root)))
+
+
+@dataclass
+class Prepared:
+    """A sweep checked against its backend and its directory; nothing written yet."""
+
+    loaded: LoadedSweep
+    options: UpOptions
+    payload: bytes
+    backend: Backend
+    rec: Reconciled
+
+    @property
+    def sweep(self) -> Sweep:
+        return self.loaded.sweep
+
+    @property
+    def sweep_dir(self) -> SweepDir:
+        return self.rec.sweep_dir
+
+
+def prepare(loaded: LoadedSweep, options: UpOptions, *, backend: Backend | None = None) -> Prepared:
+    """Pickle the entry, build the backend, check that runs fit, reconcile with the directory: reads only."""
+    options = options.checked()
+    sweep = loaded.sweep
+    payload = dumps_entry(sweep.entry, by_value=[loaded.module] if loaded.by_value else [])
+    backend = backend or local_backend(options, sweep)
+    problem = backend.problem(sweep.resources)
+    if problem:
+        label = loaded.path.name
+        raise PlanError(
+            f"{label}: each run {problem}" if problem.startswith("asks") else f"{label}: {problem}"
+        )
+    rec = _reconcile(loaded, options, payload)
+    return Prepared(loaded, options, payload, backend, rec)
+
+
+def _reconcile(loaded: LoadedSweep, options: UpOptions, payload: bytes) -> Reconciled:
+    return reconcile(
+        loaded,
+        options.root,
+        name=options.name,
+        payload=payload,
+        retry_failed=options.retry_failed,
+        update=options.update,
+    )
+
+
+def local_backend(options: UpOptions, sweep: Sweep) -> Backend:
+    """The local backend: ``--workers`` CPU slots and, where there are GPUs (or runs ask for them), the ledger."""
+    from orchestra.scheduler.backends.local import LocalBackend
+    from orchestra.scheduler.gpu import GpuLedger, parse_gpu_selection
+    from orchestra.scheduler.probe import make_probe
+    from orchestra.scheduler.resources import default_workers
+    from orchestra.units import parse_bytes
+
+    workers = options.workers if options.workers is not None else default_workers()
+    resources = sweep.resources
+    wants = resources.gpus > 0 or resources.gpu_mem is not None
+    allowed = parse_gpu_selection(options.gpus)
+    avoid = parse_gpu_selection(options.avoid_gpus, "--avoid-gpus") if options.avoid_gpus else frozenset()
+    headroom = parse_bytes(options.gpu_headroom, "--gpu-headroom") or 0
+    ledger = None
+    if allowed is None or allowed:
+        probe = make_probe(f"fake:{options.fake_gpus}" if options.fake_gpus else "auto")
+        ledger = GpuLedger(probe, allowed=allowed, avoid=avoid or (), headroom=headroom)
+        if ledger.reason and not wants:
+            ledger = None  # a CPU sweep on a machine without GPUs: nothing to show or place
+    elif wants:
+        raise PlanError("runs ask for GPUs, but --gpus none turns them off")
+    return LocalBackend(workers, ledger, gpu_interval=options.gpu_interval)
+
+
+class Session:
+    """A prepared sweep whose lock is held: its scheduler and the frontends that run beside it."""
+
+    def __init__(self, prepared: Prepared, rec: Reconciled, scheduler: Scheduler, notes: list[str]) -> None:
+        self.prepared = prepared
+        self.rec = rec
+        self.scheduler = scheduler
+        self.notes = notes  # lines to show the user: plan updates, launch warnings, recovered runs
+
+    @property
+    def sweep_dir(self) -> SweepDir:
+        return self.rec.sweep_dir
+
+    def grow(
+        self, variants: Sequence[Variant], labels: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[PlannedRun]:
+        """Add variants to the live sweep (each with every seed): the plan's single writer.
+
+        The new runs are numbered after the last one, recorded in ``sweep.json`` (atomically, before
+        any of them can start) and submitted to the scheduler. Names must be new to the sweep (a
+        search makes them unique); ``labels`` (one per variant) are shown by frontends.
+        """
+        taken = {v.name for v in self.rec.plan.variants} | {
+            d["name"] for d in self.rec.record.get("retired", [])
+        }
+        clash = [v.name for v in variants if v.name in taken]
+        if clash or len({v.name for v in variants}) != len(variants):
+            raise ValueError(f"variant names must be new to the sweep: {clash or [v.name for v in variants]}")
+        start = len(self.rec.plan.variants)
+        variants = [replace(v, index=start + i) for i, v in enumerate(variants)]
+        plan, new_runs = self.rec.plan.grown(variants)
+        record = {
+            **self.rec.record,
+            "variants": [*self.rec.record["variants"], *(v.to_json() for v in variants)],
+            "runs": plan.runs_json(),
+            "updated": time.time(),
+        }
+        write_json(self.sweep_dir.sweep_json, record)
+        self.rec.plan, self.rec.record = plan, record
+        by_name = {v.name: dict(labels[i]) if labels else {} for i, v in enumerate(variants)}
+        planned = [
+            PlannedRun(
+                spec,
+                self.sweep_dir.run(spec.variant.name, spec.seed),
+                None,
+                True,
+                labels=by_name[spec.variant.name],
+            )
+            for spec in new_runs
+        ]
+        self.rec.runs.extend(planned)
+        for p in planned:
+            self.scheduler.submit(p)
+        return planned
+
+    async def run(self, frontends: Sequence[Frontend] = ()) -> Summary:
+        """Run the scheduler until the sweep ends, with ``frontends`` beside it (cancelled at the end)."""
+        async with anyio.create_task_group() as tg:
+            for frontend in frontends:
+                tg.start_soon(frontend, self.scheduler)
+            summary = await self.scheduler.run()
+            tg.cancel_scope.cancel()
+        return summary
+
+
+@asynccontextmanager
+async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
+    """Take the sweep's lock, write its directory, recover what a dead orchestrator left, build the scheduler."""
+    sweep_dir = SweepDir(prepared.options.root / sweep_name(prepared.loaded, prepared.options.name))
+    try:
+        sweep_dir.path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PlanError(
+            f"{sweep_dir.path}: cannot create the sweep directory ({exc.strerror or exc})"
+        ) from None
+    lock = SweepLock(sweep_dir)
+    if not lock.acquire():
+        raise PlanError(
+            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {lock.holder()}); "
+            "watch it with `orchestra attach`, or stop that orchestrator first"
+        )
+    try:
+        rec = _reconcile(prepared.loaded, prepared.options, prepared.payload)  # under the lock now
+        notes = [*apply(rec, prepared.payload), *rec.notes]
+        runs, recovered = await _recover(prepared.backend, rec)
+        notes += recovered
+        yield Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)
+    finally:
+        lock.release()
+
+
+async def _recover(backend: Backend, rec: Reconciled) -> tuple[list[PlannedRun], list[str]]:
+    """Ask the backend about runs a dead orchestrator left running; settle those it cannot re-attach."""
+    orphans = {r.id: r for r in rec.runs if r.orphaned}
+    if not orphans:
+        return rec.runs, []
+    handles = await backend.recover(
+        rec.sweep_dir.runs, {rid: r.status for rid, r in orphans.items() if r.status}
+    )
+    runs: list[PlannedRun] = []
+    settled = 0
+    for r in rec.runs:
+        if r.id in orphans:
+            handle = handles.get(r.id)
+            if handle is None:
+                r = settle(r)
+                settled += 1
+            else:
+                r = replace(r, handle=handle)
+        runs.append(r)
+    reattached = len(orphans) - settled
+    notes = []
+    if settled:
+        notes.append(f"{settled} run(s) were running when the last orchestrator died; they resume now")
+    if reattached:
+        notes.append(f"re-attached to {reattached} run(s) that went on while no orchestrator watched")
+    return runs, notes
+
+
+def scheduler_for(
+    prepared: Prepared, rec: Reconciled | None = None, runs: list[PlannedRun] | None = None
+) -> Scheduler:
+    """The scheduler of a prepared sweep with its policies (``open_session`` calls it under the lock)."""
+    rec = rec or prepared.rec
+    runs = rec.runs if runs is None else runs
+    sweep, options = prepared.sweep, prepared.options
+    policy = Policy(
+        max_retries=sweep.max_retries,
+        timeout=sweep.timeout,
+        max_failures=options.max_failures if options.max_failures is not None else sweep.max_failures,
+        fail_fast=options.fail_fast,
+        order=sweep.order,
+        grace=options.grace,
+    )
+    return Scheduler(
+        runs,
+        prepared.backend,
+        name=rec.name,
+        seeds=sweep.seeds,
+        resources=sweep.resources,
+        policy=policy,
+        sweep_env=sweep.env,
+        sweep_file=prepared.loaded.path,
+        run_options=sweep.run_options(),
+        cwd=options.cwd,
+        linger=options.linger,
+        metrics_interval=options.metrics_interval,
+    )
+
+
+async def run_prepared(prepared: Prepared, frontends: Sequence[Frontend] = ()) -> tuple[Summary, Session]:
+    """Open a session on ``prepared`` and run it to the end (for scripts, tests and benchmarks)."""
+    async with open_session(prepared) as session:
+        summary = await session.run(frontends)
+    return summary, session
+
+
+def describe_start(session: Session) -> str:
+    """``sweep NAME: N runs, K to start, W workers -> DIR``, the first line ``up`` prints."""
+    from collections import Counter
+
+    rec = session.rec
+    runs = session.scheduler.snapshot().rows
+    to_start = sum(1 for r in rec.runs if r.start or r.orphaned)
+    kept = Counter(
+        r.status.state.value for r in rec.runs if not r.start and r.status is not None and not r.orphaned
+    )
+    skipped = "".join(f", {n} {state} kept" for state, n in sorted(kept.items()))
+    return (
+        f"sweep {rec.name}: {len(runs)} runs, {to_start} to start{skipped}, "
+        f"{session.prepared.backend.describe()} -> {rec.sweep_dir.path}"
+    )
