@@ -385,8 +385,7 @@ class Runs(Sequence[Run]):
         """
         declared = self.objective()
         if declared is not None:
-            self.check_metric(declared[0])
-            return declared[0]
+            return declared[0]  # ranking or plotting it says so if no run logged it
         step = self.settings.get("step")
         seen: dict[str, None] = {}
         for r in self._runs:

@@ -8,7 +8,9 @@ logged step). Two seeds per variant: the band of every curve is their min-max.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
 import sys
 
 import numpy as np
@@ -238,35 +240,49 @@ def test_png_and_svg_carry_the_default_labels(rl, tmp_path):
     assert png.returncode == 0 and (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+LEGEND_CHECK = """
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from orchestra.results import load_sweep
+from orchestra.results.plot import figure
+
+def clear(legend, ax):
+    box = legend.get_window_extent()
+    return not box.overlaps(ax.get_window_extent()) and not box.overlaps(ax.xaxis.label.get_window_extent())
+
+sweep = load_sweep(sys.argv[1])
+fig = figure(sweep.curves("return"), metric="return", title="t", step_name="env_steps")
+fig.draw_without_rendering()  # lays it out
+out = {"file": clear(fig.legends[0], fig.axes[0])}
+grid, (left, right) = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
+out["returns ax"] = sweep.plot(ax=left, title="left") is left
+sweep.plot("return", x="episode", ax=right, legend="right")
+grid.draw_without_rendering()
+out["below"], out["right"] = clear(left.get_legend(), left), clear(right.get_legend(), right)
+out["labels"] = [left.get_xlabel(), left.get_ylabel(), right.get_xlabel()]
+print(json.dumps(out))
+"""
+
+
+def in_fresh_python(code: str, *args: object):
+    """Run ``code`` in a new interpreter and return the JSON it prints (heavy imports stay out of pytest)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_the_legend_covers_no_curve(rl):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from orchestra.results.plot import figure
-
-    sweep = load_sweep(rl)
-    fig = figure(sweep.curves("return"), metric="return", title="t", step_name="env_steps")
-    fig.draw_without_rendering()  # lays it out
-    (ax,) = fig.axes
-    legend_box = fig.legends[0].get_window_extent()
-    assert not legend_box.overlaps(ax.get_window_extent()) and not legend_box.overlaps(
-        ax.xaxis.label.get_window_extent()
-    )
-    grid, (left, right) = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
-    assert sweep.plot(ax=left, title="left") is left
-    sweep.plot("return", x="episode", ax=right, legend="right")
-    grid.draw_without_rendering()
-    for ax in (left, right):
-        box = ax.get_legend().get_window_extent()
-        assert not box.overlaps(ax.get_window_extent()) and not box.overlaps(
-            ax.xaxis.label.get_window_extent()
-        )
-    assert (
-        left.get_xlabel() == "env_steps" and right.get_xlabel() == "episode" and left.get_ylabel() == "return"
-    )
-    plt.close(grid)
+    assert in_fresh_python(LEGEND_CHECK, rl) == {
+        "file": True,
+        "returns ax": True,
+        "below": True,
+        "right": True,
+        "labels": ["env_steps", "return", "episode"],
+    }
 
 
 # -- the objective as a search sees it ------------------------------------------------------------------
@@ -289,18 +305,30 @@ def test_the_objective_function_imports_without_pandas_or_matplotlib():
         "import sys, orchestra.results.objective\n"
         "assert not {'pandas', 'matplotlib', 'pyarrow', 'tensorboardX'} & set(sys.modules), sorted(sys.modules)"
     )
-    import subprocess
-
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
 
 
 # -- exports ---------------------------------------------------------------------------------------
 
 
+TENSORBOARD_READ = """
+import json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+events = EventAccumulator(sys.argv[1])
+events.Reload()
+returns = events.Scalars("return")
+start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+hparams = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+print(json.dumps({"tags": sorted(events.Tags()["scalars"]), "steps": [e.step for e in returns],
+                  "values": [e.value for e in returns], "lr": hparams["lr"].number_value,
+                  "seed": hparams["seed"].number_value}))
+"""
+
+
 def test_export_writes_csv_parquet_and_tensorboard_with_params_and_every_metric(rl, tmp_path):
     import pandas as pd
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
 
     out = orchestra("export", rl, "--csv", tmp_path / "all.csv", "--parquet", tmp_path / "all.parquet",
                     "--tensorboard", tmp_path / "tb")  # fmt: skip
@@ -315,22 +343,15 @@ def test_export_writes_csv_parquet_and_tensorboard_with_params_and_every_metric(
     for frame in (pd.read_csv(tmp_path / "all.csv"), pd.read_parquet(tmp_path / "all.parquet")):
         assert list(frame.columns) == columns
         one = frame[frame["run"] == "lr=0.5/0"]
-        assert (
-            one["episode"].tolist() == list(range(20)) and one["step"].tolist() == one["env_steps"].tolist()
-        )
+        assert one["episode"].tolist() == list(range(20))
+        assert one["step"].tolist() == one["env_steps"].tolist()
         assert one["final_return"].notna().sum() == 1
-    events = EventAccumulator(str(tmp_path / "tb" / "lr=0.5" / "0"))
-    events.Reload()
-    assert set(events.Tags()["scalars"]) == {"episode", "env_steps", "return", "attempt", "final_return"}
-    returns = events.Scalars("return")
+    board = in_fresh_python(TENSORBOARD_READ, tmp_path / "tb" / "lr=0.5" / "0")  # TensorBoard's own reader
+    assert board["tags"] == ["attempt", "env_steps", "episode", "final_return", "return"]
     m = retried(load_sweep(rl)).metrics()
-    assert [e.step for e in returns] == m.step.tolist()
-    assert [e.value for e in returns] == pytest.approx(
-        m["return"].tolist(), rel=1e-6
-    )  # float32 in TensorBoard
-    start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
-    hparams = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
-    assert (hparams["lr"].number_value, hparams["seed"].number_value) == (0.5, 0.0)
+    assert board["steps"] == m.step.tolist()
+    assert board["values"] == pytest.approx(m["return"].tolist(), rel=1e-6)  # TensorBoard keeps float32
+    assert (board["lr"], board["seed"]) == (0.5, 0.0)
 
 
 def test_export_refuses_a_tensorboard_directory_in_use_and_leaves_it_alone(rl, tmp_path):
