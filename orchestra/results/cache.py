@@ -21,7 +21,9 @@ each contiguous: ``step``, ``time``, ``v:<metric>`` for each metric, ``p:<metric
 not) for metrics some records lack. Scoring a sweep reads the header and one column of each run
 with ``pread``, not the file; the header is parsed once per distinct header (``np.load``
 re-parses it with ``ast.literal_eval`` on every call, most of its cost on small files).
-bench/bench_results.py measures this layout against Arrow IPC, Parquet and ``np.load``.
+Chosen by measurement (bench/bench_results.py, one column from each of 10,000 runs in a fresh
+process, medians): 35 µs a run this way, 175 µs with ``np.load``, 210 µs from Arrow IPC files
+with pyarrow (which also takes a tenth of a second to import), 800 µs from Parquet.
 """
 
 from __future__ import annotations
