@@ -7,7 +7,7 @@ An existing sweep moves over by changing its imports:
 - ``orchestra.compat.garage``: ``wrap_experiment``, ``ExperimentContext``, ``Snapshotter``, ``dump_json``;
 - ``orchestra.compat.pyexputils``: ``ExperimentDescription``, ``loadExperiment``, ``getConfig``, results, Slurm helpers.
 
-Each behaves as shared/SEEDS-SEMANTICS.md describes its library, except where that library has a
-plain bug (a crash, a silent override): there the adapter does the evident thing or raises one
-clear error, and its docstring says so.
+Each behaves as its library's own code does (the code wins where the library's README differs),
+except where that library has a plain bug (a crash, a silent override): there the adapter does the
+evident thing or raises one clear error, and its docstring says so.
 """

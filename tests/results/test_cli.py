@@ -219,7 +219,7 @@ def test_without_the_analysis_extra_the_error_says_what_to_install(sweep_dir, co
     out = main_with(f"import sys; sys.modules[{module!r}] = None", command, str(sweep_dir))
     assert out.returncode == 2
     assert out.stderr.strip().startswith("orchestra: error: ")
-    assert f"needs {module}, which is not installed; pip install 'orchestra[analysis]'" in out.stderr
+    assert f"needs {module}, which is not installed; pip install 'orchestra-sweeps[analysis]'" in out.stderr
 
 
 def test_results_reads_a_sweep_while_a_run_appends_to_it(tmp_path):
