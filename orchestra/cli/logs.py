@@ -9,8 +9,14 @@ import time
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep_dir", metavar="DIR", help="the sweep directory (ROOT/NAME)")
-    p.add_argument("run", metavar="RUN", help="run number, VARIANT/SEED, or a unique prefix")
+    from orchestra.cli.completion import complete_with, directories, run_ids
+
+    complete_with(
+        p.add_argument("sweep_dir", metavar="DIR", help="the sweep directory (ROOT/NAME)"), directories
+    )
+    complete_with(
+        p.add_argument("run", metavar="RUN", help="run number, VARIANT/SEED, or a unique prefix"), run_ids
+    )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new output until the run ends")
     p.add_argument("-n", "--lines", type=int, default=None, metavar="N", help="only the last N lines")
 

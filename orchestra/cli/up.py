@@ -12,8 +12,13 @@ from orchestra.errors import PlanError
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)"
+    from orchestra.cli.completion import complete_with, sweep_files
+
+    complete_with(
+        p.add_argument(
+            "sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)"
+        ),
+        sweep_files,
     )
     p.add_argument("--name", help="sweep name (default: Sweep(name=) or the file's stem)")
     p.add_argument(
