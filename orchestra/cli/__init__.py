@@ -11,16 +11,15 @@ mean" when something close exists. Shell completion goes through argcomplete
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from orchestra import __version__
-from orchestra.errors import UserError
+from orchestra.errors import UserError, did_you_mean
 
 COMMANDS = {
     "up": "run a sweep (the dashboard on a terminal, plain progress otherwise)",
@@ -121,14 +120,6 @@ def _completing() -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # "did you mean"
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'status'?"`` when a candidate is close to ``word``, else ``""``."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    if not close:
-        return ""
-    return f"; did you mean {close[0]!r}?"
 
 
 def _options(parser: argparse.ArgumentParser) -> list[str]:

@@ -20,6 +20,25 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         ),
         sweep_files,
     )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="change the space: lr=0.1,0.01 sweeps lr over two values, batch_size=32 fixes it, +key=v adds "
+        "a key; recorded with the plan (docs/cli.md)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="start only the planned runs with these values, e.g. --only lr=0.1 --only seed=0 (not recorded)",
+    )
+    p.add_argument(
+        "--no-overrides",
+        action="store_true",
+        help="plan the sweep file's own space, dropping recorded overrides (with --update)",
+    )
     p.add_argument("--name", help="sweep name (default: Sweep(name=) or the file's stem)")
     p.add_argument(
         "--root",
@@ -75,16 +94,27 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from orchestra.plan.loader import load_sweep_file
+    from orchestra.plan.overrides import parse_all, select
     from orchestra.plan.prepare import apply, reconcile, sweep_name
     from orchestra.rundir import SweepDir, SweepLock
     from orchestra.runtime.payload import dumps_entry
     from orchestra.scheduler.resources import CpuSlots, default_workers
 
+    if args.no_overrides and args.overrides:
+        raise PlanError("--no-overrides with overrides: give one or the other")
+    overrides = parse_all(args.overrides) if args.overrides else (() if args.no_overrides else None)
+    only = parse_all(args.only, "--only")
     loaded = load_sweep_file(args.sweep_file)
     sweep = loaded.sweep
     payload = dumps_entry(sweep.entry, by_value=[loaded.module])
     root = Path(args.root)
-    options = dict(name=args.name, payload=payload, retry_failed=args.retry_failed, update=args.update)
+    options = dict(
+        name=args.name,
+        payload=payload,
+        retry_failed=args.retry_failed,
+        update=args.update,
+        overrides=overrides,
+    )
     workers = args.workers if args.workers is not None else default_workers()
     if args.max_failures is not None and args.max_failures < 1:
         raise PlanError(f"--max-failures must be at least 1, got {args.max_failures}")
@@ -104,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run or not sweep_dir.exists():
         # read-only: every mistake in the sweep surfaces here, before anything is written
         rec = reconcile(loaded, root, **options)
+        selected = select(rec, sweep, only)
         if args.dry_run:
-            _print_plan(rec)
+            _print_plan(selected, len(rec.runs))
             return 0
     sweep_dir.path.mkdir(parents=True, exist_ok=True)
     lock = SweepLock(sweep_dir)
@@ -116,9 +147,10 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         rec = reconcile(loaded, root, **options)  # under the lock: what is on disk cannot move now
+        selected = select(rec, sweep, only)  # before writing: a --only that selects nothing changes nothing
         for note in [*apply(rec, payload), *rec.notes]:
             print(f"orchestra: {note}")
-        return _run(args, loaded, rec, workers, ledger)
+        return _run(args, loaded, selected, workers, ledger)
     finally:
         lock.release()
 
@@ -216,12 +248,19 @@ def _skipped_text(rec) -> str:  # type: ignore[no-untyped-def]
     return "".join(f", {n} {state} kept" for state, n in sorted(c.items()))
 
 
-def _print_plan(rec) -> None:  # type: ignore[no-untyped-def]
+def _print_plan(rec, planned: int) -> None:  # type: ignore[no-untyped-def]
     state = "new" if rec.new else "exists"
     print(f"sweep {rec.name} -> {rec.sweep_dir.path} ({state})")
-    print(f"{len(rec.runs)} runs, {len(rec.to_start)} to start{_skipped_text(rec)}")
+    of = f" of {planned}" if planned != len(rec.runs) else ""
+    only = " selected by --only" if of else ""
+    print(f"{len(rec.runs)}{of} runs{only}, {len(rec.to_start)} to start{_skipped_text(rec)}")
     for note in rec.notes:
         print(f"note: {note}")
+    draws = {r.spec.variant.name: r.spec.variant for r in rec.runs if r.spec.variant.sampled}
+    if draws:
+        print(f"Sample draws (sample_seed {rec.record['sample_seed']}; the run uses exactly these):")
+        for name, v in draws.items():
+            print(f"  {name}: " + ", ".join(f"{k}={v.params[k]!r}" for k in v.sampled))
     width = max((len(r.id) for r in rec.runs), default=3)
     for r in rec.runs:
         now = r.status.state.value if r.status else "new"

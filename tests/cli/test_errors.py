@@ -32,3 +32,9 @@ def test_errors_carry_one_prefix():
     out = orchestra("up", "no-such-file.py")
     assert error_line(out).startswith("orchestra: error: no-such-file.py: no such file")
     assert "error: orchestra" not in out.stderr
+
+
+def test_overrides_may_follow_options():
+    out = orchestra("up", "no-such-file.py", "--headless", "lr=0.1")
+    assert "unrecognized" not in out.stderr, "lr=0.1 is an override, wherever it stands"
+    assert error_line(out).startswith("orchestra: error: no-such-file.py: no such file")
