@@ -23,6 +23,7 @@ from orchestra.errors import UserError, did_you_mean
 
 COMMANDS = {
     "up": "run a sweep (the dashboard on a terminal, plain progress otherwise)",
+    "run": "run one run of a sweep in the foreground, on this terminal (pdb, breakpoint())",
     "status": "show the runs of a sweep and their states",
     "logs": "print (or follow) the output of one run",
     "gpus": "show the GPUs, their use by others, and what orchestra holds",

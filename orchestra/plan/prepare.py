@@ -161,6 +161,7 @@ def reconcile(
         "seeds": list(seeds),
         "variants": [v.to_json() for v in variants],
         "retired": retired,
+        "adhoc": list(old.get("adhoc", [])) if old else [],  # runs `orchestra run --config` added
     }
     return Reconciled(sweep_dir, name, plan, runs, record, old is None, notes)
 
