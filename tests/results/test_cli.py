@@ -118,13 +118,17 @@ def test_a_truncated_line_and_a_run_without_metrics_are_warnings_not_failures(sw
         (["--metric", "acc"], "no run logged a metric 'acc'; logged metrics: iteration, loss"),
         (["--last", "0"], "the last N steps needs a whole number N >= 1, got 0"),
         (["--last", "3", "--last-pct", "10"], "argument --last-pct: not allowed with argument --last"),
-        (["--mode", "best"], "argument --mode: invalid choice: 'best'"),
+        (["--mode", "best"], "argument --mode: 'best' is not one of"),
     ],
 )
 def test_results_mistakes_are_one_line_and_exit_2(sweep_dir, args, message):
     out = orchestra("results", str(sweep_dir), *args)
     assert out.returncode == 2
-    error = [line for line in out.stderr.splitlines() if line.startswith("orchestra: error:")]
+    error = [
+        line
+        for line in out.stderr.splitlines()
+        if line.startswith(("orchestra: error:", "orchestra results: error:"))
+    ]
     assert len(error) == 1 and message in error[0]
     assert "Traceback" not in out.stderr
 
