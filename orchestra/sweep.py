@@ -13,12 +13,15 @@ from orchestra.pathnames import check_path_component
 from orchestra.redact import secret_name, secret_value
 from orchestra.runtime.snapshot import SNAPSHOT_MODES as SNAPSHOT_MODES
 from orchestra.runtime.snapshot import check_snapshot_settings
+from orchestra.space.config import Config
+from orchestra.space.params import derive_seed, seeded_draws
 from orchestra.space.values import to_json_value
 from orchestra.space.variant import Space, Variant, as_space
 from orchestra.units import parse_bytes, parse_duration
 
 ORDERS = ("sweep", "round_robin")
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+MIN_LOG = 64 << 10  # below this a bounded output.log would be all marker
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,11 @@ class Sweep:
 
     Seeds default to ``[0]``, or to the values of an ExperimentGrid's ``seed`` key.
 
+    ``sample_seed`` seeds the ``Sample`` draws made when the sweep is planned (default: derived
+    from the sweep's name), so a dry run shows the draws the run will use. ``max_log`` bounds each
+    run's ``output.log`` (default 1 GiB; ``None`` for no bound): past it the orchestrator keeps the
+    head and the tail and leaves a line saying what was dropped.
+
     Each run calls ``entry`` in its own process with what it names among ``config``, ``seed``,
     ``device``, ``logdir``, ``ctx`` (or garage's ``ctxt``) and the top-level config keys.
 
@@ -126,6 +134,11 @@ class Sweep:
     ``preload`` names modules (``["numpy", "gymnasium", "torch"]``) that a zygote process imports
     once per sweep; each run is then forked from it instead of starting a fresh interpreter
     (a warm start: docs/run-directory.md). Where that cannot be safe, runs start cold.
+
+    ``step`` names the logged key that is the x axis of every record (``"env_steps"``); without
+    it the first recognised step name a record logged is (``orchestra.rundir.steps.STEP_KEYS``).
+    ``objective`` and ``mode`` (``"max"`` or ``"min"``) name the metric that tells configs apart:
+    the default of ``orchestra results``, ``orchestra plot`` and the dashboard's plot.
     """
 
     def __init__(
@@ -148,6 +161,11 @@ class Sweep:
         env: Mapping[str, str | None] | Iterable[str] | None = None,
         archive_launch_repo: bool = False,
         preload: Iterable[str] = (),
+        sample_seed: int | None = None,
+        max_log: str | int | None = "1GiB",
+        step: str | None = None,
+        objective: str | None = None,
+        mode: str | None = None,
     ) -> None:
         if not callable(entry):
             raise UserError(f"Sweep: the entry must be a function, got {type(entry).__name__}")
@@ -178,10 +196,59 @@ class Sweep:
         self.env, self.env_from_launch, self._env_problem = _resolve_env(env)
         self.archive_launch_repo = bool(archive_launch_repo)
         self.preload = _check_preload(preload)
+        if sample_seed is not None and (isinstance(sample_seed, bool) or not isinstance(sample_seed, int)):
+            raise UserError(f"Sweep sample_seed must be an integer, got {sample_seed!r}")
+        self.sample_seed = sample_seed
+        self.max_log = parse_bytes(max_log, "Sweep max_log")
+        if self.max_log is not None and self.max_log < MIN_LOG:
+            raise UserError(f"Sweep max_log must be at least 64KiB (or None for no bound), got {max_log!r}")
+        self.step, self.objective, self.mode = _check_objective(step, objective, mode)
 
-    def plan(self) -> Plan:
-        """Expand the space (drawing Samples now) into variants x seeds."""
-        return Plan.numbered(self.space.variants(), self.seeds)
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Sweep:
+        """The sweep a ``sweep.json`` recorded, to run it again without its file (``orchestra up DIR``).
+
+        Its entry is a stand-in: the runs load the recorded ``payload.pkl``, never this object's entry.
+        Its space lists the recorded variants, Sample draws and a search's proposals included.
+        """
+        import inspect
+
+        settings = dict(record.get("settings") or {})
+        resources = settings.pop("resources", {}) or {}
+        accepted = inspect.signature(cls.__init__).parameters
+        options = {k: v for k, v in settings.items() if k in accepted}
+        # secrets were recorded by name only: their values come from this up's environment again
+        options["env"] = {
+            **(settings.get("env") or {}),
+            **dict.fromkeys(settings.get("env_from_launch") or ()),
+        }
+        return cls(
+            _recorded_entry,
+            _RecordedSpace(record),
+            list(record.get("seeds") or [0]),
+            name=record.get("name"),
+            **{k: v for k, v in resources.items() if v is not None},
+            **options,
+        )
+
+    def plan(
+        self, name: str | None = None, *, space: Space | None = None, seeds: tuple[int, ...] | None = None
+    ) -> Plan:
+        """Expand the space (drawing Samples now, seeded by :meth:`draw_seed`) into variants x seeds.
+
+        ``space`` and ``seeds`` replace the sweep's own (the command line's overrides).
+        """
+        space = self.space if space is None else space
+        seed = self.draw_seed(name)
+        with seeded_draws(seed):
+            variants = space.variants(sample_seed=seed) if isinstance(space, Config) else space.variants()
+        return Plan.numbered(variants, self.seeds if seeds is None else seeds)
+
+    def draw_seed(self, name: str | None = None) -> int:
+        """The seed of the Sample draws: ``sample_seed``, else one derived from the sweep's name."""
+        if self.sample_seed is not None:
+            return self.sample_seed
+        return derive_seed("sample_seed", name or self.name or "")
 
     def settings(self) -> dict[str, Any]:
         """The sweep's options as JSON data, as recorded in ``sweep.json``."""
@@ -197,6 +264,10 @@ class Sweep:
             "env_from_launch": list(self.env_from_launch),
             "archive_launch_repo": self.archive_launch_repo,
             "preload": list(self.preload),
+            "max_log": self.max_log,
+            "step": self.step,
+            "objective": self.objective,
+            "mode": self.mode,
         }
 
     def check_env(self) -> None:
@@ -206,7 +277,7 @@ class Sweep:
 
     def run_options(self) -> dict[str, Any]:
         """What the run's own process needs to know, written into each ``config.json``."""
-        return {"snapshot_mode": self.snapshot_mode, "snapshot_gap": self.snapshot_gap}
+        return {"snapshot_mode": self.snapshot_mode, "snapshot_gap": self.snapshot_gap, "step": self.step}
 
     def __repr__(self) -> str:
         entry = getattr(self.entry, "__qualname__", repr(self.entry))
@@ -230,6 +301,25 @@ def _check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
     if dupes:
         raise UserError(f"Sweep seed {dupes[0]} is listed twice")
     return out
+
+
+def _check_objective(step: Any, objective: Any, mode: Any) -> tuple[str | None, str | None, str | None]:
+    for what, value in (("step", step), ("objective", objective)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UserError(f"Sweep {what} must be the name of a logged key, e.g. 'env_steps', got {value!r}")
+    if objective is None:
+        if mode is not None:
+            raise UserError(
+                f"Sweep mode={mode!r} needs an objective: Sweep(objective='return', mode={mode!r})"
+            )
+        return step, None, None
+    if mode not in ("max", "min"):
+        raise UserError(
+            f"Sweep objective {objective!r} needs mode='max' or mode='min' (whether bigger is better), got {mode!r}"
+        )
+    if objective == step:
+        raise UserError(f"Sweep objective {objective!r} is the step; name the metric to compare instead")
+    return step, objective, mode
 
 
 def _check_count(value: Any, what: str, *, minimum: int) -> int:
@@ -302,3 +392,17 @@ def _check_preload(preload: Iterable[str]) -> tuple[str, ...]:
                 f"Sweep preload {name!r}: no module {top!r} is installed; fix the name or install it"
             )
     return out
+
+
+def _recorded_entry(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("a recorded sweep's entry lives in its payload.pkl; this stand-in is never called")
+
+
+class _RecordedSpace:
+    """The variants a ``sweep.json`` recorded, as a space."""
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self._variants = [Variant.from_json(d) for d in record.get("variants") or ()]
+
+    def variants(self) -> list[Variant]:
+        return list(self._variants)

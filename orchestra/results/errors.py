@@ -7,7 +7,7 @@ from types import ModuleType
 
 from orchestra.errors import UserError
 
-INSTALL_HINT = "pip install 'orchestra[analysis]'"
+INSTALL_HINT = "pip install 'orchestra-sweeps[analysis]'"
 
 
 class MissingExtraError(UserError, ImportError):
@@ -16,6 +16,10 @@ class MissingExtraError(UserError, ImportError):
 
 class MetricError(UserError):
     """A metric that no run logged, or that cannot be scored (strings, not numbers)."""
+
+
+class ParamError(UserError):
+    """A parameter key that no run has (``--group-by``, ``where``)."""
 
 
 class ResultsWarning(UserWarning):
