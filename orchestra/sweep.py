@@ -222,7 +222,7 @@ class Sweep:
             **(settings.get("env") or {}),
             **dict.fromkeys(settings.get("env_from_launch") or ()),
         }
-        return cls(
+        sweep = cls(
             _recorded_entry,
             _RecordedSpace(record),
             list(record.get("seeds") or [0]),
@@ -230,6 +230,8 @@ class Sweep:
             **{k: v for k, v in resources.items() if v is not None},
             **options,
         )
+        sweep.check_env()  # before anything is written, as reconcile checks a sweep file's
+        return sweep
 
     def plan(
         self, name: str | None = None, *, space: Space | None = None, seeds: tuple[int, ...] | None = None

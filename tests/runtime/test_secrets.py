@@ -154,3 +154,41 @@ def test_a_secret_written_into_the_sweep_file_is_refused_before_anything_is_writ
     (line,) = out.stderr.strip().splitlines()
     assert "WANDB_API_KEY" in line and "looks like a secret" in line and "None" in line
     assert not (tmp_path / "sweeps").exists()
+
+
+FAIL_ONCE = """
+import hashlib, os
+from orchestra import Config, Sweep
+
+def train():
+    if not os.path.exists("failed-once"):
+        open("failed-once", "w").close()
+        raise RuntimeError("first attempt fails")
+    return hashlib.sha256(os.environ["COMET_API_KEY"].encode()).hexdigest()
+
+sweep = Sweep(train, Config({}), env=["COMET_API_KEY"])
+"""
+
+
+def test_up_of_a_sweep_directory_takes_its_recorded_secrets_from_the_environment_again(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    (tmp_path / "sweep.py").write_text(textwrap.dedent(FAIL_ONCE))
+    assert (
+        orchestra("up", "sweep.py", "--headless", cwd=tmp_path, env={"COMET_API_KEY": SECRET}).returncode == 1
+    )
+    (tmp_path / "sweep.py").unlink()  # run again from the directory alone, the secret from this environment
+    env = {k: v for k, v in os.environ.items() if k != "COMET_API_KEY"}
+    out = orchestra("up", "sweeps/sweep", "--headless", "--retry-failed", cwd=tmp_path, env=env)
+    assert out.returncode == 2 and "export COMET_API_KEY" in out.stderr, out.stdout + out.stderr
+    other = "another-secret-value-0123456789abcdef"
+    out = orchestra(
+        "up", "sweeps/sweep", "--headless", "--retry-failed", cwd=tmp_path, env={"COMET_API_KEY": other}
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = (tmp_path / "sweeps" / "sweep" / "runs" / "default" / "0" / "result.json").read_text()
+    assert hashlib.sha256(other.encode()).hexdigest() in result
+    assert SECRET.encode() not in everything_under(tmp_path / "sweeps")
+    assert other.encode() not in everything_under(tmp_path / "sweeps")
