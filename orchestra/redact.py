@@ -97,12 +97,12 @@ _TOKENS = (
 )
 _HOOKS = (r"hooks\.slack\.com", r"discord(?:app)?\.com/api/webhooks", r"[\w.-]+\.webhook\.office\.com")
 # One pattern per kind of shape, each compiled only when a value holds one of the literal strings
-# every match of it contains: compiling them all costs ~1.5 ms, and every run redacts its environment.
+# every match of it contains: compiling them all costs ~1.5 ms, and every run redacts its
+# environment. key=value pairs are found without a pattern (LS_COLORS alone holds many "=").
 _SHAPES = {
     "token": rf"(?:{'|'.join(_TOKENS)})",
     "url": r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*)(?::(?P<password>[^/\s@]*))?@",
     "hook": rf"(?P<hook>\b(?:{'|'.join(_HOOKS)}))/[^\s\"']+",
-    "pair": rf"(?P<pair>(?:^|(?<=[;?&\s,]))(?i:[\w.-]*(?:{'|'.join(_PAIR_WORDS)})))=(?P<value>[^;&\s,]+)",
 }
 _TOKEN_TRIGGERS = (
     *_AWS,
@@ -145,6 +145,9 @@ def redact_value(value: str) -> str:
     if len(value) < 8:
         return value
     for kind in _kinds(value):
+        if kind == "pair":
+            value = _redact_pairs(value)
+            continue
         pattern = _COMPILED.get(kind)
         if pattern is None:
             pattern = _COMPILED[kind] = re.compile(_SHAPES[kind], re.DOTALL)
@@ -191,5 +194,26 @@ _REPLACE: dict[str, Callable[[re.Match[str]], str]] = {
     "token": lambda m: REDACTED,
     "url": _url,
     "hook": lambda m: f"{m.group('hook')}/{REDACTED}",
-    "pair": lambda m: f"{m.group('pair')}={REDACTED}",
 }
+_PAIR_DELIMITERS = frozenset(";?&,\t\n\r\f\v ")
+_KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _redact_pairs(value: str) -> str:
+    """``key=value`` pairs (between ``;``, ``?``, ``&``, ``,`` or blanks) whose key names a secret, hidden."""
+    parts: list[str] = []
+    start = 0
+    for i, c in enumerate(value):
+        if c in _PAIR_DELIMITERS:
+            parts += (_pair(value[start:i]), c)
+            start = i + 1
+    parts.append(_pair(value[start:]))
+    return "".join(parts)
+
+
+def _pair(segment: str) -> str:
+    key, eq, val = segment.partition("=")
+    lower = key.lower()
+    if eq and val and lower.endswith(_PAIR_WORDS) and set(lower) <= _KEY_CHARACTERS:
+        return f"{key}={REDACTED}"
+    return segment
