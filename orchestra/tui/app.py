@@ -162,6 +162,8 @@ class Dashboard(App[str | None]):
                 self._variants = {}
                 for row in self.snap.rows:
                     self._variants.setdefault(row.variant, []).append(row.id)
+            if self.snap.rows and self.table.step_key is None:
+                self.table.step_key = self.histories.settings(self.snap.rows[0]).get("step")
             self.table.update_rows(self.snap.rows)
             self._update_header()
         self._update_table_title()
