@@ -658,7 +658,11 @@ def test_the_runtime_imports_nothing_heavy(tmp_path: Path) -> None:
 # nothing else. Adding an import to the run's path means adding it here, on purpose.
 RUN_PATH = {
     "faulthandler",
-    "runpy",
+    "runpy",  # python -m, with what it imports where site has not already (an installed orchestra)
+    "importlib.util",
+    "importlib._abc",
+    "__future__",  # from __future__ import annotations, in every orchestra module
+    "errno",
     "orchestra",
     "orchestra.atomic",
     "orchestra.errors",
