@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestra.rundir.names import EXIT_SETUP
-from orchestra.runtime import entrypoint
+from orchestra.runtime import entrypoint, seeding
 from orchestra.runtime.process import die_with_parent, signal
 
 MAX_MESSAGE = 1 << 20
@@ -90,6 +90,9 @@ def main(argv: Sequence[str]) -> int:
     for module in ("orchestra.runtime.__main__", "orchestra.runtime.context"):  # what cold runs import late
         importlib.import_module(module)
     reason = _preload(modules)
+    if reason is None:
+        seeding.import_what_seeding_needs()  # else every run would import numpy.random itself
+        reason = _unsafe_after("seeding's imports")
     if reason is not None:
         _send(sock, {"op": "unsafe", "reason": reason})
         _wait_for_close(sock)
@@ -116,16 +119,24 @@ def _preload(modules: list[str]) -> str | None:
             importlib.import_module(name)
         except BaseException as exc:
             return f"preloading {name!r} failed ({type(exc).__name__}: {exc})"
-        threads = _threads()
-        if threads > 1:
-            return (
-                f"after importing {name!r} the zygote runs {threads} threads, and a forked run would inherit "
-                "only one of them with whatever locks the others held (a BLAS or OpenMP pool starts its threads "
-                "at import when OMP_NUM_THREADS/OPENBLAS_NUM_THREADS > 1, i.e. when runs have several cpus)"
-            )
-        cuda = _cuda_in_use()
-        if cuda:
-            return f"after importing {name!r} the zygote has {cuda}; a forked run could not use its own GPU"
+        reason = _unsafe_after(f"importing {name!r}")
+        if reason is not None:
+            return reason
+    return None
+
+
+def _unsafe_after(what: str) -> str | None:
+    """Why forking this process is unsafe now (threads, CUDA), or None."""
+    threads = _threads()
+    if threads > 1:
+        return (
+            f"after {what} the zygote runs {threads} threads, and a forked run would inherit "
+            "only one of them with whatever locks the others held (a BLAS or OpenMP pool starts its threads "
+            "at import when OMP_NUM_THREADS/OPENBLAS_NUM_THREADS > 1, i.e. when runs have several cpus)"
+        )
+    cuda = _cuda_in_use()
+    if cuda:
+        return f"after {what} the zygote has {cuda}; a forked run could not use its own GPU"
     return None
 
 
