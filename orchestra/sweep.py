@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from orchestra.errors import UserError
 from orchestra.space.naming import check_path_component
@@ -123,6 +123,13 @@ class Sweep:
 
     Each run calls ``entry`` in its own process with what it names among ``config``, ``seed``,
     ``device``, ``logdir``, ``ctx`` (or garage's ``ctxt``) and the top-level config keys.
+
+    An adaptive sweep searches a :class:`~orchestra.search.Box` with ``search`` (any ask/tell
+    object: ``orchestra.search.CMAES``, ``CEM``, ``OptunaSearch``, ``RandomSearch``), telling it
+    each candidate's ``objective`` score (``mode`` ``"max"`` or ``"min"``) averaged over its
+    seeds, until ``budget`` candidates were proposed (each run once per seed). ``stopper``
+    (``orchestra.search.ASHA``, ``MedianStopping``) ends hopeless runs early, in a search or in
+    any other sweep. See docs/search.md.
     """
 
     def __init__(
@@ -144,11 +151,24 @@ class Sweep:
         order: str = "sweep",
         env: Mapping[str, str] | None = None,
         archive_launch_repo: bool = False,
+        objective: str | None = None,
+        mode: str | None = None,
+        search: Any = None,
+        budget: int | None = None,
+        stopper: Any = None,
     ) -> None:
         if not callable(entry):
             raise UserError(f"Sweep: the entry must be a function, got {type(entry).__name__}")
         self.entry = entry
-        self.space = as_space(space)
+        self.objective, self.mode = _check_objective(objective, mode)
+        self.search, self.budget, self.stopper = None, None, None
+        if search is not None or stopper is not None or budget is not None or _is_box(space):
+            from orchestra.search.settings import check_search
+
+            self.search, self.budget, self.stopper = check_search(
+                space, search, budget, stopper, self.objective, self.mode
+            )
+        self.space: Space = cast(Space, space) if self.search is not None else as_space(space)
         space_seeds = getattr(self.space, "seeds", None)
         if seeds is not None and space_seeds is not None:
             raise UserError("Sweep: seeds are given twice, as seeds= and as the space's 'seed' key; keep one")
@@ -175,7 +195,9 @@ class Sweep:
         self.archive_launch_repo = bool(archive_launch_repo)
 
     def plan(self) -> Plan:
-        """Expand the space (drawing Samples now) into variants x seeds."""
+        """Expand the space (drawing Samples now) into variants x seeds; a search's plan starts empty."""
+        if self.search is not None:
+            return Plan.numbered((), self.seeds)
         return Plan.numbered(self.space.variants(), self.seeds)
 
     def settings(self) -> dict[str, Any]:
@@ -190,6 +212,31 @@ class Sweep:
             "order": self.order,
             "env": self.env,
             "archive_launch_repo": self.archive_launch_repo,
+            "objective": self.objective,
+            "mode": self.mode,
+            **self.search_settings(),
+        }
+
+    def search_settings(self) -> dict[str, Any]:
+        """What a search sweep records of its search, stopper and budget (none for a plain sweep).
+
+        ``search`` holds what must not change while the sweep lives (the space, the search and its
+        options, the objective, the seeds, the stopper); ``budget`` may grow.
+        """
+        if self.search is None:
+            return {"stopper": self.stopper.describe()} if self.stopper is not None else {}
+        from orchestra.search.base import describe
+
+        return {
+            "search": {
+                "search": describe(self.search),
+                "space": cast(Any, self.space).to_json(),
+                "objective": self.objective,
+                "mode": self.mode,
+                "seeds": list(self.seeds),
+                "stopper": self.stopper.describe() if self.stopper is not None else None,
+            },
+            "budget": self.budget,
         }
 
     def run_options(self) -> dict[str, Any]:
@@ -218,6 +265,28 @@ def _check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
     if dupes:
         raise UserError(f"Sweep seed {dupes[0]} is listed twice")
     return out
+
+
+def _is_box(space: Any) -> bool:
+    return type(space).__name__ == "Box" and type(space).__module__ == "orchestra.search.box"
+
+
+def _check_objective(objective: Any, mode: Any) -> tuple[str | None, str | None]:
+    if objective is not None and (not isinstance(objective, str) or not objective.strip()):
+        raise UserError(
+            f"Sweep objective must be the name of a logged metric, e.g. 'return', got {objective!r}"
+        )
+    if objective is None:
+        if mode is not None:
+            raise UserError(
+                f"Sweep mode={mode!r} needs an objective: Sweep(objective='return', mode={mode!r})"
+            )
+        return None, None
+    if mode not in ("max", "min"):
+        raise UserError(
+            f"Sweep objective {objective!r} needs mode='max' or mode='min' (whether bigger is better), got {mode!r}"
+        )
+    return objective, mode
 
 
 def _check_count(value: Any, what: str, *, minimum: int) -> int:

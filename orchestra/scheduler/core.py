@@ -19,7 +19,7 @@ adaptive search and an early-stopping rule build on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from orchestra.errors import PlanError
+from orchestra.errors import PlanError, UserError
 from orchestra.plan.prepare import PlannedRun, run_config
 from orchestra.rundir import (
     Exit,
@@ -159,6 +159,8 @@ class Scheduler:
         self.table = RunTable()
         self.runs: dict[str, _Run] = {}
         self.metric_listeners: list[MetricListener] = []
+        self.helpers: list[Callable[[], Coroutine[Any, Any, None]]] = []  # run beside the loop (a search driver)
+        self._error: UserError | None = None
         self._queue: list[str] = []
         self._holds = 1 if linger else 0
         self._paused = False
@@ -343,6 +345,25 @@ class Scheduler:
             run.request_stop(Reason.INTERRUPTED, graceful=False)
         self._wakeup()
 
+    def fail(self, error: UserError, *, drain: bool) -> None:
+        """A user's mistake found while the sweep runs (an objective no run logs): show it now, and
+        raise it from :meth:`run` when the sweep ends; ``drain``: start nothing new (running runs finish)."""
+        if self._error is None:
+            self._error = error
+        self._alerts[f"error {error}"] = str(error)
+        self.table.touch()
+        if drain:
+            self.stop()
+
+    @property
+    def error(self) -> UserError | None:
+        """The mistake :meth:`fail` recorded, if any."""
+        return self._error
+
+    def set_labels(self, run_id: str, labels: Mapping[str, Any]) -> None:
+        """Replace a run's labels (what frontends show of a search: its generation, trial, score)."""
+        self.table.set(self._get(run_id).id, labels=dict(labels))
+
     # ------------------------------------------------------------------ the plan grows
 
     def submit(self, planned: PlannedRun) -> None:
@@ -396,6 +417,8 @@ class Scheduler:
                 tg.start_soon(self._placement_loop)
                 tg.start_soon(self._metrics_loop)
                 tg.start_soon(self.backend.watch, self._wakeup)
+                for helper in self.helpers:
+                    tg.start_soon(helper)
                 for run in self._adopted:
                     assert run.handle is not None
                     tg.start_soon(self._attempt, run, run.handle, Placement(run.id, self.resources))
@@ -413,6 +436,8 @@ class Scheduler:
         self._done.set()
         self.summary = Summary(counts, self._interrupted, self._stopped_by_failures, unrecorded)
         self.table.close()
+        if self._error is not None:
+            raise self._error
         return self.summary
 
     def _active(self) -> list[_Run]:
