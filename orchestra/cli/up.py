@@ -177,7 +177,9 @@ def _nothing_to_do(session: Session) -> bool:
 
 
 def _say_nothing_to_do(session: Session) -> int:
-    done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
+    done = all(
+        r.status is not None and r.status.state.value in ("completed", "stopped") for r in session.rec.runs
+    )
     print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
     return 0 if done else 1
 

@@ -159,7 +159,8 @@ class Scheduler:
         self.table = RunTable()
         self.runs: dict[str, _Run] = {}
         self.metric_listeners: list[MetricListener] = []
-        self.helpers: list[Callable[[], Coroutine[Any, Any, None]]] = []  # run beside the loop (a search driver)
+        # coroutines run beside the loop, cancelled when it ends (a search driver)
+        self.helpers: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._error: UserError | None = None
         self._queue: list[str] = []
         self._holds = 1 if linger else 0

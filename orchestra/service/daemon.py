@@ -115,7 +115,10 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
         print(line, flush=True)
         info: dict[str, Any] = {"pid": os.getpid(), "line": line, "notes": session.notes}
         if session.scheduler.idle:
-            done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
+            done = all(
+                r.status is not None and r.status.state.value in ("completed", "stopped")
+                for r in session.rec.runs
+            )
             info["nothing"] = "nothing to do" + (
                 "" if done else "; --retry-failed runs failed and cancelled runs again"
             )
