@@ -52,6 +52,8 @@ class Dim:
                 return int(min(self.high, max(self.low, math.floor(math.exp(lo + u * (hi - lo))))))
             return int(min(self.high, self.low + math.floor(u * (self.high - self.low + 1))))
         if self.log:
+            if u in (0.0, 1.0):
+                return self.high if u else self.low
             lo, hi = math.log(self.low), math.log(self.high)
             return min(self.high, max(self.low, math.exp(lo + u * (hi - lo))))
         return self.low + u * (self.high - self.low)

@@ -201,7 +201,7 @@ class _Curve:
         if not self.steps or self.steps[-1] < t:
             return None
         i = bisect.bisect_right(self.steps, t)
-        return self.sums[i - 1] / i
+        return self.sums[i - 1] / i if i else None
 
 
 class MedianStopping(Stopper):
