@@ -164,6 +164,8 @@ async def _foreground(prepared: Prepared, dashboard: bool, keymap: dict[str, str
                 )
         print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
         _say_unrecorded(summary.unrecorded)
+        if summary.error:
+            print(f"orchestra: error: {summary.error}", file=sys.stderr, flush=True)
     return summary.exit_code
 
 

@@ -69,13 +69,16 @@ class Summary:
     interrupted: bool
     stopped_by_failures: bool
     unrecorded: dict[str, str] = field(default_factory=dict)  # status files that could not be written
+    error: str | None = None  # a user's mistake found while the sweep ran (Scheduler.fail)
 
     @property
     def exit_code(self) -> int:
-        """0 every run completed (or was stopped early), 130 interrupted, 1 otherwise.
+        """0 every run completed (or was stopped early), 130 interrupted, 2 a user's mistake, 1 otherwise.
 
         Otherwise: a run failed, was cancelled or left queued, or a status could not be recorded.
         """
+        if self.error is not None:
+            return 2
         if self.unrecorded:
             return 1
         if self.interrupted and not self.stopped_by_failures:
@@ -347,8 +350,8 @@ class Scheduler:
         self._wakeup()
 
     def fail(self, error: UserError, *, drain: bool) -> None:
-        """A user's mistake found while the sweep runs (an objective no run logs): show it now, and
-        raise it from :meth:`run` when the sweep ends; ``drain``: start nothing new (running runs finish)."""
+        """A user's mistake found while the sweep runs (an objective no run logs): an alert now, and
+        the summary's ``error`` (exit status 2); ``drain``: start nothing new (running runs finish)."""
         if self._error is None:
             self._error = error
         self._alerts[f"error {error}"] = str(error)
@@ -435,10 +438,9 @@ class Scheduler:
         for row in self.table.rows.values():
             counts[row.state] = counts.get(row.state, 0) + 1
         self._done.set()
-        self.summary = Summary(counts, self._interrupted, self._stopped_by_failures, unrecorded)
+        error = str(self._error) if self._error is not None else None
+        self.summary = Summary(counts, self._interrupted, self._stopped_by_failures, unrecorded, error)
         self.table.close()
-        if self._error is not None:
-            raise self._error
         return self.summary
 
     def _active(self) -> list[_Run]:

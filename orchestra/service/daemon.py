@@ -132,6 +132,8 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
             ready.close()
             summary = await session.run([lambda s: show(s, tty=False), stop_on_signals])
         print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
+        if summary.error:
+            print(f"orchestra: error: {summary.error}", flush=True)
         return summary.exit_code
 
 
