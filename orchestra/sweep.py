@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from orchestra.errors import UserError
+from orchestra.space.config import Config
 from orchestra.space.naming import check_path_component
+from orchestra.space.params import derive_seed, seeded_draws
 from orchestra.space.values import to_json_value
 from orchestra.space.variant import Space, Variant, as_space
 from orchestra.units import parse_bytes, parse_duration
 
 SNAPSHOT_MODES = ("all", "last", "gap", "gap_and_last", "gap_overwrite", "none")
 ORDERS = ("sweep", "round_robin")
+MIN_LOG = 64 << 10  # below this a bounded output.log would be all marker
 
 
 def check_snapshot_settings(mode: str, gap: int) -> None:
@@ -121,6 +124,11 @@ class Sweep:
 
     Seeds default to ``[0]``, or to the values of an ExperimentGrid's ``seed`` key.
 
+    ``sample_seed`` seeds the ``Sample`` draws made when the sweep is planned (default: derived
+    from the sweep's name), so a dry run shows the draws the run will use. ``max_log`` bounds each
+    run's ``output.log`` (default 1 GiB; ``None`` for no bound): past it the orchestrator keeps the
+    head and the tail and leaves a line saying what was dropped.
+
     Each run calls ``entry`` in its own process with what it names among ``config``, ``seed``,
     ``device``, ``logdir``, ``ctx`` (or garage's ``ctxt``) and the top-level config keys.
 
@@ -151,6 +159,8 @@ class Sweep:
         order: str = "sweep",
         env: Mapping[str, str] | None = None,
         archive_launch_repo: bool = False,
+        sample_seed: int | None = None,
+        max_log: str | int | None = "1GiB",
         objective: str | None = None,
         mode: str | None = None,
         search: Any = None,
@@ -193,12 +203,34 @@ class Sweep:
         self.order = order
         self.env = {str(k): str(v) for k, v in (env or {}).items()}
         self.archive_launch_repo = bool(archive_launch_repo)
+        if sample_seed is not None and (isinstance(sample_seed, bool) or not isinstance(sample_seed, int)):
+            raise UserError(f"Sweep sample_seed must be an integer, got {sample_seed!r}")
+        self.sample_seed = sample_seed
+        self.max_log = parse_bytes(max_log, "Sweep max_log")
+        if self.max_log is not None and self.max_log < MIN_LOG:
+            raise UserError(f"Sweep max_log must be at least 64KiB (or None for no bound), got {max_log!r}")
 
-    def plan(self) -> Plan:
-        """Expand the space (drawing Samples now) into variants x seeds; a search's plan starts empty."""
+    def plan(
+        self, name: str | None = None, *, space: Space | None = None, seeds: tuple[int, ...] | None = None
+    ) -> Plan:
+        """Expand the space (drawing Samples now, seeded by :meth:`draw_seed`) into variants x seeds.
+
+        ``space`` and ``seeds`` replace the sweep's own (the command line's overrides). A search's
+        plan starts empty: the search proposes its variants while the sweep runs.
+        """
         if self.search is not None:
-            return Plan.numbered((), self.seeds)
-        return Plan.numbered(self.space.variants(), self.seeds)
+            return Plan.numbered((), self.seeds if seeds is None else seeds)
+        space = self.space if space is None else space
+        seed = self.draw_seed(name)
+        with seeded_draws(seed):
+            variants = space.variants(sample_seed=seed) if isinstance(space, Config) else space.variants()
+        return Plan.numbered(variants, self.seeds if seeds is None else seeds)
+
+    def draw_seed(self, name: str | None = None) -> int:
+        """The seed of the Sample draws: ``sample_seed``, else one derived from the sweep's name."""
+        if self.sample_seed is not None:
+            return self.sample_seed
+        return derive_seed("sample_seed", name or self.name or "")
 
     def settings(self) -> dict[str, Any]:
         """The sweep's options as JSON data, as recorded in ``sweep.json``."""
@@ -212,6 +244,7 @@ class Sweep:
             "order": self.order,
             "env": self.env,
             "archive_launch_repo": self.archive_launch_repo,
+            "max_log": self.max_log,
             "objective": self.objective,
             "mode": self.mode,
             **self.search_settings(),

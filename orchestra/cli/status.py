@@ -9,7 +9,11 @@ from typing import Any
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep_dir", metavar="DIR", help="the sweep directory (ROOT/NAME)")
+    from orchestra.cli.completion import complete_with, directories
+
+    complete_with(
+        p.add_argument("sweep_dir", metavar="DIR", help="the sweep directory (ROOT/NAME)"), directories
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per run, as a list")
     p.add_argument(
         "--state",

@@ -111,7 +111,7 @@ class SearchDriver:
         self.stopper: Any = sweep.stopper
         self.objective, self.mode = sweep.objective, sweep.mode
         self.budget = sweep.budget or 0
-        self.seeds = list(sweep.seeds)
+        self.seeds = list(session.rec.plan.seeds)
         self.popsize = popsize_of(self.search)
         self.pending: list[Candidate] = []
         self.told: list[Candidate] = []

@@ -29,6 +29,7 @@ import anyio
 
 from orchestra.errors import PlanError
 from orchestra.plan.loader import LoadedSweep
+from orchestra.plan.overrides import Override, select
 from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name
 from orchestra.rundir import SweepDir, SweepLock, write_json
 from orchestra.runtime.payload import dumps_entry
@@ -46,6 +47,10 @@ class UpOptions:
 
     root: Path = Path("sweeps")
     name: str | None = None
+    overrides: tuple[Override, ...] | None = (
+        None  # the command line's changes to the space (None: as recorded)
+    )
+    only: tuple[Override, ...] = ()  # start only the runs these select (not recorded)
     workers: int | None = None  # CPU slots; None: one per core
     retry_failed: bool = False
     update: bool = False
@@ -82,7 +87,12 @@ class Prepared:
     options: UpOptions
     payload: bytes
     backend: Backend
-    rec: Reconciled
+    rec: Reconciled  # the whole plan
+
+    @property
+    def selected(self) -> Reconciled:
+        """The plan with only the runs ``--only`` selects (all of them without it)."""
+        return select(self.rec, self.loaded.sweep, self.options.only)
 
     @property
     def sweep(self) -> Sweep:
@@ -106,7 +116,9 @@ def prepare(loaded: LoadedSweep, options: UpOptions, *, backend: Backend | None 
             f"{label}: each run {problem}" if problem.startswith("asks") else f"{label}: {problem}"
         )
     rec = _reconcile(loaded, options, payload)
-    return Prepared(loaded, options, payload, backend, rec)
+    prepared = Prepared(loaded, options, payload, backend, rec)
+    _ = prepared.selected  # a --only that selects nothing is a mistake found before anything is written
+    return prepared
 
 
 def _reconcile(loaded: LoadedSweep, options: UpOptions, payload: bytes) -> Reconciled:
@@ -117,6 +129,7 @@ def _reconcile(loaded: LoadedSweep, options: UpOptions, payload: bytes) -> Recon
         payload=payload,
         retry_failed=options.retry_failed,
         update=options.update,
+        overrides=options.overrides,
     )
 
 
@@ -230,8 +243,10 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
         )
     try:
         rec = _reconcile(prepared.loaded, prepared.options, prepared.payload)  # under the lock now
+        chosen = {r.id for r in select(rec, prepared.sweep, prepared.options.only).runs}
         notes = [*apply(rec, prepared.payload), *rec.notes]
         runs, recovered = await _recover(prepared.backend, rec)
+        runs = [r for r in runs if r.id in chosen]
         notes += recovered
         session = Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)
         if prepared.sweep.search is not None or prepared.sweep.stopper is not None:
@@ -299,6 +314,7 @@ def scheduler_for(
         cwd=options.cwd,
         linger=options.linger,
         metrics_interval=options.metrics_interval,
+        max_log=sweep.max_log,
     )
 
 
@@ -313,14 +329,15 @@ def describe_start(session: Session) -> str:
     """``sweep NAME: N runs, K to start, W workers -> DIR``, the first line ``up`` prints."""
     from collections import Counter
 
+    from orchestra.rundir import State
+
     rec = session.rec
-    runs = session.scheduler.snapshot().rows
-    to_start = sum(1 for r in rec.runs if r.start or r.orphaned)
-    kept = Counter(
-        r.status.state.value for r in rec.runs if not r.start and r.status is not None and not r.orphaned
-    )
+    rows = session.scheduler.snapshot().rows
+    to_start = sum(1 for r in rows if r.state in (State.QUEUED, State.RUNNING))
+    kept = Counter(r.state.value for r in rows if r.state.finished)
     skipped = "".join(f", {n} {state} kept" for state, n in sorted(kept.items()))
+    of = f" (of {len(rec.runs)}, selected by --only)" if len(rows) != len(rec.runs) else ""
     return (
-        f"sweep {rec.name}: {len(runs)} runs, {to_start} to start{skipped}, "
+        f"sweep {rec.name}: {len(rows)} runs{of}, {to_start} to start{skipped}, "
         f"{session.prepared.backend.describe()} -> {rec.sweep_dir.path}"
     )

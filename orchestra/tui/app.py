@@ -26,7 +26,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from orchestra.present import reply_text
 from orchestra.rundir import OUTPUT_LOG, State
@@ -40,6 +40,7 @@ from orchestra.tui.screens.help import HelpScreen
 from orchestra.tui.screens.quit import QuitScreen
 from orchestra.tui.series import Histories, variant_metrics, variant_series
 from orchestra.tui.source import SweepSource
+from orchestra.tui.widgets.footer import DashboardFooter
 from orchestra.tui.widgets.gpu_panel import GpuPanel
 from orchestra.tui.widgets.header import SweepHeader, header_text
 from orchestra.tui.widgets.log_view import LogView
@@ -131,7 +132,7 @@ class Dashboard(App[str | None]):
                     yield self.plot
                     yield self.gpu_panel
         yield self.prompt
-        yield Footer()
+        yield DashboardFooter()
 
     def on_mount(self) -> None:
         if self.keymap:
