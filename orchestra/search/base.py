@@ -35,6 +35,7 @@ from orchestra.errors import UserError
 from orchestra.search.box import Box
 
 MODES = ("max", "min")
+SEARCH_JSON = "search.json"  # a search sweep's saved state, beside sweep.json (orchestra.search.driver)
 
 
 class SearchError(UserError):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestra.rundir import FORMAT, State, read_json_or_none, read_jsonl, write_json
 from orchestra.scheduler.core import Scheduler
-from orchestra.search.base import SearchError, popsize_of
+from orchestra.search.base import SEARCH_JSON, SearchError, popsize_of
 from orchestra.search.objective import candidate_score
 from orchestra.space.naming import bound, params_name, sanitize
 from orchestra.space.values import content_hash, to_json_value
@@ -44,7 +44,6 @@ from orchestra.space.variant import Variant
 if TYPE_CHECKING:
     from orchestra.service.session import Session
 
-SEARCH_JSON = "search.json"
 FINAL = frozenset({State.COMPLETED, State.STOPPED, State.FAILED, State.CANCELLED})
 DEFAULT_CONCURRENCY = 8  # candidates in flight on a backend that has no slot count (a cluster)
 
