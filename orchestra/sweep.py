@@ -210,6 +210,28 @@ class Sweep:
         if self.max_log is not None and self.max_log < MIN_LOG:
             raise UserError(f"Sweep max_log must be at least 64KiB (or None for no bound), got {max_log!r}")
 
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Sweep:
+        """The sweep a ``sweep.json`` recorded, to run it again without its file (``orchestra up DIR``).
+
+        Its entry is a stand-in: the runs load the recorded ``payload.pkl``, never this object's entry.
+        Its space lists the recorded variants, Sample draws and a search's proposals included.
+        """
+        import inspect
+
+        settings = dict(record.get("settings") or {})
+        resources = settings.pop("resources", {}) or {}
+        accepted = inspect.signature(cls.__init__).parameters
+        options = {k: v for k, v in settings.items() if k in accepted}
+        return cls(
+            _recorded_entry,
+            _RecordedSpace(record),
+            list(record.get("seeds") or [0]),
+            name=record.get("name"),
+            **{k: v for k, v in resources.items() if v is not None},
+            **options,
+        )
+
     def plan(
         self, name: str | None = None, *, space: Space | None = None, seeds: tuple[int, ...] | None = None
     ) -> Plan:
@@ -334,3 +356,17 @@ def _check_util(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
         raise UserError(f"Sweep max_gpu_util must be a percentage in (0, 100], got {value!r}")
     return float(value)
+
+
+def _recorded_entry(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("a recorded sweep's entry lives in its payload.pkl; this stand-in is never called")
+
+
+class _RecordedSpace:
+    """The variants a ``sweep.json`` recorded, as a space."""
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self._variants = [Variant.from_json(d) for d in record.get("variants") or ()]
+
+    def variants(self) -> list[Variant]:
+        return list(self._variants)

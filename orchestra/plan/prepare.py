@@ -210,9 +210,9 @@ def _effective_overrides(
     return given
 
 
-def apply(rec: Reconciled, payload: bytes) -> list[str]:
-    """Write the payload, ``sweep.json`` and ``launch/``; record what became of runs a dead
-    orchestrator left. Returns warning lines (a large launch archive)."""
+def apply(rec: Reconciled, payload: bytes, *, launch: bool = True) -> list[str]:
+    """Write the payload, ``sweep.json`` and (``launch``) ``launch/``; returns warning lines (a large
+    launch archive). A sweep run again from its record keeps the launch it was made with."""
     from orchestra.runtime.metadata import write_launch
     from orchestra.runtime.payload import write_payload
 
@@ -220,10 +220,54 @@ def apply(rec: Reconciled, payload: bytes) -> list[str]:
     rec.sweep_dir.runs.mkdir(exist_ok=True)
     write_payload(rec.sweep_dir.payload, payload)
     write_json(rec.sweep_dir.sweep_json, rec.record)
-    warnings = write_launch(
+    if not launch:
+        return []
+    return write_launch(
         rec.sweep_dir, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
     )
-    return warnings
+
+
+def reconcile_recorded(sweep_dir: SweepDir, *, retry_failed: bool = False) -> Reconciled:
+    """The plan a sweep directory recorded, against what is on disk now (reads only).
+
+    What ``orchestra up DIR`` runs, and what a dashboard opened on a finished sweep retries in: the
+    recorded variants (their Sample draws and a search's proposals included) with their run numbers,
+    whatever became of the sweep file since.
+    """
+    record = sweep_dir.read_plan()
+    try:
+        variants = [Variant.from_json(d) for d in record["variants"]]
+        plan = Plan.numbered(variants, record["seeds"], run_numbers(record))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(
+            f"{sweep_dir.sweep_json}: a variant or run is malformed ({exc!r}); repair or remove it"
+        ) from None
+    runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
+    return Reconciled(
+        sweep_dir, str(record.get("name", sweep_dir.path.name)), plan, runs, dict(record), False, []
+    )
+
+
+def mark_retry(rec: Reconciled, texts: Sequence[str]) -> Reconciled:
+    """``rec`` with the runs ``texts`` name (as ``orchestra logs`` takes them) queued again.
+
+    A run that completed or is live stays as it is, and says so in a note.
+    """
+    if not texts:
+        return rec
+    from orchestra.rundir import planned_runs, resolve_run
+
+    refs = planned_runs(rec.sweep_dir, {**rec.record, "runs": rec.plan.runs_json()})
+    wanted = {resolve_run(refs, text).id for text in texts}
+    runs = []
+    for r in rec.runs:
+        if r.id in wanted and not r.start and not r.orphaned:
+            if r.status is not None and r.status.state.retryable:
+                r = replace(r, start=True)
+            else:
+                rec.notes.append(f"{r.id} is {r.status.state.value if r.status else 'new'}; nothing to retry")
+        runs.append(r)
+    return replace(rec, runs=runs)
 
 
 def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool, labels: Mapping[str, Any]) -> PlannedRun:

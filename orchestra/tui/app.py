@@ -202,6 +202,8 @@ class Dashboard(App[str | None]):
             return f"stopping {running} runs · q again kills them now" if running else "stopping"
         if self.source.done:
             return "sweep ended · q to quit"
+        if not getattr(self.source, "live", True):
+            return "no service runs this sweep · r retries a run in a new one"
         if self.snap.alerts:
             return self.snap.alerts[0]
         if self.snap.paused:
@@ -484,8 +486,8 @@ class Dashboard(App[str | None]):
             await self._act("Quit", Op.KILL_ALL)
             self.notify("killing the runs now (SIGKILL)", title="Quit")
             return
-        if self.source.done:
-            self.exit()
+        if self.source.done or not getattr(self.source, "live", True):
+            self.exit()  # the sweep ended, or no service runs it (its files are shown): nothing to stop
             return
         counts = self.source.snapshot().counts
         if not (counts[State.RUNNING] or counts[State.QUEUED]):
