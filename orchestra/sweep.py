@@ -222,7 +222,15 @@ class Sweep:
         settings = dict(record.get("settings") or {})
         resources = settings.pop("resources", {}) or {}
         accepted = inspect.signature(cls.__init__).parameters
+        # A search is an object the sweep file makes: its recorded proposals run, it proposes no more.
+        search = settings.pop("search", None)
+        settings.pop("budget", None)
+        stopper = settings.pop("stopper", None) or (search or {}).get("stopper")
         options = {k: v for k, v in settings.items() if k in accepted}
+        if stopper:
+            from orchestra.search.stoppers import stopper_from_json
+
+            options["stopper"] = stopper_from_json(stopper)
         return cls(
             _recorded_entry,
             _RecordedSpace(record),

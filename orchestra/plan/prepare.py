@@ -242,9 +242,19 @@ def reconcile_recorded(sweep_dir: SweepDir, *, retry_failed: bool = False) -> Re
         raise PlanError(
             f"{sweep_dir.sweep_json}: a variant or run is malformed ({exc!r}); repair or remove it"
         ) from None
-    runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
+    extra = _proposal_fields(record)
+    runs = [
+        _decide(spec, sweep_dir, retry_failed, extra.get(spec.variant.name, {}).get("labels", {}))
+        for spec in plan.runs
+    ]
+    notes = []
+    if isinstance((record.get("settings") or {}).get("search"), dict):
+        notes.append(
+            "a search proposes candidates only when started from its sweep file "
+            f"(orchestra up {record.get('sweep_file')}); this runs the candidates it proposed"
+        )
     return Reconciled(
-        sweep_dir, str(record.get("name", sweep_dir.path.name)), plan, runs, dict(record), False, []
+        sweep_dir, str(record.get("name", sweep_dir.path.name)), plan, runs, dict(record), False, notes
     )
 
 

@@ -45,7 +45,8 @@ class _ES(BoxSearch):
             raise SearchError(f"{who} x0 must be a dict of start values, e.g. {{'lr': 1e-3}}, got {x0!r}")
         self.x0 = dict(x0) if x0 is not None else None
         self.es: Any = None
-        self._asked: list[list[float]] = []
+        self._asked: list[list[float]] = []  # the population asked and not told yet
+        self._before_ask: Any = None
 
     def check(self, box: Box) -> None:
         who = type(self).__name__
@@ -64,6 +65,7 @@ class _ES(BoxSearch):
     def ask(self, n: int) -> list[dict[str, Any]]:
         if n != self.popsize:
             raise ValueError(f"{type(self).__name__} asks for whole populations of {self.popsize}, not {n}")
+        self._before_ask = self.es.state()
         points = [list(map(float, x)) for x in self._ask()]
         self._asked = points
         return [self.space.decode(p) for p in points]
@@ -77,12 +79,23 @@ class _ES(BoxSearch):
         self._asked = []
 
     def state(self) -> dict[str, Any]:
-        return {"seed": self.seed, "es": self.es.state(), "asked": self._asked}
+        # Saved between an ask and its tell, the strategy is kept as it was before the ask, and
+        # restore asks again: pycma finds the solutions it sent by their hash, which changes from
+        # one process to the next, so a strategy pickled after its ask could not take its tell.
+        es = self._before_ask if self._asked else self.es.state()
+        return {"seed": self.seed, "es": es, "asked": self._asked}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.seed = state["seed"]
         self.es.restore(state["es"])
-        self._asked = [list(p) for p in state["asked"]]
+        self._asked = []
+        if state["asked"]:
+            self.ask(self.popsize)
+            if self._asked != [list(p) for p in state["asked"]]:
+                raise SearchError(
+                    f"{type(self).__name__}: the saved state does not ask its last population again; "
+                    "start a new sweep with --name NEW"
+                )
 
     def options(self) -> dict[str, Any]:
         return {"sigma0": self.sigma0, "popsize": self._popsize, "x0": self.x0}

@@ -245,3 +245,12 @@ class MedianStopping(Stopper):
 
     def options(self) -> dict[str, Any]:
         return {"grace_period": self.grace_period, "min_samples_required": self.min_samples_required}
+
+
+def stopper_from_json(d: Any) -> Stopper | None:
+    """The stopper a ``sweep.json`` describes (:meth:`Stopper.describe`); None for one of another kind."""
+    kinds: dict[str, type[Stopper]] = {"ASHA": ASHA, "MedianStopping": MedianStopping}
+    if not isinstance(d, dict) or d.get("kind") not in kinds:
+        return None
+    options = {k: v for k, v in d.items() if k != "kind"}
+    return kinds[d["kind"]](**options)

@@ -130,3 +130,23 @@ def test_an_asynchronous_search_killed_mid_way_proposes_no_candidate_twice_and_s
     check_each_run_completed_once(sweep_dir, completed)
     study = json.loads((sweep_dir / "search.json").read_text())
     assert study["pending"] == [] and study["asked"] == 8
+
+
+def test_up_dir_runs_a_searchs_recorded_candidates_and_up_sweep_py_then_goes_on_with_the_search(
+    tmp_path: Path,
+):
+    f = sweep_file(tmp_path, "CMAES", "sigma0=0.4, popsize=4", 8)
+    root = tmp_path / "sweeps"
+    assert orchestra("up", f, "--root", root, "--name", "ref", "--workers", "2", cwd=tmp_path).returncode == 0
+    sweep_dir = root / "sweep"
+    proc = popen_orchestra("up", f, "--root", root, "--workers", "2", cwd=tmp_path)
+    wait_for(lambda: len(running(sweep_dir)) == 2, what="two running runs of generation 0")
+    kill_9(proc, sweep_dir)
+    saved = (sweep_dir / "search.json").read_text()
+    again = orchestra("up", sweep_dir, "--workers", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "a search proposes candidates only when started from its sweep file" in again.stdout
+    assert len(statuses(sweep_dir)) == 4 and (sweep_dir / "search.json").read_text() == saved
+    final = orchestra("up", f, "--root", root, "--workers", "2", cwd=tmp_path)
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert record(sweep_dir) == record(root / "ref")

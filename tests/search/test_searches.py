@@ -141,3 +141,47 @@ def test_an_es_refuses_a_box_with_choices():
         SearchError, match="CMAES searches numbers, but Box dimension 'act' is a list of choices"
     ):
         CMAES().check(Box({"x": (0.0, 1.0), "act": ["a", "b"]}))
+
+
+SAVE_THEN_RESUME = """
+import pickle, sys
+from orchestra.search import CEM, CMAES, Box
+box = Box({"x": (-1.0, 1.0), "y": (-1.0, 1.0)})
+f = lambda c: (c["x"] - 0.3) ** 2 + (c["y"] + 0.5) ** 2
+make = lambda: SEARCH
+if sys.argv[1] == "save":
+    s = make(); s.setup(box, "min")
+    pickle.dump((s.ask(s.popsize), s.state()), open(sys.argv[2], "wb"))
+else:
+    asked, state = pickle.load(open(sys.argv[2], "rb"))
+    s = make(); s.setup(box, "min"); s.restore(state)
+    s.tell(asked, [f(c) for c in asked])
+    print(repr(s.ask(s.popsize)))
+"""
+
+
+@pytest.mark.parametrize(
+    "search", ["CMAES(sigma0=0.4, popsize=4, seed=3)", "CEM(sigma0=0.4, popsize=4, elite_ratio=0.5, seed=3)"]
+)
+def test_a_population_saved_by_one_process_is_told_by_another_as_if_nothing_happened(tmp_path, search):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "resume.py"
+    script.write_text(SAVE_THEN_RESUME.replace("SEARCH", search))
+    state = tmp_path / "state.pkl"
+    for step, hashseed in (("save", "1"), ("resume", "2")):  # pycma keys what it sent by hash
+        out = subprocess.run(
+            [sys.executable, str(script), step, str(state)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hashseed},
+        )
+    straight = eval(search, {"CMAES": CMAES, "CEM": CEM})
+    box = Box({"x": (-1.0, 1.0), "y": (-1.0, 1.0)})
+    straight.setup(box, "min")
+    asked = straight.ask(4)
+    straight.tell(asked, [(c["x"] - 0.3) ** 2 + (c["y"] + 0.5) ** 2 for c in asked])
+    assert out.stdout.strip() == repr(straight.ask(4))
