@@ -224,6 +224,11 @@ class Scheduler:
         return self._paused
 
     @property
+    def stopping(self) -> bool:
+        """The sweep is draining or interrupted: nothing new starts."""
+        return self._stopping or self._interrupted
+
+    @property
     def done(self) -> bool:
         """The sweep is over: :meth:`run` has returned and :attr:`summary` is set."""
         return self.summary is not None

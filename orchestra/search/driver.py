@@ -207,7 +207,7 @@ class SearchDriver:
         done = getattr(self.search, "done", None)
         if callable(done) and done():
             return False
-        return not self.sched.snapshot().stopping
+        return not self.sched.stopping
 
     def _advance(self) -> None:
         """Tell what finished, propose what the budget and the slots allow, release the sweep when done."""
