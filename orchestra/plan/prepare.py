@@ -126,6 +126,12 @@ def reconcile(
         variants = list(fresh.variants)
         retired: list[dict[str, Any]] = []
         created = time.time()
+        search = sweep.search_settings().get("search")
+        if search is not None:
+            notes.append(
+                f"{search['search'].get('kind', 'the search')} proposes up to {sweep.budget} candidates "
+                f"({sweep.budget} x {len(seeds)} seed(s) = {(sweep.budget or 0) * len(seeds)} runs) as results arrive"
+            )
     else:
         _check_search(loaded, name, old, update, notes)
         variants, retired_variants, changes = _match(fresh.variants, old)

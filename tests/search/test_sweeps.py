@@ -203,3 +203,34 @@ def test_a_stopper_on_a_grid_stops_hopeless_runs_as_finished_not_failed_and_neve
     assert "stopped" in orchestra("status", sweep_dir, cwd=tmp_path).stdout
     again = up(tmp_path, f)
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_a_search_is_told_a_stopped_runs_score_as_it_stood(tmp_path: Path):
+    f = write_sweep(
+        tmp_path,
+        """
+        import time
+        from orchestra import Sweep
+        from orchestra.search import Box, RandomSearch, ASHA
+        def train(ctx, q):
+            for i in range(30):
+                ctx.logger("iteration", i); ctx.logger("acc", q * i); ctx.logger.dump()
+                time.sleep(0.03)
+        sweep = Sweep(train, Box({"q": (0.0, 1.0)}), search=RandomSearch(seed=5, max_concurrent=2),
+                      objective="acc", mode="max", budget=6,
+                      stopper=ASHA(max_t=100, grace_period=3, reduction_factor=2))
+        """,
+    )
+    done = up(tmp_path, f)
+    assert done.returncode == 0, done.stdout + done.stderr
+    sweep_dir = tmp_path / "sweeps" / "sweep"
+    st = statuses(sweep_dir)
+    stopped = [rid for rid, s in st.items() if s.state is State.STOPPED]
+    assert stopped, "ASHA stopped none of the runs"
+    values = {c["name"]: c["value"] for c in told(sweep_dir)}
+    for rid in stopped:
+        logged = [
+            json.loads(line)["values"]["acc"] for line in (sweep_dir / "runs" / rid / "metrics.jsonl").open()
+        ]
+        assert 3 < len(logged) < 30
+        assert values[rid.split("/")[0]] == pytest.approx(sum(logged) / len(logged))
