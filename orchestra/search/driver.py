@@ -287,7 +287,7 @@ class SearchDriver:
         value, n = candidate_score(dirs, self.objective or "")
         if n:
             self._objective_seen = True
-        elif not self._objective_seen:
+        elif not self._objective_seen and self.sched.error is None:
             completed = [rid for rid in self._runs(c) if self.sched.row(rid).state is State.COMPLETED]
             if completed:
                 logged = _logged_keys(
