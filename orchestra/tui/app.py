@@ -226,7 +226,7 @@ class Dashboard(App[str | None]):
             workers=self.slots,
             gpus=gpus,
             status=self._status(),
-            best=best_text(self.snap.rows, objective) if objective else None,
+            best=best_text(self.search.scores(self.snap.rows), objective) if objective else None,
         )
         self.header.show(text)
 
@@ -258,9 +258,10 @@ class Dashboard(App[str | None]):
         self._plotted = (row.id, metric)
         objective = self.search.objective(self.snap.rows)
         if metric == OBJECTIVE_PLOT and objective is not None:
-            best = best_text(self.snap.rows, objective)
+            scores = self.search.scores(self.snap.rows)
+            best = best_text(scores, objective)
             title = f"{objective.name} by trial" + (f" · {best}" if best else "")
-            plot.show(objective_series(self.snap.rows, objective), title=title, empty="no candidate told yet")
+            plot.show(objective_series(scores, objective), title=title, empty="no candidate told yet")
             return
         if metric is None:
             plot.show([], title=f"metrics · {row.variant}", empty="no metrics logged yet")

@@ -3,7 +3,8 @@ objective over trials.
 
 A search's driver labels each run with its candidate's ``trial`` (and ``generation`` for a
 generational search) when it proposes it, and with the candidate's ``score`` once told
-(:mod:`orchestra.search.driver`); the objective and its direction are in ``sweep.json``.
+(:mod:`orchestra.search.driver`); the objective and its direction are in ``sweep.json``, and what
+was told in ``search.json`` (read when the rows carry no scores: a sweep read from its files).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from orchestra.rundir import SWEEP_JSON, read_json_or_none
 from orchestra.scheduler.table import RunRow
+from orchestra.search.base import SEARCH_JSON
 from orchestra.tui.series import SELECTED_STYLE, Series
 
 OBJECTIVE_PLOT = "objective by trial"  # the plot's pseudo-metric: a point per told candidate
@@ -47,20 +49,59 @@ class Objective:
         return a > b if self.mode == "max" else a < b
 
 
+Told = tuple[int, float, str]  # a told candidate: trial, score, variant
+
+
 class SearchInfo:
-    """The search of the sweep a dashboard shows, read from its ``sweep.json`` once (None: no search)."""
+    """The search of the sweep a dashboard shows: its objective (from ``sweep.json``, read once) and
+    the scores told so far (the runs' labels; ``search.json`` for a sweep read from its files)."""
 
     def __init__(self) -> None:
         self._read: dict[Path, Objective | None] = {}
+        self._saved: tuple[float, list[Told]] = (-1.0, [])
 
     def objective(self, rows: tuple[RunRow, ...]) -> Objective | None:
-        row = next((r for r in rows if "trial" in r.labels), None)
-        if row is None:
+        sweep_dir = _sweep_dir(rows)
+        if sweep_dir is None:
             return None
-        sweep_dir = Path(row.dir).parent.parent.parent
         if sweep_dir not in self._read:
             self._read[sweep_dir] = _objective(read_json_or_none(sweep_dir / SWEEP_JSON))
         return self._read[sweep_dir]
+
+    def scores(self, rows: tuple[RunRow, ...]) -> list[Told]:
+        """``(trial, score, variant)`` of every told candidate, by trial."""
+        seen: dict[int, Told] = {}
+        for r in rows:
+            score = r.labels.get("score")
+            if isinstance(score, (int, float)) and math.isfinite(score) and "trial" in r.labels:
+                seen[r.labels["trial"]] = (r.labels["trial"], float(score), r.variant)
+        if seen:
+            return [seen[k] for k in sorted(seen)]
+        sweep_dir = _sweep_dir(rows)
+        return self._from_file(sweep_dir / SEARCH_JSON) if sweep_dir is not None else []
+
+    def _from_file(self, path: Path) -> list[Told]:
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return []
+        if mtime != self._saved[0]:
+            state = read_json_or_none(path)
+            told = state.get("told", []) if isinstance(state, dict) else []
+            self._saved = (
+                mtime,
+                [
+                    (c["trial"], float(c["value"]), c["name"])
+                    for c in told
+                    if isinstance(c.get("value"), (int, float)) and math.isfinite(c["value"])
+                ],
+            )
+        return self._saved[1]
+
+
+def _sweep_dir(rows: tuple[RunRow, ...]) -> Path | None:
+    row = next((r for r in rows if "trial" in r.labels), None)
+    return Path(row.dir).parent.parent.parent if row is not None else None
 
 
 def _objective(plan: Any) -> Objective | None:
@@ -71,20 +112,10 @@ def _objective(plan: Any) -> Objective | None:
     return Objective(str(search.get("objective")), search["mode"])
 
 
-def scores(rows: tuple[RunRow, ...]) -> list[tuple[int, float, str]]:
-    """``(trial, score, variant)`` of every told candidate, by trial."""
-    seen: dict[int, tuple[int, float, str]] = {}
-    for r in rows:
-        score = r.labels.get("score")
-        if isinstance(score, (int, float)) and math.isfinite(score) and "trial" in r.labels:
-            seen[r.labels["trial"]] = (r.labels["trial"], float(score), r.variant)
-    return [seen[k] for k in sorted(seen)]
-
-
-def best_text(rows: tuple[RunRow, ...], objective: Objective) -> str | None:
+def best_text(scores: list[Told], objective: Objective) -> str | None:
     """``best return 187.5 #17``: the best score told so far, or None before the first tell."""
-    best: tuple[int, float, str] | None = None
-    for told in scores(rows):
+    best: Told | None = None
+    for told in scores:
         if best is None or objective.better(told[1], best[1]):
             best = told
     if best is None:
@@ -92,10 +123,9 @@ def best_text(rows: tuple[RunRow, ...], objective: Objective) -> str | None:
     return f"best {objective.name} {best[1]:.4g} #{best[0]}"
 
 
-def objective_series(rows: tuple[RunRow, ...], objective: Objective) -> list[Series]:
+def objective_series(scores: list[Told], objective: Objective) -> list[Series]:
     """Each told candidate's score by trial, and the best so far as a line on top."""
-    told = scores(rows)
-    points = [(float(t), v) for t, v, _ in told]
+    points = [(float(t), v) for t, v, _ in scores]
     running: list[tuple[float, float]] = []
     for t, v in points:
         running.append((t, v if not running or objective.better(v, running[-1][1]) else running[-1][1]))

@@ -84,3 +84,20 @@ async def test_runs_show_their_trial_the_header_the_best_so_far_and_m_plots_the_
             await h.press("m")
         text = await h.until_text(f"f by trial · best f {best['value']:.4g} #{best['trial']}")
         assert any("\u2800" < c <= "\u28ff" for c in text), "braille dots"
+
+
+async def test_a_finished_search_read_from_its_files_shows_the_best_so_far_and_the_trials(tmp_path: Path):
+    from orchestra.rundir import SweepDir
+    from orchestra.service.files import FileSweep
+    from tests.helpers import orchestra
+
+    f = write_sweep(tmp_path, SEARCH.replace("budget=8", "budget=4"))
+    assert orchestra("up", f, "--root", tmp_path / "sweeps", "--workers", "2", cwd=tmp_path).returncode == 0
+    sweep_dir = tmp_path / "sweeps" / "sweep"
+    told = json.loads((sweep_dir / "search.json").read_text())["told"]
+    best = min(told, key=lambda c: c["value"])
+    app = Dashboard(FileSweep(SweepDir(sweep_dir)), name="sweep", workers=2)
+    async with app.run_test(size=(160, 50)) as pilot:
+        h = Harness(app, pilot, None)
+        text = await h.until_text(f"best f {best['value']:.4g} #{best['trial']}")
+        assert "g0 #3" in text
