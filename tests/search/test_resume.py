@@ -150,3 +150,37 @@ def test_up_dir_runs_a_searchs_recorded_candidates_and_up_sweep_py_then_goes_on_
     final = orchestra("up", f, "--root", root, "--workers", "2", cwd=tmp_path)
     assert final.returncode == 0, final.stdout + final.stderr
     assert record(sweep_dir) == record(root / "ref")
+
+
+def test_a_population_saved_but_not_yet_in_sweep_json_when_the_orchestrator_died_is_added_and_run(
+    tmp_path: Path,
+):
+    f = sweep_file(tmp_path, "CMAES", "sigma0=0.4, popsize=4", 12)
+    root = tmp_path / "sweeps"
+    assert orchestra("up", f, "--root", root, "--name", "ref", "--workers", "2", cwd=tmp_path).returncode == 0
+    sweep_dir = root / "sweep"
+    plan_file = sweep_dir / "sweep.json"
+    proc = popen_orchestra("up", f, "--root", root, "--workers", "2", cwd=tmp_path)
+
+    def generation_0_started_and_not_over() -> bool:
+        runs = list((sweep_dir / "runs").glob("*/0")) if (sweep_dir / "runs").exists() else []
+        started = len(runs) == 4 and all((r / "metadata.json").exists() for r in runs)
+        return started and bool(running(sweep_dir))
+
+    wait_for(generation_0_started_and_not_over, what="every run of generation 0 started, one still running")
+    plan = plan_file.read_text()
+    assert len(json.loads(plan)["variants"]) == 4
+    # sweep.json cannot be replaced now: the next population is saved in search.json, then the
+    # orchestrator dies trying to add it to the plan
+    plan_file.unlink()
+    plan_file.mkdir()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0, out
+    saved = json.loads((sweep_dir / "search.json").read_text())
+    assert [c["trial"] for c in saved["pending"]] == [4, 5, 6, 7] and len(saved["told"]) == 4
+    plan_file.rmdir()
+    plan_file.write_text(plan)
+    final = orchestra("up", f, "--root", root, "--workers", "2", cwd=tmp_path)
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert record(sweep_dir) == record(root / "ref")
+    assert all(s.state is State.COMPLETED for s in statuses(sweep_dir).values())
