@@ -132,6 +132,11 @@ class Sweep:
     Each run calls ``entry`` in its own process with what it names among ``config``, ``seed``,
     ``device``, ``logdir``, ``ctx`` (or garage's ``ctxt``) and the top-level config keys.
 
+    ``step`` names the logged key that is the x axis of every record (``"env_steps"``); without
+    it the first recognised step name a record logged is (``orchestra.rundir.steps.STEP_KEYS``).
+    ``objective`` and ``mode`` (``"max"`` or ``"min"``) name the metric that tells configs apart:
+    the default of ``orchestra results``, ``orchestra plot`` and the dashboard's plot.
+
     An adaptive sweep searches a :class:`~orchestra.search.Box` with ``search`` (any ask/tell
     object: ``orchestra.search.CMAES``, ``CEM``, ``OptunaSearch``, ``RandomSearch``), telling it
     each candidate's ``objective`` score (``mode`` ``"max"`` or ``"min"``) averaged over its
@@ -161,6 +166,7 @@ class Sweep:
         archive_launch_repo: bool = False,
         sample_seed: int | None = None,
         max_log: str | int | None = "1GiB",
+        step: str | None = None,
         objective: str | None = None,
         mode: str | None = None,
         search: Any = None,
@@ -170,7 +176,7 @@ class Sweep:
         if not callable(entry):
             raise UserError(f"Sweep: the entry must be a function, got {type(entry).__name__}")
         self.entry = entry
-        self.objective, self.mode = _check_objective(objective, mode)
+        self.step, self.objective, self.mode = _check_objective(step, objective, mode)
         self.search, self.budget, self.stopper = None, None, None
         if search is not None or stopper is not None or budget is not None or _is_box(space):
             from orchestra.search.settings import check_search
@@ -275,6 +281,7 @@ class Sweep:
             "env": self.env,
             "archive_launch_repo": self.archive_launch_repo,
             "max_log": self.max_log,
+            "step": self.step,
             "objective": self.objective,
             "mode": self.mode,
             **self.search_settings(),
@@ -304,7 +311,7 @@ class Sweep:
 
     def run_options(self) -> dict[str, Any]:
         """What the run's own process needs to know, written into each ``config.json``."""
-        return {"snapshot_mode": self.snapshot_mode, "snapshot_gap": self.snapshot_gap}
+        return {"snapshot_mode": self.snapshot_mode, "snapshot_gap": self.snapshot_gap, "step": self.step}
 
     def __repr__(self) -> str:
         entry = getattr(self.entry, "__qualname__", repr(self.entry))
@@ -334,22 +341,23 @@ def _is_box(space: Any) -> bool:
     return type(space).__name__ == "Box" and type(space).__module__ == "orchestra.search.box"
 
 
-def _check_objective(objective: Any, mode: Any) -> tuple[str | None, str | None]:
-    if objective is not None and (not isinstance(objective, str) or not objective.strip()):
-        raise UserError(
-            f"Sweep objective must be the name of a logged metric, e.g. 'return', got {objective!r}"
-        )
+def _check_objective(step: Any, objective: Any, mode: Any) -> tuple[str | None, str | None, str | None]:
+    for what, value in (("step", step), ("objective", objective)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UserError(f"Sweep {what} must be the name of a logged key, e.g. 'env_steps', got {value!r}")
     if objective is None:
         if mode is not None:
             raise UserError(
                 f"Sweep mode={mode!r} needs an objective: Sweep(objective='return', mode={mode!r})"
             )
-        return None, None
+        return step, None, None
     if mode not in ("max", "min"):
         raise UserError(
             f"Sweep objective {objective!r} needs mode='max' or mode='min' (whether bigger is better), got {mode!r}"
         )
-    return objective, mode
+    if objective == step:
+        raise UserError(f"Sweep objective {objective!r} is the step; name the metric to compare instead")
+    return step, objective, mode
 
 
 def _check_count(value: Any, what: str, *, minimum: int) -> int:

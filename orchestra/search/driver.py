@@ -33,10 +33,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestra.errors import UserError
 from orchestra.rundir import FORMAT, State, read_json_or_none, read_jsonl, write_json
 from orchestra.scheduler.core import Scheduler
 from orchestra.search.base import SEARCH_JSON, SearchError, popsize_of
-from orchestra.search.objective import candidate_score
 from orchestra.space.naming import bound, params_name, sanitize
 from orchestra.space.values import content_hash, to_json_value
 from orchestra.space.variant import Variant
@@ -283,8 +283,15 @@ class SearchDriver:
                 self.sched.set_labels(rid, c.labels())
 
     def _score(self, c: Candidate) -> float:
+        from orchestra.results.objective import score_group  # the score `orchestra results` ranks by
+
         dirs = [self.sweep_dir.run(c.name, seed).path for seed in self.seeds]
-        value, n = candidate_score(dirs, self.objective or "")
+        try:
+            group = score_group(dirs, self.objective or "")
+        except UserError as err:  # the objective holds text, not numbers
+            self.sched.fail(SearchError(f"{self.label}: {err}"), drain=True)
+            return math.nan
+        value, n = group.mean, group.n
         if n:
             self._objective_seen = True
         elif not self._objective_seen and self.sched.error is None:

@@ -39,7 +39,7 @@ from orchestra.tui.screens.detail import DetailScreen
 from orchestra.tui.screens.help import HelpScreen
 from orchestra.tui.screens.quit import QuitScreen
 from orchestra.tui.search import OBJECTIVE_PLOT, SearchInfo, best_text, objective_series
-from orchestra.tui.series import Histories, variant_metrics, variant_series
+from orchestra.tui.series import Histories, default_metric, variant_metrics, variant_series
 from orchestra.tui.source import SweepSource
 from orchestra.tui.widgets.footer import DashboardFooter
 from orchestra.tui.widgets.gpu_panel import GpuPanel
@@ -102,7 +102,7 @@ class Dashboard(App[str | None]):
         self.log_interval = log_interval
         self.slow_interval = slow_interval
         self.histories = Histories()
-        self.search = SearchInfo()
+        self.search = SearchInfo(self.histories)
         self.snap: Snapshot = source.snapshot()
         self.metric: str | None = None  # the metric the plot shows (None: the run's first)
         self.prompt_mode: str | None = None  # "filter" or "search" while the prompt is open
@@ -164,6 +164,8 @@ class Dashboard(App[str | None]):
                 self._variants = {}
                 for row in self.snap.rows:
                     self._variants.setdefault(row.variant, []).append(row.id)
+            if self.snap.rows and self.table.step_key is None:
+                self.table.step_key = self.histories.settings(self.snap.rows[0]).get("step")
             self.table.update_rows(self.snap.rows)
             self._update_header()
         self._update_table_title()
@@ -254,7 +256,7 @@ class Dashboard(App[str | None]):
             return
         siblings = self._siblings(row)
         metrics = self._metrics(row)
-        metric = self.metric if self.metric in metrics else (metrics[0] if metrics else None)
+        metric = self.metric if self.metric in metrics else default_metric(self.histories, siblings)
         self._plotted = (row.id, metric)
         objective = self.search.objective(self.snap.rows)
         if metric == OBJECTIVE_PLOT and objective is not None:

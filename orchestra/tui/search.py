@@ -10,14 +10,14 @@ was told in ``search.json`` (read when the rows carry no scores: a sweep read fr
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from orchestra.rundir import SWEEP_JSON, read_json_or_none
+from orchestra.rundir import read_json_or_none
 from orchestra.scheduler.table import RunRow
 from orchestra.search.base import SEARCH_JSON
-from orchestra.tui.series import SELECTED_STYLE, Series
+from orchestra.tui.series import SELECTED_STYLE, Histories, Series
 
 OBJECTIVE_PLOT = "objective by trial"  # the plot's pseudo-metric: a point per told candidate
 BEST_STYLE = "bold green"
@@ -53,20 +53,22 @@ Told = tuple[int, float, str]  # a told candidate: trial, score, variant
 
 
 class SearchInfo:
-    """The search of the sweep a dashboard shows: its objective (from ``sweep.json``, read once) and
-    the scores told so far (the runs' labels; ``search.json`` for a sweep read from its files)."""
+    """The search of the sweep a dashboard shows: its objective (the settings ``histories`` read
+    from ``sweep.json``) and the scores told so far (the runs' labels; ``search.json`` for a sweep
+    read from its files)."""
 
-    def __init__(self) -> None:
-        self._read: dict[Path, Objective | None] = {}
+    def __init__(self, histories: Histories) -> None:
+        self.histories = histories
         self._saved: tuple[float, list[Told]] = (-1.0, [])
 
     def objective(self, rows: tuple[RunRow, ...]) -> Objective | None:
-        sweep_dir = _sweep_dir(rows)
-        if sweep_dir is None:
+        row = next((r for r in rows if "trial" in r.labels), None)
+        if row is None:
             return None
-        if sweep_dir not in self._read:
-            self._read[sweep_dir] = _objective(read_json_or_none(sweep_dir / SWEEP_JSON))
-        return self._read[sweep_dir]
+        search = self.histories.settings(row).get("search")
+        if not isinstance(search, Mapping) or search.get("mode") not in ("max", "min"):
+            return None
+        return Objective(str(search.get("objective")), search["mode"])
 
     def scores(self, rows: tuple[RunRow, ...]) -> list[Told]:
         """``(trial, score, variant)`` of every told candidate, by trial."""
@@ -102,14 +104,6 @@ class SearchInfo:
 def _sweep_dir(rows: tuple[RunRow, ...]) -> Path | None:
     row = next((r for r in rows if "trial" in r.labels), None)
     return Path(row.dir).parent.parent.parent if row is not None else None
-
-
-def _objective(plan: Any) -> Objective | None:
-    settings = plan.get("settings") if isinstance(plan, dict) else None
-    search = settings.get("search") if isinstance(settings, dict) else None
-    if not isinstance(search, dict) or search.get("mode") not in ("max", "min"):
-        return None
-    return Objective(str(search.get("objective")), search["mode"])
 
 
 def best_text(scores: list[Told], objective: Objective) -> str | None:
