@@ -234,3 +234,28 @@ def test_a_search_is_told_a_stopped_runs_score_as_it_stood(tmp_path: Path):
         ]
         assert 3 < len(logged) < 30
         assert values[rid.split("/")[0]] == pytest.approx(sum(logged) / len(logged))
+
+
+def test_a_grids_changed_stopper_is_refused_unless_updated(tmp_path: Path):
+    f = write_sweep(
+        tmp_path,
+        """
+        from orchestra import Sweep, Config, Grid
+        from orchestra.search import ASHA
+        def train(ctx, q):
+            ctx.logger("acc", q); ctx.logger.dump()
+        sweep = Sweep(train, Config({"q": Grid([1, 2])}), stopper=ASHA(metric="acc", mode="max", grace_period=3))
+        """,
+    )
+    assert up(tmp_path, f).returncode == 0
+    f.write_text(f.read_text().replace("grace_period=3", "grace_period=5"))
+    refused = up(tmp_path, f)
+    assert refused.returncode == 2 and refused.stderr.splitlines() == [
+        "orchestra: error: sweep.py: the stopper changed since sweep 'sweep' was planned; run `orchestra up "
+        "sweep.py --name NEW` for a new sweep, or add --update to go on with the new stopper"
+    ]
+    updated = up(tmp_path, f, "--update")
+    assert (
+        updated.returncode == 0
+        and "the stopper changed; runs still to run follow the new one" in updated.stdout
+    )
