@@ -42,6 +42,7 @@ from orchestra.rundir import (
     read_json_or_none,
     write_json,
 )
+from orchestra.rundir.files import PlantedLinkError, ensure_run_dir
 from orchestra.scheduler.backends import Backend, Ended, Handle, Placement, RunLaunch
 from orchestra.scheduler.commands import Action, Command, Op, Reply
 from orchestra.scheduler.logcap import cap_log
@@ -102,6 +103,7 @@ class _Run:
         self.tries = 0  # attempts started by this scheduler (for max_retries)
         self.handle: Handle | None = None
         self.launching = False  # placed, being started by the backend (no handle yet)
+        self.unsafe = False  # its directory is (or passes through) a planted link: never written
         self.stop_reason: Reason | None = None
         self.stop_requested = anyio.Event()
         self.kill_requested = anyio.Event()
@@ -241,6 +243,12 @@ class Scheduler:
     async def send(self, command: Command) -> list[Reply]:
         """:meth:`request` with the face of a remote sweep (the dashboard sends commands this way)."""
         return self.request(command)
+
+    def alert(self, text: str) -> None:
+        """Say something sweep-wide that a user must see (the dashboard's header, headless output)."""
+        if text not in self._alerts.values():
+            self._alerts[f"note:{len(self._alerts)}"] = text
+            self.table.touch()
 
     def hold(self) -> None:
         """Keep the sweep alive when every run has finished (a dashboard is attached: it may retry)."""
@@ -498,8 +506,13 @@ class Scheduler:
             run.new_attempt()
             attempt = run.status.attempt + 1
             try:
-                run.dir.path.mkdir(parents=True, exist_ok=True)
+                ensure_run_dir(run.dir.path)  # refuses a planted link on the way down
                 self._write_config(run)
+            except PlantedLinkError as exc:
+                run.unsafe = True  # nothing more is written through it, not even its status
+                self.alert(f"{exc}; run {run.id} was not started")
+                self._spawn_failed(run, placement, exc, attempt, now)
+                continue
             except OSError as exc:
                 self._spawn_failed(run, placement, exc, attempt, now)
                 continue
@@ -519,7 +532,7 @@ class Scheduler:
                 run.launching = False
         assert self._tg is not None
         for (run, placement), (launch, _), handle in zip(ready, launches, handles):
-            if isinstance(handle, OSError):
+            if isinstance(handle, Exception):
                 self._spawn_failed(run, placement, handle, launch.attempt, now)
                 continue
             run.handle = handle
@@ -539,7 +552,9 @@ class Scheduler:
             self._record(run, status, note="", where=handle.id)
             self._tg.start_soon(self._attempt, run, handle, placement)
 
-    def _spawn_failed(self, run: _Run, placement: Placement, exc: OSError, attempt: int, now: float) -> None:
+    def _spawn_failed(
+        self, run: _Run, placement: Placement, exc: Exception, attempt: int, now: float
+    ) -> None:
         self.backend.release(placement)
         exit_ = Exit(Reason.SPAWN, message=f"{type(exc).__name__}: {exc}")
         self._finish(run, State.FAILED, exit_, now, attempt=attempt)
@@ -724,16 +739,21 @@ class Scheduler:
         changes: dict[str, Any] = {"exit": exit_, "ended_at": now, "pid": None}
         if attempt is not None:
             changes["attempt"] = attempt
-        if not run.dir.path.exists():
-            run.dir.path.mkdir(parents=True, exist_ok=True)
-            self._write_config(run)
+        if not run.unsafe and not run.dir.path.exists():
+            try:
+                ensure_run_dir(run.dir.path)
+                self._write_config(run)
+            except PlantedLinkError as exc:
+                run.unsafe = True
+                self.alert(str(exc))
         self._record(run, run.status.moved(state, now, **changes), note="", where="")
         self._wakeup()
 
     def _record(self, run: _Run, status: Status, **row: Any) -> None:
         """The one place a run's state changes: status.json (on the writer thread) and its row."""
         run.status = status
-        self.writer.write(run.dir.status, status.to_json())
+        if not run.unsafe:
+            self.writer.write(run.dir.status, status.to_json())
         self._set_row(run, **status_fields(status), **row)
 
     def _set_row(self, run: _Run, **changes: Any) -> None:
