@@ -188,6 +188,7 @@ class Scheduler:
         self.summary: Summary | None = None  # set when run() has returned
         self._backfill: list[str] = []
         self._adopted: list[_Run] = []  # re-attached attempts, supervised once run() starts
+        self._live: dict[str, _Run] = {}  # runs being started or running (see _track)
         for p in runs:
             self._add(p)
         self._queue.sort(key=lambda rid: self.runs[rid].order)
@@ -413,6 +414,7 @@ class Scheduler:
         self.table.add(row)
         if planned.handle is not None:
             run.handle = planned.handle
+            self._track(run)
             self._adopted.append(run)
             self._set_row(run, where=planned.handle.id)
         elif planned.start:
@@ -461,7 +463,14 @@ class Scheduler:
         return self.summary
 
     def _active(self) -> list[_Run]:
-        return [r for r in self.runs.values() if r.active]
+        return list(self._live.values())
+
+    def _track(self, run: _Run) -> None:
+        """Keep :meth:`_active` O(active runs): called wherever a run's launching or handle changes."""
+        if run.active:
+            self._live[run.id] = run
+        else:
+            self._live.pop(run.id, None)
 
     def _check_done(self) -> None:
         if self._active():
@@ -494,6 +503,7 @@ class Scheduler:
             self._queue.remove(rid)
             run = self.runs[rid]
             run.launching = True
+            self._track(run)
             chosen.append((run, placement))
         return chosen
 
@@ -530,12 +540,14 @@ class Scheduler:
         finally:
             for run, _ in batch:
                 run.launching = False
+                self._track(run)
         assert self._tg is not None
         for (run, placement), (launch, _), handle in zip(ready, launches, handles):
             if isinstance(handle, Exception):
                 self._spawn_failed(run, placement, handle, launch.attempt, now)
                 continue
             run.handle = handle
+            self._track(run)
             record = handle.record()
             status = run.status.moved(
                 State.RUNNING,
@@ -583,6 +595,7 @@ class Scheduler:
     async def _shutdown_attempt(self, run: _Run, handle: Handle, placement: Placement) -> None:
         if self.backend.runs_outlive_orchestrator and run.stop_reason is None:
             run.handle = None  # its status stays 'running' with the job's record: the next up re-attaches
+            self._track(run)
             return
         run.request_stop(run.stop_reason or Reason.INTERRUPTED, graceful=True)
         handle.terminate()
@@ -620,6 +633,7 @@ class Scheduler:
 
     def _ended(self, run: _Run, placement: Placement, ended: Ended) -> None:
         run.handle = None
+        self._track(run)
         self._read_metrics(run)
         self.backend.release(placement)
         result = read_json_or_none(run.dir.result)

@@ -288,7 +288,7 @@ class LocalBackend:
         if not self.subreaper:
             return []
         out = []
-        for pid in proc.children():
+        for pid in proc.children(all_threads=False):
             if pid in self._leaders:
                 continue
             if proc.alive(pid) and proc.environ_value(pid, "ORCHESTRA_RUN_DIR") == run_dir:
@@ -299,7 +299,7 @@ class LocalBackend:
         """Collect the exit status of adopted descendants (never of a run leader: asyncio waits for those)."""
         if not self.subreaper or self._launching:
             return
-        for pid in proc.children():
+        for pid in proc.children(all_threads=False):
             if pid in self._leaders:
                 continue
             st = proc.stat(pid)
