@@ -58,6 +58,8 @@ from orchestra.rundir.layout import (
     RunDir,
     RunRecord,
     SweepDir,
+    orchestrator_temp_files,
+    remove_orchestrator_temp_files,
     scan,
 )
 from orchestra.rundir.lock import (
@@ -127,11 +129,13 @@ __all__ = [
     "last_records",
     "live_holder",
     "observed_state",
+    "orchestrator_temp_files",
     "parse_jsonl",
     "planned_runs",
     "read_json",
     "read_json_or_none",
     "read_jsonl",
+    "remove_orchestrator_temp_files",
     "resolve_run",
     "scan",
     "write_json",

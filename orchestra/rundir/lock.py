@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-from typing import IO
 
 from orchestra.errors import RunDirError
 from orchestra.rundir.layout import SweepDir
@@ -18,14 +17,16 @@ class SweepLock:
     the next ``orchestra up``. The lock on the directory itself means that deleting
     ``orchestra.lock`` under a live orchestrator does not let a second one in (where the filesystem
     cannot lock a directory, NFS say, the file's lock alone holds). ``orchestra.lock`` names the
-    holder: ``<pid> <host>``.
+    holder: ``<pid> <host>``; a holder that releases the lock empties it, so the next one can tell a
+    clean end from a death (:attr:`unclean`).
     """
 
     def __init__(self, sweep: SweepDir) -> None:
         self.sweep = sweep
         self.path = sweep.lock
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
         self._dir: int | None = None
+        self.unclean = False  # the last holder died holding it (or the lock file was removed)
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another live process holds it.
@@ -35,27 +36,30 @@ class SweepLock:
         dir_fd = _lock_dir(self.sweep, fcntl.LOCK_EX)
         if dir_fd == -1:
             return False
+        existed = self.path.exists()
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             _close(dir_fd)
             raise RunDirError(
-                f"{self.path}: cannot create the sweep's lock ({exc.strerror or exc})"
+                f"{self.path}: cannot create the sweep's lock ({exc.strerror or exc}); "
+                "free some space (or fix the directory's permissions) and try again"
             ) from None
-        f = os.fdopen(fd, "r+b")
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.close()
+            os.close(fd)
             _close(dir_fd)
             return False
+        # Unbuffered writes: nothing is left over to fail later, when the file is closed.
         try:
-            f.truncate(0)
-            f.write(f"{os.getpid()} {socket.gethostname()}\n".encode())
-            f.flush()
+            previous = os.pread(fd, 256, 0)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         except OSError:
-            pass  # the holder's name is a courtesy; the lock itself is held
-        self._file, self._dir = f, dir_fd
+            previous = b""  # the holder's name is a courtesy; the lock itself is held
+        self.unclean = bool(previous.strip()) if existed else self.sweep.sweep_json.exists()
+        self._fd, self._dir = fd, dir_fd
         return True
 
     def holder(self) -> int | None:
@@ -78,10 +82,15 @@ class SweepLock:
         return int(words[0]) if words and words[0].isdigit() else -1
 
     def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        """Let the lock go; the emptied file tells the next holder that this one ended cleanly."""
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
         _close(self._dir)
         self._dir = None
 

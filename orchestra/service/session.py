@@ -31,7 +31,7 @@ from orchestra.errors import PlanError
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.overrides import Override, select
 from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name
-from orchestra.rundir import SweepDir, SweepLock, write_json
+from orchestra.rundir import SweepDir, SweepLock, remove_orchestrator_temp_files, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
 from orchestra.scheduler.core import Policy, Scheduler, Summary
@@ -243,7 +243,11 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
         rec = _reconcile(prepared.loaded, prepared.options, prepared.payload)  # under the lock now
         chosen = {r.id for r in select(rec, prepared.sweep, prepared.options.only).runs}
         notes = [*apply(rec, prepared.payload), *rec.notes]
-        runs, recovered = await _recover(prepared.backend, rec)
+        # After a dead orchestrator, everything of its runs is looked for, not only runs recorded as
+        # running: one killed before its record was written leaves processes all the same.
+        runs, recovered = await _recover(prepared.backend, rec, everything=lock.unclean)
+        if lock.unclean:
+            remove_orchestrator_temp_files(sweep_dir)
         runs = [r for r in runs if r.id in chosen]
         notes += recovered
         yield Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)
@@ -251,10 +255,15 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
         lock.release()
 
 
-async def _recover(backend: Backend, rec: Reconciled) -> tuple[list[PlannedRun], list[str]]:
-    """Ask the backend about runs a dead orchestrator left running; settle those it cannot re-attach."""
+async def _recover(
+    backend: Backend, rec: Reconciled, *, everything: bool = False
+) -> tuple[list[PlannedRun], list[str]]:
+    """Ask the backend about runs a dead orchestrator left running; settle those it cannot re-attach.
+
+    ``everything``: the last orchestrator died, so the backend recovers even with no run recorded as running.
+    """
     orphans = {r.id: r for r in rec.runs if r.orphaned}
-    if not orphans:
+    if not orphans and not everything:
         return rec.runs, []
     handles = await backend.recover(
         rec.sweep_dir.runs, {rid: r.status for rid, r in orphans.items() if r.status}

@@ -1,0 +1,141 @@
+"""What the fault tests look at: a sweep's processes, the grandchildren its runs recorded, whole files."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from orchestra import proc
+
+
+def sweep_processes(sweep_dir: Path) -> list[int]:
+    """Live processes whose environment names a run directory of this sweep."""
+    prefix = str(sweep_dir / "runs") + os.sep
+    return proc.with_environ("ORCHESTRA_RUN_DIR", lambda d: d.startswith(prefix))
+
+
+def family(sweep_dir: Path) -> list[int]:
+    """The grandchildren the runs wrote down in their ``family`` files."""
+    out = []
+    for f in (sweep_dir / "runs").glob("*/*/family"):
+        out += [int(p) for p in f.read_text().split() if p.isdigit()]
+    return out
+
+
+class Alive:
+    """Processes named by pid and start time, so that a reused pid is not mistaken for a survivor."""
+
+    def __init__(self, pids: list[int] | set[int] = ()) -> None:  # type: ignore[assignment]
+        self.procs: dict[int, int] = {}
+        for pid in pids:
+            st = proc.stat(pid)
+            if st is not None and st.alive:
+                self.procs[pid] = st.start
+
+    def alive(self) -> list[int]:
+        out = []
+        for pid, start in self.procs.items():
+            st = proc.stat(pid)
+            if st is not None and st.alive and st.start == start:
+                out.append(pid)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.procs)
+
+
+def run_files_are_whole(sweep_dir: Path, *, final: bool = False) -> list[str]:
+    """Every JSON file of the sweep parses, every metrics line but a last unfinished one parses;
+    ``final``: no temp file is left either. Returns the problems found (empty: none)."""
+    problems = []
+    if not sweep_dir.exists():
+        return problems
+    for path in sweep_dir.rglob("*"):
+        if path.name.endswith(".tmp"):
+            if final:
+                problems.append(f"temp file left: {path}")
+            continue
+        if path.suffix == ".json" and path.is_file():
+            try:
+                orjson.loads(path.read_bytes())
+            except orjson.JSONDecodeError as exc:
+                problems.append(f"{path}: {exc}")
+        elif path.suffix == ".jsonl" and path.is_file():
+            data = path.read_bytes()
+            lines = data.split(b"\n")
+            if not data.endswith(b"\n"):
+                lines = lines[:-1]  # a writer killed mid-line: readers skip it (docs/run-directory.md)
+            for n, line in enumerate(lines, 1):
+                if not line:
+                    continue
+                try:
+                    orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    problems.append(f"{path}:{n}: {exc}")
+    return problems
+
+
+@functools.cache
+def cgroups_writable() -> str:
+    """Why this process cannot give runs cgroups of their own ("" when it can: a cgroup was made
+    under its own and a process moved into it, as the local backend does)."""
+    import tempfile
+
+    from orchestra.scheduler.backends import cgroup
+
+    base = cgroup.sweep_cgroup(tempfile.mkdtemp(prefix="orchestra-cgroup-probe-"))
+    if base is None:
+        return "no cgroup v2 hierarchy is mounted"
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        os.makedirs(os.path.join(base, "probe"))
+        with open(os.path.join(base, "probe", "cgroup.procs"), "w") as f:
+            f.write(str(child.pid))
+    except OSError as exc:
+        return f"cannot make a cgroup under this process's own ({exc.strerror})"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        cgroup.remove(base)
+    return ""
+
+
+@contextlib.contextmanager
+def on_a_pty(args: list[str], *, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The real CLI on a pseudo-terminal, its output drained on a thread; killed at the end of the block."""
+    import pty
+    import sys
+    import threading
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "orchestra", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd,
+        env={**os.environ, "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(slave)
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(master, 65536):
+                pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        yield p
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        os.close(master)
