@@ -64,6 +64,7 @@ from orchestra.rundir.layout import (
 )
 from orchestra.rundir.lock import (
     SweepLock,
+    describe_holder,
     live_holder,
 )
 from orchestra.rundir.plan import (
@@ -124,6 +125,7 @@ __all__ = [
     "SweepDir",
     "SweepLock",
     "append_jsonl",
+    "describe_holder",
     "dumps",
     "last_record",
     "last_records",

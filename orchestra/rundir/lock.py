@@ -126,6 +126,11 @@ def _close(fd: int | None) -> None:
         os.close(fd)
 
 
+def describe_holder(pid: int | None) -> str:
+    """``pid 4242``, or what is known when the holder's name went with a removed lock file."""
+    return f"pid {pid}" if pid is not None and pid > 0 else "pid unknown: orchestra.lock was removed"
+
+
 def live_holder(sweep: SweepDir) -> int | None:
     """The pid of the live orchestrator running this sweep, or None."""
     return SweepLock(sweep).holder()

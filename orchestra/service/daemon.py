@@ -20,7 +20,7 @@ from typing import IO, Any
 import orjson
 
 from orchestra.errors import PlanError, UserError
-from orchestra.rundir import live_holder
+from orchestra.rundir import describe_holder, live_holder
 from orchestra.service.protocol import socket_path
 from orchestra.service.session import Prepared
 
@@ -35,12 +35,14 @@ def start_service(
     holder = live_holder(sweep_dir)
     if holder is not None:
         if attach and os.path.exists(socket_path(sweep_dir.path)):
-            print(f"orchestra: sweep {sweep_dir.path.name!r} is already running (pid {holder}); attaching")
+            print(
+                f"orchestra: sweep {sweep_dir.path.name!r} is already running ({describe_holder(holder)}); attaching"
+            )
             from orchestra.cli.attach import attach_dashboard
 
             return attach_dashboard(sweep_dir, keymap)
         raise PlanError(
-            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {holder}); "
+            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running ({describe_holder(holder)}); "
             f"watch it with `orchestra attach {sweep_dir.path}`, or stop it first"
         )
     sweep_dir.path.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from orchestra.errors import PlanError
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.overrides import Override, select
 from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name
-from orchestra.rundir import SweepDir, SweepLock, remove_orchestrator_temp_files, write_json
+from orchestra.rundir import SweepDir, SweepLock, describe_holder, remove_orchestrator_temp_files, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
 from orchestra.scheduler.core import Policy, Scheduler, Summary
@@ -236,7 +236,7 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
     lock = SweepLock(sweep_dir)
     if not lock.acquire():
         raise PlanError(
-            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {lock.holder()}); "
+            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running ({describe_holder(lock.holder())}); "
             "watch it with `orchestra attach`, or stop that orchestrator first"
         )
     try:

@@ -84,26 +84,33 @@ def run_files_are_whole(sweep_dir: Path, *, final: bool = False) -> list[str]:
 
 @functools.cache
 def cgroups_writable() -> str:
-    """Why this process cannot give runs cgroups of their own ("" when it can: a cgroup was made
+    """Why this process cannot give runs cgroups of their own ("" when it can: a cgroup v2 was made
     under its own and a process moved into it, as the local backend does)."""
-    import tempfile
-
-    from orchestra.scheduler.backends import cgroup
-
-    base = cgroup.sweep_cgroup(tempfile.mkdtemp(prefix="orchestra-cgroup-probe-"))
-    if base is None:
+    mount = own = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.startswith("cgroup2 ") and left.split()[3] == "/":
+                mount = left.split()[4]
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                own = line[3:].strip()
+    if mount is None or own is None:
         return "no cgroup v2 hierarchy is mounted"
+    probe = os.path.join(mount, own.lstrip("/"), f"orchestra-test-probe-{os.getpid()}")
     child = subprocess.Popen(["sleep", "30"])
     try:
-        os.makedirs(os.path.join(base, "probe"))
-        with open(os.path.join(base, "probe", "cgroup.procs"), "w") as f:
+        os.makedirs(probe)
+        with open(os.path.join(probe, "cgroup.procs"), "w") as f:
             f.write(str(child.pid))
     except OSError as exc:
         return f"cannot make a cgroup under this process's own ({exc.strerror})"
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-        cgroup.remove(base)
+        with contextlib.suppress(OSError):
+            os.rmdir(probe)
     return ""
 
 
