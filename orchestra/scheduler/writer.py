@@ -28,17 +28,22 @@ class StatusWriter:
         self.retry_delay = retry_delay
         self._pending: dict[str, Any] = {}
         self._failed: dict[str, tuple[Any, str]] = {}  # path -> (record, error), retried later
+        self._make_dir: set[str] = set()
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="orchestra-status-writer", daemon=True)
         self._thread.start()
 
-    def write(self, path: str | os.PathLike[str], obj: Any) -> None:
+    def write(self, path: str | os.PathLike[str], obj: Any, *, make_dir: bool = False) -> None:
+        """Queue ``obj`` for ``path``; ``make_dir``: make its directory if it is missing (a run that
+        ended before it started, whose directory could not be made then: a full disk)."""
         with self._cond:
             key = os.fspath(path)
             self._failed.pop(key, None)
             self._pending[key] = obj
+            if make_dir:
+                self._make_dir.add(key)
             self._cond.notify_all()
 
     def failing(self) -> dict[str, str]:
@@ -84,6 +89,8 @@ class StatusWriter:
                 obj = self._pending.pop(path)
                 self._busy = True
             try:
+                if path in self._make_dir:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
                 write_json(path, obj)
                 error = None
             except OSError as exc:

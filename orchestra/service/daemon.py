@@ -106,7 +106,7 @@ def serve(prepared: Prepared, ready_fd: int) -> int:
 async def _serve(prepared: Prepared, ready: IO[str]) -> int:
     import time
 
-    from orchestra.headless import show, stop_on_signals
+    from orchestra.headless import say, show, stop_on_signals
     from orchestra.present import summary_line
     from orchestra.service.server import ControlServer
     from orchestra.service.session import describe_start, open_session
@@ -114,7 +114,7 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
     started = time.time()
     async with open_session(prepared) as session:
         line = describe_start(session)
-        print(line, flush=True)
+        say(line)  # into service.log, when it has room
         info: dict[str, Any] = {"pid": os.getpid(), "line": line, "notes": session.notes}
         if session.scheduler.idle:
             done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
@@ -130,7 +130,7 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
             ready.write("ready " + orjson.dumps(info).decode() + "\n")
             ready.close()
             summary = await session.run([lambda s: show(s, tty=False), stop_on_signals])
-        print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
+        say(summary_line(session.scheduler.snapshot(), time.time() - started, len(summary.unrecorded)))
         return summary.exit_code
 
 

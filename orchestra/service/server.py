@@ -228,7 +228,11 @@ class ControlServer:
                             "id": rid,
                             "feed": "end",
                             "exit_code": summary.exit_code if summary is not None else None,
-                            "line": summary_line(snap, time.time() - snap.started_at),
+                            "line": summary_line(
+                                snap,
+                                time.time() - snap.started_at,
+                                len(summary.unrecorded) if summary is not None else 0,
+                            ),
                         }
                     )
                     return

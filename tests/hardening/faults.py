@@ -7,6 +7,7 @@ import functools
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,7 +120,6 @@ def on_a_pty(args: list[str], *, cwd: Path) -> Iterator[subprocess.Popen[bytes]]
     """The real CLI on a pseudo-terminal, its output drained on a thread; killed at the end of the block."""
     import pty
     import sys
-    import threading
 
     master, slave = pty.openpty()
     p = subprocess.Popen(
@@ -146,3 +146,24 @@ def on_a_pty(args: list[str], *, cwd: Path) -> Iterator[subprocess.Popen[bytes]]
             os.killpg(p.pid, signal.SIGKILL)
         p.wait()
         os.close(master)
+
+
+class Lines:
+    """The output of a process, collected line by line on a thread (no pipe ever fills up)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert process.stdout is not None
+        self._thread = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:  # type: ignore[no-untyped-def]
+        for line in stream:
+            self.lines.append(line)
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def text(self) -> str:
+        self._thread.join(timeout=10)
+        return "".join(self.lines)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from orchestra.rundir import State
-from tests.hardening.faults import Alive, cgroups_writable, family, run_files_are_whole, sweep_processes
+from tests.hardening.faults import (
+    Alive,
+    Lines,
+    cgroups_writable,
+    family,
+    run_files_are_whole,
+    sweep_processes,
+)
 from tests.helpers import orchestra, pid_alive, popen_orchestra, statuses, wait_for, write_sweep
 
 # Each run leaves grandchildren of every kind: one in its process group, one that starts a session
@@ -49,27 +54,6 @@ FAMILY = """
 
     sweep = Sweep(train, Config({"n": Grid([1, 2, 3, 4, 5, 6])}), seeds=[0], snapshot_mode="last")
 """
-
-
-class Lines:
-    """The output of a process, collected line by line on a thread (no pipe ever fills up)."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        assert proc.stdout is not None
-        self._thread = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream) -> None:  # type: ignore[no-untyped-def]
-        for line in stream:
-            self.lines.append(line)
-
-    def has(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
-
-    def text(self) -> str:
-        self._thread.join(timeout=10)
-        return "".join(self.lines)
 
 
 @pytest.mark.slow

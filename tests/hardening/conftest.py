@@ -1,0 +1,39 @@
+"""Every process a hardening test started, its runs' grandchildren included, ends with the test,
+passed or failed: a test that proves a leak must not leak itself."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestra import proc
+
+
+def _started_in(directory: Path) -> list[int]:
+    """Processes whose working directory or run directory is inside ``directory``."""
+    inside = str(directory) + os.sep
+    out = []
+    for pid in proc.pids():
+        if pid == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd").removesuffix(" (deleted)") + os.sep
+        except OSError:
+            continue
+        run_dir = proc.environ_value(pid, "ORCHESTRA_RUN_DIR") or ""
+        if cwd.startswith(inside) or run_dir.startswith(inside):
+            out.append(pid)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_the_test(tmp_path: Path) -> Iterator[None]:
+    yield
+    for pid in _started_in(tmp_path):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
