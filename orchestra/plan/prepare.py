@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -206,19 +207,38 @@ def _effective_overrides(
 
 
 def apply(rec: Reconciled, payload: bytes) -> list[str]:
-    """Write the payload, ``sweep.json`` and ``launch/``; record what became of runs a dead
-    orchestrator left. Returns warning lines (a large launch archive)."""
+    """Write the payload, ``sweep.json`` and ``launch/``. Returns warning lines (a large launch archive).
+
+    A write that fails (a full disk, a quota, a read-only directory) is a PlanError that names the
+    file: one line, and nothing has started. Each file is replaced atomically, so a sweep that
+    existed keeps its previous ones.
+    """
     from orchestra.runtime.metadata import write_launch
     from orchestra.runtime.payload import write_payload
 
-    rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    rec.sweep_dir.runs.mkdir(exist_ok=True)
-    write_payload(rec.sweep_dir.payload, payload)
-    write_json(rec.sweep_dir.sweep_json, rec.record)
-    warnings = write_launch(
-        rec.sweep_dir, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
-    )
-    return warnings
+    sweep = rec.sweep_dir
+    with writing(sweep.runs, "make the runs' directory"):
+        sweep.runs.mkdir(parents=True, exist_ok=True)
+    with writing(sweep.payload, "write the entry function"):
+        write_payload(sweep.payload, payload)
+    with writing(sweep.sweep_json, "write the plan"):
+        write_json(sweep.sweep_json, rec.record)
+    with writing(sweep.launch, "record what launched the sweep"):
+        return write_launch(
+            sweep, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
+        )
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str], action: str) -> Iterator[None]:
+    """Turn an OSError of the block into one line for the user: ``PATH: cannot ACTION (why); what to do``."""
+    try:
+        yield
+    except OSError as exc:
+        raise PlanError(
+            f"{os.fspath(path)}: cannot {action} ({exc.strerror or exc}); "
+            "free some space (or fix the directory's permissions), then run `orchestra up` again"
+        ) from None
 
 
 def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:
@@ -246,7 +266,8 @@ def settle(run: PlannedRun) -> PlannedRun:
     """
     assert run.status is not None
     status = _settled(run.status, run.dir)
-    run.dir.write_status(status)
+    with writing(run.dir.status, f"record what became of run {run.id}"):
+        run.dir.write_status(status)
     return replace(run, status=status, start=status.state is not State.COMPLETED, orphaned=False)
 
 

@@ -42,8 +42,8 @@ class SweepLock:
         except OSError as exc:
             _close(dir_fd)
             raise RunDirError(
-                f"{self.path}: cannot create the sweep's lock ({exc.strerror or exc}); "
-                "free some space (or fix the directory's permissions) and try again"
+                f"{self.path}: cannot make the sweep's lock ({exc.strerror or exc}); "
+                "free some space (or fix the directory's permissions), then try again"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -54,10 +54,14 @@ class SweepLock:
         # Unbuffered writes: nothing is left over to fail later, when the file is closed.
         try:
             previous = os.pread(fd, 256, 0)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         except OSError:
-            previous = b""  # the holder's name is a courtesy; the lock itself is held
+            previous = b""
+        try:
+            name = f"{os.getpid()} {socket.gethostname()}\n".encode()
+            os.pwrite(fd, name, 0)
+            os.ftruncate(fd, len(name))
+        except OSError:
+            pass  # the holder's name is a courtesy (a full disk); the lock itself is held
         self.unclean = bool(previous.strip()) if existed else self.sweep.sweep_json.exists()
         self._fd, self._dir = fd, dir_fd
         return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,11 +46,22 @@ def start_service(
             f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running ({describe_holder(holder)}); "
             f"watch it with `orchestra attach {sweep_dir.path}`, or stop it first"
         )
-    sweep_dir.path.mkdir(parents=True, exist_ok=True)
+    from orchestra.plan.prepare import writing
+
+    fresh = not sweep_dir.path.exists()
     argv = [a for a in getattr(args, "argv", sys.argv[1:]) if a not in ("-d", "--detach")]
-    read_end, write_end = os.pipe()
     log_path = sweep_dir.path / SERVICE_LOG
-    with open(log_path, "ab") as log:
+    try:
+        with writing(sweep_dir.path, "make the sweep directory"):
+            sweep_dir.path.mkdir(parents=True, exist_ok=True)
+        with writing(log_path, "open the service's log"):
+            log = open(log_path, "ab")  # noqa: SIM115 - closed once the service has it
+    except UserError:
+        if fresh:
+            shutil.rmtree(sweep_dir.path, ignore_errors=True)
+        raise
+    read_end, write_end = os.pipe()
+    with log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestra", *argv, "--service-ready-fd", str(write_end)],
             stdin=subprocess.DEVNULL,
@@ -63,6 +75,8 @@ def start_service(
         line = ready.readline().decode(errors="replace").rstrip("\n")
     if line.startswith("error "):
         proc.wait()
+        if fresh:
+            shutil.rmtree(sweep_dir.path, ignore_errors=True)  # nothing of a sweep that never started
         raise UserError(line[len("error ") :])
     if not line.startswith("ready "):
         code = proc.wait()

@@ -27,10 +27,10 @@ from typing import Any
 
 import anyio
 
-from orchestra.errors import PlanError
+from orchestra.errors import PlanError, UserError
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.overrides import Override, select
-from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name
+from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name, writing
 from orchestra.rundir import SweepDir, SweepLock, describe_holder, remove_orchestrator_temp_files, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
@@ -227,22 +227,27 @@ class Session:
 async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
     """Take the sweep's lock, write its directory, recover what a dead orchestrator left, build the scheduler."""
     sweep_dir = SweepDir(prepared.options.root / sweep_name(prepared.loaded, prepared.options.name))
-    try:
+    made = _made_dirs(sweep_dir.path)
+    with writing(sweep_dir.path, "make the sweep directory"):
         sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PlanError(
-            f"{sweep_dir.path}: cannot create the sweep directory ({exc.strerror or exc})"
-        ) from None
     lock = SweepLock(sweep_dir)
-    if not lock.acquire():
-        raise PlanError(
-            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running ({describe_holder(lock.holder())}); "
-            "watch it with `orchestra attach`, or stop that orchestrator first"
-        )
     try:
-        rec = _reconcile(prepared.loaded, prepared.options, prepared.payload)  # under the lock now
-        chosen = {r.id for r in select(rec, prepared.sweep, prepared.options.only).runs}
-        notes = [*apply(rec, prepared.payload), *rec.notes]
+        if not lock.acquire():
+            raise PlanError(
+                f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running "
+                f"({describe_holder(lock.holder())}); watch it with `orchestra attach`, or stop that orchestrator first"
+            )
+    except UserError:
+        _remove_made(made)
+        raise
+    try:
+        try:
+            rec = _reconcile(prepared.loaded, prepared.options, prepared.payload)  # under the lock now
+            chosen = {r.id for r in select(rec, prepared.sweep, prepared.options.only).runs}
+            notes = [*apply(rec, prepared.payload), *rec.notes]
+        except UserError:
+            _remove_made(made)  # a new sweep that could not be written leaves nothing behind
+            raise
         # After a dead orchestrator, everything of its runs is looked for, not only runs recorded as
         # running: one killed before its record was written leaves processes all the same.
         runs, recovered = await _recover(prepared.backend, rec, everything=lock.unclean)
@@ -253,6 +258,23 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
         yield Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)
     finally:
         lock.release()
+
+
+def _made_dirs(path: Path) -> list[Path]:
+    """The directories that making ``path`` would create (none when it exists), deepest first."""
+    made = []
+    while not path.exists() and path != path.parent:
+        made.append(path)
+        path = path.parent
+    return made
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove the directories this ``up`` made, with what it wrote into them (a refused new sweep)."""
+    import shutil
+
+    if made:
+        shutil.rmtree(made[-1], ignore_errors=True)
 
 
 async def _recover(

@@ -19,10 +19,14 @@ class Disk:
         self.path = path
         self._fillers: list[Path] = []
 
-    def fill(self, *top_up: Path) -> None:
-        """Fill the disk, its bytes and its inodes (no file or directory can be made); then fill the
-        free tail of the last page of each of ``top_up`` (files that are appended to, such as a
-        log), so that their next write fails too."""
+    def fill(self, *top_up: Path, leave: int = 0, inodes: bool = True) -> None:
+        """Fill the disk, its bytes and (``inodes``) its inodes, so that no file or directory can be
+        made, but for ``leave`` bytes (in whole pages); then fill the free tail of the last page of
+        each of ``top_up`` (files that are appended to, such as a log), so that their next write
+        fails too."""
+        reserve = self.path / ".reserve"
+        if leave:
+            reserve.write_bytes(b"\0" * leave)
         n = len(self._fillers)
         for size in (1 << 20, 1 << 12, 1):
             while True:
@@ -31,7 +35,7 @@ class Disk:
                 self._fillers.append(path)
                 if not _write_until_full(path, size):
                     break
-        while True:
+        while inodes:
             path = self.path / f".filler-{n}"
             n += 1
             try:
@@ -43,6 +47,8 @@ class Disk:
             self._fillers.append(path)
         for path in top_up:
             _write_until_full(path, 1, append=True)
+        if leave:
+            reserve.unlink()
 
     def free(self) -> None:
         for path in self._fillers:
