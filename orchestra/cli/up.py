@@ -26,7 +26,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
     complete_with(
         p.add_argument(
-            "sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)"
+            "sweep_file",
+            metavar="SWEEP.py|DIR",
+            help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep), or a sweep's directory to run "
+            "its recorded plan again",
         ),
         sweep_files,
     )
@@ -72,6 +75,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print the planned runs and their directories; start nothing"
     )
     p.add_argument("--retry-failed", action="store_true", help="run failed and cancelled runs again")
+    p.add_argument(
+        "--retry",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="run this finished run again (number, VARIANT/SEED or a unique prefix); repeatable",
+    )
     p.add_argument(
         "--update",
         action="store_true",
@@ -122,6 +132,7 @@ def options(args: argparse.Namespace) -> UpOptions:
     return UpOptions(
         overrides=parse_all(args.overrides) if args.overrides else (() if args.no_overrides else None),
         only=tuple(parse_all(args.only, "--only")),
+        retry=tuple(args.retry),
         root=Path(args.root),
         name=args.name,
         workers=args.workers,
@@ -147,8 +158,13 @@ def run(args: argparse.Namespace) -> int:
         from orchestra.tui.keys import load_keymap
 
         keymap = load_keymap()  # read (and checked) first: a mistake in it starts no run
-    loaded = load_sweep_file(args.sweep_file)
-    prepared = prepare(loaded, options(args))
+    if os.path.isdir(args.sweep_file):
+        from orchestra.rundir import SweepDir
+        from orchestra.service.session import prepare_recorded
+
+        prepared = prepare_recorded(SweepDir(args.sweep_file), options(args))
+    else:
+        prepared = prepare(load_sweep_file(args.sweep_file), options(args))
     if args.dry_run:
         _print_plan(prepared)
         return 0

@@ -206,8 +206,9 @@ def _effective_overrides(
     return given
 
 
-def apply(rec: Reconciled, payload: bytes) -> list[str]:
-    """Write the payload, ``sweep.json`` and ``launch/``. Returns warning lines (a large launch archive).
+def apply(rec: Reconciled, payload: bytes, *, launch: bool = True) -> list[str]:
+    """Write the payload, ``sweep.json`` and (``launch``) ``launch/``; returns warning lines (a large
+    launch archive). A sweep run again from its record keeps the launch it was made with.
 
     A write that fails (a full disk, a quota, a read-only directory) is a PlanError that names the
     file: one line, and nothing has started. Each file is replaced atomically, so a sweep that
@@ -223,6 +224,8 @@ def apply(rec: Reconciled, payload: bytes) -> list[str]:
         write_payload(sweep.payload, payload)
     with writing(sweep.sweep_json, "write the plan"):
         write_json(sweep.sweep_json, rec.record)
+    if not launch:
+        return []
     with writing(sweep.launch, "record what launched the sweep"):
         return write_launch(
             sweep, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
@@ -239,6 +242,49 @@ def writing(path: str | os.PathLike[str], action: str) -> Iterator[None]:
             f"{os.fspath(path)}: cannot {action} ({exc.strerror or exc}); "
             "free some space (or fix the directory's permissions), then run `orchestra up` again"
         ) from None
+
+
+def reconcile_recorded(sweep_dir: SweepDir, *, retry_failed: bool = False) -> Reconciled:
+    """The plan a sweep directory recorded, against what is on disk now (reads only).
+
+    What ``orchestra up DIR`` runs, and what a dashboard opened on a finished sweep retries in: the
+    recorded variants (their Sample draws and a search's proposals included) with their run numbers,
+    whatever became of the sweep file since.
+    """
+    record = sweep_dir.read_plan()
+    try:
+        variants = [Variant.from_json(d) for d in record["variants"]]
+        plan = Plan.numbered(variants, record["seeds"], run_numbers(record))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(
+            f"{sweep_dir.sweep_json}: a variant or run is malformed ({exc!r}); repair or remove it"
+        ) from None
+    runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
+    return Reconciled(
+        sweep_dir, str(record.get("name", sweep_dir.path.name)), plan, runs, dict(record), False, []
+    )
+
+
+def mark_retry(rec: Reconciled, texts: Sequence[str]) -> Reconciled:
+    """``rec`` with the runs ``texts`` name (as ``orchestra logs`` takes them) queued again.
+
+    A run that completed or is live stays as it is, and says so in a note.
+    """
+    if not texts:
+        return rec
+    from orchestra.rundir import planned_runs, resolve_run
+
+    refs = planned_runs(rec.sweep_dir, {**rec.record, "runs": rec.plan.runs_json()})
+    wanted = {resolve_run(refs, text).id for text in texts}
+    runs = []
+    for r in rec.runs:
+        if r.id in wanted and not r.start and not r.orphaned:
+            if r.status is not None and r.status.state.retryable:
+                r = replace(r, start=True)
+            else:
+                rec.notes.append(f"{r.id} is {r.status.state.value if r.status else 'new'}; nothing to retry")
+        runs.append(r)
+    return replace(rec, runs=runs)
 
 
 def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+import types
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -30,7 +31,17 @@ import anyio
 from orchestra.errors import PlanError, UserError
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.overrides import Override, select
-from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name, writing
+from orchestra.plan.prepare import (
+    PlannedRun,
+    Reconciled,
+    apply,
+    mark_retry,
+    reconcile,
+    reconcile_recorded,
+    settle,
+    sweep_name,
+    writing,
+)
 from orchestra.rundir import SweepDir, SweepLock, describe_holder, remove_orchestrator_temp_files, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
@@ -51,6 +62,7 @@ class UpOptions:
         None  # the command line's changes to the space (None: as recorded)
     )
     only: tuple[Override, ...] = ()  # start only the runs these select (not recorded)
+    retry: tuple[str, ...] = ()  # runs (as `orchestra logs` names them) to run again
     workers: int | None = None  # CPU slots; None: one per core
     retry_failed: bool = False
     update: bool = False
@@ -65,6 +77,17 @@ class UpOptions:
     cwd: Path | None = None  # where runs start (default: the current directory)
     metrics_interval: float = 0.5
     gpu_interval: float = 0.5
+
+    def recorded(self, backend: Backend) -> dict[str, Any]:
+        """What ``sweep.json`` keeps of them (``up``), so the sweep can be started again from its directory."""
+        return {
+            "workers": getattr(getattr(backend, "slots", None), "total", self.workers),
+            "grace": self.grace,
+            "gpus": self.gpus,
+            "avoid_gpus": self.avoid_gpus,
+            "gpu_headroom": self.gpu_headroom,
+            "fake_gpus": self.fake_gpus,
+        }
 
     def checked(self) -> UpOptions:
         """The options with their values checked (a user's mistake is one line, exit 2)."""
@@ -88,6 +111,15 @@ class Prepared:
     payload: bytes
     backend: Backend
     rec: Reconciled  # the whole plan
+    recorded: bool = False  # planned from the sweep directory's record, not from a sweep file
+
+    def replan(self) -> Reconciled:
+        """The plan against the directory as it is now (``open_session`` calls it under the lock)."""
+        if self.recorded:
+            rec = reconcile_recorded(self.rec.sweep_dir, retry_failed=self.options.retry_failed)
+        else:
+            rec = _reconcile(self.loaded, self.options, self.payload)
+        return mark_retry(rec, self.options.retry)
 
     @property
     def selected(self) -> Reconciled:
@@ -115,10 +147,49 @@ def prepare(loaded: LoadedSweep, options: UpOptions, *, backend: Backend | None 
         raise PlanError(
             f"{label}: each run {problem}" if problem.startswith("asks") else f"{label}: {problem}"
         )
-    rec = _reconcile(loaded, options, payload)
+    rec = mark_retry(_reconcile(loaded, options, payload), options.retry)
     prepared = Prepared(loaded, options, payload, backend, rec)
     _ = prepared.selected  # a --only that selects nothing is a mistake found before anything is written
     return prepared
+
+
+def prepare_recorded(sweep_dir: SweepDir, options: UpOptions, *, backend: Backend | None = None) -> Prepared:
+    """:func:`prepare` for a sweep run again from its directory (``orchestra up DIR``): the recorded
+    plan, settings and payload, whatever became of the sweep file since."""
+    options = options.checked()
+    sweep_dir = SweepDir(sweep_dir.path.resolve())
+    if options.overrides or options.update or options.only:
+        raise PlanError(
+            f"{sweep_dir.path}: a sweep run from its directory keeps its recorded plan; "
+            "give the sweep file to change it"
+        )
+    record = sweep_dir.read_plan()
+    sweep = Sweep.from_record(record)
+    try:
+        payload = sweep_dir.payload.read_bytes()
+    except OSError as exc:
+        raise PlanError(
+            f"{sweep_dir.payload}: cannot read the recorded entry function ({exc.strerror or exc})"
+        ) from None
+    module = types.ModuleType(f"orchestra_recorded_{sweep_dir.path.name}")
+    loaded = LoadedSweep(
+        sweep,
+        Path(record.get("sweep_file") or sweep_dir.path),
+        module,
+        str(record.get("sweep_attr") or ""),
+        by_value=False,
+    )
+    backend = backend or local_backend(options, sweep)
+    problem = backend.problem(sweep.resources)
+    if problem:
+        raise PlanError(
+            f"{sweep_dir.path}: each run {problem}"
+            if problem.startswith("asks")
+            else f"{sweep_dir.path}: {problem}"
+        )
+    rec = mark_retry(reconcile_recorded(sweep_dir, retry_failed=options.retry_failed), options.retry)
+    options = replace(options, root=sweep_dir.path.parent.resolve(), name=sweep_dir.path.name)
+    return Prepared(loaded, options, payload, backend, rec, recorded=True)
 
 
 def _reconcile(loaded: LoadedSweep, options: UpOptions, payload: bytes) -> Reconciled:
@@ -242,9 +313,10 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
         raise
     try:
         try:
-            rec = _reconcile(prepared.loaded, prepared.options, prepared.payload)  # under the lock now
+            rec = prepared.replan()  # under the lock now
+            rec.record["up"] = prepared.options.recorded(prepared.backend)
             chosen = {r.id for r in select(rec, prepared.sweep, prepared.options.only).runs}
-            notes = [*apply(rec, prepared.payload), *rec.notes]
+            notes = [*apply(rec, prepared.payload, launch=not prepared.recorded), *rec.notes]
         except UserError:
             _remove_made(made)  # a new sweep that could not be written leaves nothing behind
             raise

@@ -38,6 +38,8 @@ class Terminal:
     def __init__(self, command: str, env: dict[str, str]) -> None:
         assert TMUX is not None
         self.base = [TMUX, "-L", f"orchestra-test-{uuid.uuid4().hex[:8]}", "-f", os.devnull]
+        # COLUMNS/LINES (pytest's workers may have them) would override the terminal's own size.
+        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
         subprocess.run(
             [*self.base, "new-session", "-d", "-x", "160", "-y", "50", "-s", "e2e", command],
             env=env,
