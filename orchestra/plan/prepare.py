@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestra import __version__
-from orchestra.errors import PlanError
+from orchestra.errors import PlanError, fix_for
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.overrides import Override
 from orchestra.plan.overrides import apply as apply_overrides
@@ -239,8 +239,7 @@ def writing(path: str | os.PathLike[str], action: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise PlanError(
-            f"{os.fspath(path)}: cannot {action} ({exc.strerror or exc}); "
-            "free some space (or fix the directory's permissions), then run `orchestra up` again"
+            f"{os.fspath(path)}: cannot {action} ({exc.strerror or exc}); {fix_for(exc, 'run `orchestra up` again')}"
         ) from None
 
 
@@ -289,7 +288,7 @@ def mark_retry(rec: Reconciled, texts: Sequence[str]) -> Reconciled:
 
 def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:
     run_dir = sweep_dir.run(spec.variant.name, spec.seed)
-    status = run_dir.read_status()
+    status = run_dir.read_status(strict=True)
     if status is not None and status.state is State.RUNNING:
         return PlannedRun(spec, run_dir, status, start=False, orphaned=True)
     if status is None or status.state is State.QUEUED:

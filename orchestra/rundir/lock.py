@@ -6,7 +6,7 @@ import fcntl
 import os
 import socket
 
-from orchestra.errors import RunDirError
+from orchestra.errors import RunDirError, fix_for
 from orchestra.rundir.layout import SweepDir
 
 
@@ -42,8 +42,7 @@ class SweepLock:
         except OSError as exc:
             _close(dir_fd)
             raise RunDirError(
-                f"{self.path}: cannot make the sweep's lock ({exc.strerror or exc}); "
-                "free some space (or fix the directory's permissions), then try again"
+                f"{self.path}: cannot make the sweep's lock ({exc.strerror or exc}); {fix_for(exc, 'try again')}"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -42,6 +42,7 @@ from orchestra.plan.prepare import (
     sweep_name,
     writing,
 )
+from orchestra.plan.signature import check_entry
 from orchestra.rundir import SweepDir, SweepLock, describe_holder, remove_orchestrator_temp_files, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
@@ -148,6 +149,7 @@ def prepare(loaded: LoadedSweep, options: UpOptions, *, backend: Backend | None 
             f"{label}: each run {problem}" if problem.startswith("asks") else f"{label}: {problem}"
         )
     rec = mark_retry(_reconcile(loaded, options, payload), options.retry)
+    check_entry(sweep.entry, rec.plan.variants, loaded.path.name)  # a run could not bind its arguments
     prepared = Prepared(loaded, options, payload, backend, rec)
     _ = prepared.selected  # a --only that selects nothing is a mistake found before anything is written
     return prepared

@@ -22,7 +22,7 @@ SWEEP = """
     sweep = Sweep(train, Config({"i": Grid([0, 1]), "notes": "x" * 3000}))
 """
 PAGE = 4096
-ADVICE = "free some space (or fix the directory's permissions), then run `orchestra up` again"
+ADVICE = "free some space, then run `orchestra up` again"
 NO_SPACE = "No space left on device"
 
 
@@ -38,10 +38,7 @@ def _new_sweep_fails_at_the_directory(disk: Disk, f: Path, root: Path) -> str:
 def _new_sweep_fails_at_the_lock(disk: Disk, f: Path, root: Path) -> str:
     (root / "sweep").mkdir(parents=True)
     disk.fill()
-    return (
-        f"{root}/sweep/orchestra.lock: cannot make the sweep's lock ({NO_SPACE}); "
-        "free some space (or fix the directory's permissions), then try again"
-    )
+    return f"{root}/sweep/orchestra.lock: cannot make the sweep's lock ({NO_SPACE}); free some space, then try again"
 
 
 def _new_sweep_fails_at_the_payload(disk: Disk, f: Path, root: Path) -> str:
@@ -82,7 +79,10 @@ def _existing_sweep_fails_at_the_control_socket(disk: Disk, f: Path, root: Path)
     (root / "sweep" / "runs" / "i=0" / "0" / "status.json").unlink()  # one run to start
     taken = root / "sweep" / "control.sock" / "by something else"
     taken.mkdir(parents=True)
-    return f"{root}/sweep/control.sock: cannot make the control socket (Is a directory); {ADVICE}"
+    return (
+        f"{root}/sweep/control.sock: cannot make the control socket (Is a directory); "
+        "fix the path (or choose another --root), then run `orchestra up` again"
+    )
 
 
 CASES = {
