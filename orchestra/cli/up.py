@@ -211,6 +211,8 @@ async def _foreground(prepared: Prepared, dashboard: bool, keymap: dict[str, str
         snap = session.scheduler.snapshot()
         say(summary_line(snap, time.time() - started, len(summary.unrecorded)))
         _say_unrecorded(summary.unrecorded)
+        if summary.error:
+            say(f"orchestra: error: {summary.error}", file=sys.stderr)
     return summary.exit_code
 
 
@@ -226,7 +228,9 @@ def _nothing_to_do(session: Session) -> bool:
 def _say_nothing_to_do(session: Session) -> int:
     from orchestra.headless import say
 
-    done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
+    done = all(
+        r.status is not None and r.status.state.value in ("completed", "stopped") for r in session.rec.runs
+    )
     say("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
     return 0 if done else 1
 

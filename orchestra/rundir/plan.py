@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.errors import RunDirError
@@ -20,6 +20,7 @@ class PlannedRunRef:
     params: Mapping[str, Any]
     dir: RunDir
     variant_index: int = 0
+    labels: Mapping[str, Any] = field(default_factory=dict)  # a search's trial and generation
 
     @property
     def id(self) -> str:
@@ -36,7 +37,11 @@ def planned_runs(sweep: SweepDir, plan: Mapping[str, Any]) -> list[PlannedRunRef
     out = []
     for vi, s, index in numbered_runs(plan):
         v = variants[vi]
-        out.append(PlannedRunRef(index, v["name"], s, v["params"], sweep.run(v["name"], s), vi))
+        out.append(
+            PlannedRunRef(
+                index, v["name"], s, v["params"], sweep.run(v["name"], s), vi, v.get("labels") or {}
+            )
+        )
     out.sort(key=lambda r: r.index)
     return out
 

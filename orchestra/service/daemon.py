@@ -158,7 +158,10 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
         say(line)  # into service.log, when it has room
         info: dict[str, Any] = {"pid": os.getpid(), "line": line, "notes": session.notes}
         if session.scheduler.idle:
-            done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
+            done = all(
+                r.status is not None and r.status.state.value in ("completed", "stopped")
+                for r in session.rec.runs
+            )
             info["nothing"] = "nothing to do" + (
                 "" if done else "; --retry-failed runs failed and cancelled runs again"
             )
@@ -172,6 +175,8 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
             ready.close()
             summary = await session.run([lambda s: show(s, tty=False), stop_on_signals])
         say(summary_line(session.scheduler.snapshot(), time.time() - started, len(summary.unrecorded)))
+        if summary.error:
+            say(f"orchestra: error: {summary.error}")
         return summary.exit_code
 
 
