@@ -52,15 +52,23 @@ class Alive:
         return len(self.procs)
 
 
+def orchestrators_temp_file(path: Path, sweep_dir: Path) -> bool:
+    """A temp file of a write of the orchestrator's (the sweep's own files, launch/, a run's status
+    and config); the other temp files in run directories are the run's."""
+    if path.parent in (sweep_dir, sweep_dir / "launch"):
+        return True
+    return path.name.startswith((".status.json.", ".config.json."))
+
+
 def run_files_are_whole(sweep_dir: Path, *, final: bool = False) -> list[str]:
     """Every JSON file of the sweep parses, every metrics line but a last unfinished one parses;
-    ``final``: no temp file is left either. Returns the problems found (empty: none)."""
+    ``final``: no temp file of the orchestrator's is left either. Returns the problems found."""
     problems = []
     if not sweep_dir.exists():
         return problems
     for path in sweep_dir.rglob("*"):
         if path.name.endswith(".tmp"):
-            if final:
+            if final and orchestrators_temp_file(path, sweep_dir):
                 problems.append(f"temp file left: {path}")
             continue
         if path.suffix == ".json" and path.is_file():
