@@ -203,6 +203,8 @@ async def _reap_dead_orchestrator(sweep: Any) -> None:
         for r in running:
             settle_status(r.path)
         remove_orchestrator_temp_files(sweep)
+        if not survivors:
+            lock.recovered()
     finally:
         lock.release()
 

@@ -84,11 +84,18 @@ class SweepLock:
             return -1 if held else None
         return int(words[0]) if words and words[0].isdigit() else -1
 
+    def recovered(self) -> None:
+        """What the last holder left has been dealt with (:attr:`unclean` no longer holds)."""
+        self.unclean = False
+
     def release(self) -> None:
-        """Let the lock go; the emptied file tells the next holder that this one ended cleanly."""
+        """Let the lock go. The file is emptied, which tells the next holder that this one ended
+        cleanly, unless a dead holder's leftovers were never :meth:`recovered` (``orchestra run``
+        takes the lock but recovers nothing): then the next ``up`` still looks for them."""
         if self._fd is not None:
             try:
-                os.ftruncate(self._fd, 0)
+                if not self.unclean:
+                    os.ftruncate(self._fd, 0)
             except OSError:
                 pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)

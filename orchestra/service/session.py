@@ -329,6 +329,7 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
         runs, recovered = await _recover(prepared.backend, rec, everything=lock.unclean)
         if lock.unclean:
             remove_orchestrator_temp_files(sweep_dir)
+            lock.recovered()
         runs = [r for r in runs if r.id in chosen]
         notes += recovered
         session = Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)

@@ -80,3 +80,41 @@ def test_after_rm_orchestra_lock_a_second_up_is_refused_and_touches_no_run_of_th
     assert first.returncode == 0, out
     after = statuses(sweep_dir)
     assert all(s.state is State.COMPLETED and s.attempt == 1 for s in after.values()), after
+
+
+TWO = """
+    import subprocess, time
+    from pathlib import Path
+    from orchestra import Sweep, Config, Grid
+    def train(i, logdir):
+        if i == 0:
+            kid = subprocess.Popen(["sleep", "1000"])
+            Path(logdir, "grandchild").write_text(str(kid.pid))
+            time.sleep(1000)
+    sweep = Sweep(train, Config({"i": Grid([0, 1])}))
+"""
+
+
+def test_a_dead_orchestrators_leftovers_are_still_looked_for_after_orchestra_run_held_the_lock(
+    tmp_path: Path,
+):
+    """``orchestra run`` takes the sweep's lock but recovers nothing: the next up must still know that
+    an orchestrator died, even for a run whose start was never recorded."""
+    f = write_sweep(tmp_path, TWO)
+    sweep_dir = tmp_path / "sweeps" / "sweep"
+    run_dir = sweep_dir / "runs" / "i=0" / "0"
+    up = popen_orchestra("up", f, "--root", tmp_path / "sweeps", cwd=tmp_path)
+    marker = run_dir / "grandchild"
+    grandchild = int(wait_for(lambda: marker.exists() and marker.read_text(), what="the grandchild"))
+    left = Alive([grandchild])
+    up.send_signal(signal.SIGKILL)
+    up.wait()
+    (run_dir / "status.json").unlink()  # as if the record of its start had not reached the disk
+    one = orchestra("run", f, "1", "--root", tmp_path / "sweeps", cwd=tmp_path)
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert left.alive(), "orchestra run ends nothing of the dead orchestrator's"
+    again = popen_orchestra("up", f, "--root", tmp_path / "sweeps", cwd=tmp_path)
+    wait_for(lambda: marker.read_text() != str(grandchild), what="the second attempt")
+    assert not left.alive(), "the next up did not look for what the dead orchestrator left"
+    again.send_signal(signal.SIGTERM)
+    again.wait(timeout=60)
