@@ -1,5 +1,5 @@
 """Every process a hardening test started, its runs' grandchildren included, ends with the test,
-passed or failed: a test that proves a leak must not leak itself."""
+passed or failed, and so do its sweeps' cgroups: a test that proves a leak must not leak itself."""
 
 from __future__ import annotations
 
@@ -37,3 +37,10 @@ def _no_process_outlives_the_test(tmp_path: Path) -> Iterator[None]:
     for pid in _started_in(tmp_path):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    # the cgroups an orchestrator killed by the test (and never followed by an up) left, now empty
+    from orchestra.scheduler.backends import cgroup
+
+    for runs in tmp_path.glob("**/runs"):
+        group = cgroup.sweep_cgroup(str(runs))
+        if group is not None:
+            cgroup.remove(group)

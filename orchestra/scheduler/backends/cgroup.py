@@ -100,6 +100,7 @@ class RunCgroups:
     def __init__(self) -> None:
         self.base: str | None = None
         self.off = False
+        self.closed = False
 
     def create(self, run_dir: str, pid: int, members: Iterable[int] = ()) -> str | None:
         """Move ``pid`` (a run's leader just started) and ``members`` into a new cgroup for the run.
@@ -129,7 +130,15 @@ class RunCgroups:
             return None
         return cgroup
 
+    def release(self, cgroup: str) -> None:
+        """A run's processes are all gone: remove its cgroup (and, once closed, the sweep's when empty)."""
+        remove(cgroup)
+        if self.closed and self.base is not None:
+            remove(self.base)
+
     def close(self) -> None:
-        """Remove the sweep's cgroup if nothing is left in it (at the orchestrator's end)."""
+        """At the orchestrator's end: remove the sweep's cgroup now if it is empty, else when its last
+        run's is released (runs are still being stopped while the scheduler winds down)."""
+        self.closed = True
         if self.base is not None:
             remove(self.base)

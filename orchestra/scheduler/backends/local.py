@@ -287,7 +287,7 @@ class LocalBackend:
                     pass
                 await anyio.sleep(0.01)
         if group is not None:
-            cgroup.remove(group)
+            self.cgroups.release(group)
 
     def signal_escapees(self, run_dir: str, sig: int) -> None:
         """Signal the run's processes that left its process group and were adopted by us."""
