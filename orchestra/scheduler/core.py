@@ -548,7 +548,8 @@ class Scheduler:
             self._tg.start_soon(self._attempt, run, handle, placement)
         if blocked:
             self._queue[:0] = [r.id for r in blocked]  # first again, in their order
-            self._check_writes()
+            self._check_writes()  # pauses launching until their files can be written
+            self._wakeup()
 
     def _block(self, run: _Run, placement: Placement, exc: OSError, blocked: list[_Run]) -> None:
         """A run's files cannot be written (a full disk): it goes back to the queue, launching pauses.
