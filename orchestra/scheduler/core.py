@@ -549,7 +549,6 @@ class Scheduler:
         if blocked:
             self._queue[:0] = [r.id for r in blocked]  # first again, in their order
             self._check_writes()  # pauses launching until their files can be written
-            self._wakeup()
 
     def _block(self, run: _Run, placement: Placement, exc: OSError, blocked: list[_Run]) -> None:
         """A run's files cannot be written (a full disk): it goes back to the queue, launching pauses.
@@ -729,6 +728,7 @@ class Scheduler:
             try:
                 self._prepare_dir(run)
                 self._blocked = None
+                self._wakeup()  # at most once a tick: a disk that keeps failing is not tried in a loop
             except OSError as exc:
                 self._blocked = (run_id, _why(exc, run.dir.path))
         failing = self.writer.failing()
