@@ -548,7 +548,7 @@ class Scheduler:
             self._tg.start_soon(self._attempt, run, handle, placement)
         if blocked:
             self._queue[:0] = [r.id for r in blocked]  # first again, in their order
-            self._check_writes()  # pauses launching until their files can be written
+            self._check_writes(probe=False)  # pauses launching; the next tick tries their files again
 
     def _block(self, run: _Run, placement: Placement, exc: OSError, blocked: list[_Run]) -> None:
         """A run's files cannot be written (a full disk): it goes back to the queue, launching pauses.
@@ -718,11 +718,11 @@ class Scheduler:
 
     # ------------------------------------------------------------------ status files
 
-    def _check_writes(self) -> None:
+    def _check_writes(self, *, probe: bool = True) -> None:
         """Files that cannot be written (status files, a run's directory) pause launching, and say so,
         until they can: on every tick the writer retries the status files and the blocked run's
         directory is tried again here."""
-        if self._blocked is not None:
+        if self._blocked is not None and probe:
             run_id, _ = self._blocked
             run = self.runs[run_id]
             try:
