@@ -69,18 +69,18 @@ class _Output:
 
 
 class _Alerts:
-    """The sweep's alerts as lines: each new text once, and the last one as resolved when none is left."""
+    """The sweep's alerts as lines: each new text once, and one that went away, with nothing new in
+    its place, as resolved (an alert whose text changed, a count say, is not resolved)."""
 
     def __init__(self) -> None:
         self.shown: tuple[str, ...] = ()
 
     def lines(self, scheduler: Scheduler) -> list[str]:
         now = scheduler.snapshot().alerts
-        out = [f"orchestra: {a}" for a in now if a not in self.shown]
-        if self.shown and not now:
-            out.append(f"orchestra: resolved: {self.shown[-1]}")
+        new = [f"orchestra: {a}" for a in now if a not in self.shown]
+        gone = [f"orchestra: resolved: {a}" for a in self.shown if a not in now]
         self.shown = now
-        return out
+        return new or gone
 
 
 async def show(
@@ -94,18 +94,24 @@ async def show(
     total = len(scheduler.snapshot().rows)
     if not console.is_terminal:
 
-        async def print_lines() -> None:
+        def print_alerts() -> None:
+            for line in alerts.lines(scheduler):
+                out.print(line)
+
+        async def print_alerts_now_and_then() -> None:  # those no run's end comes with (a full disk)
+            while True:
+                print_alerts()
+                await anyio.sleep(0.25)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(print_alerts_now_and_then)
             async with events:
                 async for ev in events:  # until the scheduler closes its table
                     if ev.row.state.finished:
+                        print_alerts()  # first what explains it (a run directory that was refused)
                         out.print(finished_line(ev.row))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(print_lines)
-            while not scheduler.done:
-                for line in alerts.lines(scheduler):
-                    out.print(line)
-                await anyio.sleep(0.25)
+            print_alerts()
+            tg.cancel_scope.cancel()
         return
     progress = Progress(
         TextColumn("[bold]{task.description}"),

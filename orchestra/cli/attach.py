@@ -179,8 +179,8 @@ async def _reap_dead_orchestrator(sweep: Any) -> None:
     """After an orchestrator died: kill whatever is left of its runs, record the runs it left
     'running' as lost, and remove the temp files of its interrupted writes."""
     from orchestra.errors import RunDirError
-    from orchestra.plan.prepare import settle_status
-    from orchestra.rundir import State, SweepLock, remove_orchestrator_temp_files, scan
+    from orchestra.plan.prepare import remove_stale_temps_of_every_run, settle_status
+    from orchestra.rundir import State, SweepLock, scan
     from orchestra.scheduler.backends.local import kill_leftovers
 
     lock = SweepLock(sweep)
@@ -202,7 +202,7 @@ async def _reap_dead_orchestrator(sweep: Any) -> None:
             )
         for r in running:
             settle_status(r.path)
-        remove_orchestrator_temp_files(sweep)
+        remove_stale_temps_of_every_run(sweep)
         if not survivors:
             lock.recovered()
     finally:

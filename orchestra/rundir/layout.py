@@ -11,25 +11,24 @@ from typing import Any
 import orjson
 
 from orchestra.errors import RunDirError
+from orchestra.pathnames import check_path_component
 from orchestra.rundir.jsonio import read_json, write_json
+from orchestra.rundir.names import (
+    CONFIG_JSON,
+    FORMAT,
+    LAUNCH,
+    LOCK,
+    METADATA_JSON,
+    METRICS_JSONL,
+    OUTPUT_LOG,
+    PAYLOAD,
+    RESULT_JSON,
+    RUNS,
+    SNAPSHOTS,
+    STATUS_JSON,
+    SWEEP_JSON,
+)
 from orchestra.rundir.status import Status
-from orchestra.space.naming import check_path_component
-
-SWEEP_JSON = "sweep.json"
-PAYLOAD = "payload.pkl"
-LOCK = "orchestra.lock"
-LAUNCH = "launch"
-RUNS = "runs"
-
-CONFIG_JSON = "config.json"
-STATUS_JSON = "status.json"
-METADATA_JSON = "metadata.json"
-RESULT_JSON = "result.json"
-OUTPUT_LOG = "output.log"
-METRICS_JSONL = "metrics.jsonl"
-SNAPSHOTS = "snapshots"
-
-FORMAT = 1  # the version of this layout, written into sweep.json
 
 
 class RunDir:
@@ -185,61 +184,3 @@ def scan(sweep: str | os.PathLike[str] | SweepDir) -> list[RunRecord]:
                     run = RunDir(s.path)
                     out.append(RunRecord(v.name, s.name, run.path, run.read_status()))
     return out
-
-
-ORCHESTRATOR_RUN_FILES = (STATUS_JSON, CONFIG_JSON)  # of a run's files, those the orchestrator writes
-
-
-def orchestrator_temp_files(sweep: SweepDir) -> list[Path]:
-    """Temp files of the orchestrator's atomic writes (``.status.json.<pid>.<thread>.tmp``, ...) that
-    an orchestrator killed mid-write left: in the sweep directory, ``launch/`` and every run directory.
-
-    Only a holder of the sweep's lock may remove them (no orchestrator can be writing them then); the
-    temp files a run writes are its own, removed by its next attempt. One ``scandir`` per directory:
-    about 0.1 s for 10,000 runs on a local disk, so it is done only after an orchestrator died.
-    """
-    out: list[Path] = []
-
-    def temps(directory: str | os.PathLike[str], names: tuple[str, ...] | None) -> None:
-        try:
-            entries = os.scandir(directory)
-        except OSError:
-            return
-        with entries:
-            for e in entries:
-                if e.name.startswith(".") and e.name.endswith(".tmp"):
-                    target = e.name[1:].rsplit(".", 3)[0]
-                    if names is None or target in names:
-                        out.append(Path(e.path))
-
-    temps(sweep.path, None)
-    temps(sweep.launch, None)
-    try:
-        variants = os.scandir(sweep.runs)
-    except OSError:
-        return out
-    with variants:
-        for v in variants:
-            if not v.is_dir(follow_symlinks=False):
-                continue
-            try:
-                seeds = os.scandir(v.path)
-            except OSError:
-                continue
-            with seeds:
-                for s in seeds:
-                    if s.is_dir(follow_symlinks=False):
-                        temps(s.path, ORCHESTRATOR_RUN_FILES)
-    return out
-
-
-def remove_orchestrator_temp_files(sweep: SweepDir) -> int:
-    """Remove what :func:`orchestrator_temp_files` finds (the caller holds the lock); how many."""
-    removed = 0
-    for path in orchestrator_temp_files(sweep):
-        try:
-            path.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed

@@ -43,6 +43,7 @@ from orchestra.rundir import (
     read_json_or_none,
     write_json,
 )
+from orchestra.rundir.files import PlantedLinkError, ensure_run_dir
 from orchestra.scheduler.backends import Backend, Ended, Handle, Placement, RunLaunch
 from orchestra.scheduler.commands import Action, Command, Op, Reply
 from orchestra.scheduler.logcap import cap_log
@@ -103,6 +104,7 @@ class _Run:
         self.tries = 0  # attempts started by this scheduler (for max_retries)
         self.handle: Handle | None = None
         self.launching = False  # placed, being started by the backend (no handle yet)
+        self.unsafe = False  # its directory is (or passes through) a planted link: never written
         self.stop_reason: Reason | None = None
         self.stop_requested = anyio.Event()
         self.kill_requested = anyio.Event()
@@ -243,6 +245,12 @@ class Scheduler:
     async def send(self, command: Command) -> list[Reply]:
         """:meth:`request` with the face of a remote sweep (the dashboard sends commands this way)."""
         return self.request(command)
+
+    def alert(self, text: str) -> None:
+        """Say something sweep-wide that a user must see (the dashboard's header, headless output)."""
+        if text not in self._alerts.values():
+            self._alerts[f"note:{len(self._alerts)}"] = text
+            self.table.touch()
 
     def hold(self) -> None:
         """Keep the sweep alive when every run has finished (a dashboard is attached: it may retry)."""
@@ -501,7 +509,12 @@ class Scheduler:
             run.new_attempt()
             attempt = run.status.attempt + 1
             try:
-                self._prepare_dir(run)
+                self._prepare_dir(run)  # refuses a planted link on the way down
+            except PlantedLinkError as exc:
+                run.unsafe = True  # nothing more is written through it, not even its status
+                self.alert(f"{exc}; run {run.id} was not started")
+                self._spawn_failed(run, placement, exc, attempt, now)
+                continue
             except OSError as exc:
                 if _disk_trouble(exc):
                     self._block(run, placement, exc, blocked)
@@ -527,7 +540,7 @@ class Scheduler:
             if isinstance(handle, OSError) and _disk_trouble(handle):
                 self._block(run, placement, handle, blocked)  # output.log could not be made
                 continue
-            if isinstance(handle, OSError):
+            if isinstance(handle, Exception):
                 self._spawn_failed(run, placement, handle, launch.attempt, now)
                 continue
             run.handle = handle
@@ -563,7 +576,9 @@ class Scheduler:
         if self._blocked is None:
             self._blocked = (run.id, _why(exc, run.dir.path))
 
-    def _spawn_failed(self, run: _Run, placement: Placement, exc: OSError, attempt: int, now: float) -> None:
+    def _spawn_failed(
+        self, run: _Run, placement: Placement, exc: Exception, attempt: int, now: float
+    ) -> None:
         self.backend.release(placement)
         exit_ = Exit(Reason.SPAWN, message=f"{type(exc).__name__}: {exc}")
         self._finish(run, State.FAILED, exit_, now, attempt=attempt)
@@ -574,8 +589,9 @@ class Scheduler:
         write_json(run.dir.config, run_config(self.name, run.spec, self.run_options), fsync=False)
 
     def _prepare_dir(self, run: _Run) -> None:
-        """The run's directory and its config.json, as an attempt needs them (OSError if they cannot be made)."""
-        run.dir.path.mkdir(parents=True, exist_ok=True)
+        """The run's directory and its config.json, as an attempt needs them: PlantedLinkError for a
+        link on the way down, OSError when they cannot be made (a full disk)."""
+        ensure_run_dir(run.dir.path)
         self._write_config(run)
 
     # ------------------------------------------------------------------ one attempt
@@ -729,6 +745,9 @@ class Scheduler:
                 self._prepare_dir(run)
                 self._blocked = None
                 self._wakeup()  # at most once a tick: a disk that keeps failing is not tried in a loop
+            except PlantedLinkError:
+                self._blocked = None  # its launch refuses it, and says so
+                self._wakeup()
             except OSError as exc:
                 self._blocked = (run_id, _why(exc, run.dir.path))
         failing = self.writer.failing()
@@ -770,9 +789,12 @@ class Scheduler:
         if attempt is not None:
             changes["attempt"] = attempt
         unmade = False
-        if not run.dir.path.exists():
+        if not run.unsafe and not run.dir.path.exists():
             try:
                 self._prepare_dir(run)
+            except PlantedLinkError as exc:
+                run.unsafe = True
+                self.alert(str(exc))
             except OSError:
                 unmade = True  # a full disk: the status writer makes the directory when there is room
         self._record(run, run.status.moved(state, now, **changes), make_dir=unmade, note="", where="")
@@ -781,7 +803,8 @@ class Scheduler:
     def _record(self, run: _Run, status: Status, *, make_dir: bool = False, **row: Any) -> None:
         """The one place a run's state changes: status.json (on the writer thread) and its row."""
         run.status = status
-        self.writer.write(run.dir.status, status.to_json(), make_dir=make_dir)
+        if not run.unsafe:
+            self.writer.write(run.dir.status, status.to_json(), make_dir=make_dir)
         self._set_row(run, **status_fields(status), **row)
 
     def _set_row(self, run: _Run, **changes: Any) -> None:

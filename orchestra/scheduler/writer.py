@@ -20,7 +20,9 @@ import threading
 import time
 from typing import Any
 
+from orchestra.errors import RunDirError
 from orchestra.rundir import write_json
+from orchestra.rundir.files import ensure_run_dir
 
 
 class StatusWriter:
@@ -90,11 +92,13 @@ class StatusWriter:
                 self._busy = True
             try:
                 if path in self._make_dir:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    ensure_run_dir(os.path.dirname(path))  # never through a planted link
                 write_json(path, obj)
                 error = None
             except OSError as exc:
                 error = f"{type(exc).__name__}: {exc.strerror or exc}"
+            except RunDirError as exc:
+                error = str(exc)
             with self._cond:
                 if error is None:
                     self._failed.pop(path, None)

@@ -38,12 +38,13 @@ from orchestra.plan.prepare import (
     mark_retry,
     reconcile,
     reconcile_recorded,
+    remove_stale_temps_of_every_run,
     settle,
     sweep_name,
     writing,
 )
 from orchestra.plan.signature import check_entry
-from orchestra.rundir import SweepDir, SweepLock, describe_holder, remove_orchestrator_temp_files, write_json
+from orchestra.rundir import SweepDir, SweepLock, describe_holder, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
 from orchestra.scheduler.core import Policy, Scheduler, Summary
@@ -328,7 +329,7 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
         # running: one killed before its record was written leaves processes all the same.
         runs, recovered = await _recover(prepared.backend, rec, everything=lock.unclean)
         if lock.unclean:
-            remove_orchestrator_temp_files(sweep_dir)
+            remove_stale_temps_of_every_run(sweep_dir)
             lock.recovered()
         runs = [r for r in runs if r.id in chosen]
         notes += recovered
@@ -337,7 +338,8 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
             from orchestra.search.driver import SearchDriver
 
             SearchDriver(session)  # proposes now, then runs beside the scheduler (Scheduler.helpers)
-        yield session
+        async with _warm_starts(prepared, session):
+            yield session
     finally:
         lock.release()
 
@@ -357,6 +359,30 @@ def _remove_made(made: list[Path]) -> None:
 
     if made:
         shutil.rmtree(made[-1], ignore_errors=True)
+
+
+@asynccontextmanager
+async def _warm_starts(prepared: Prepared, session: Session) -> AsyncIterator[None]:
+    """With ``Sweep(preload=...)`` on the local backend, runs fork from a zygote that imported those
+    modules once (orchestra.runtime.zygote); it lives as long as the session, since the runs' exit
+    statuses come back through it. Why it cannot be used (a preload started threads) is said once."""
+    from orchestra.scheduler.backends.local import LocalBackend
+
+    backend = prepared.backend
+    if not prepared.sweep.preload or not isinstance(backend, LocalBackend):
+        yield
+        return
+    from orchestra.scheduler.backends.zygote import ZygoteLauncher
+
+    launcher = ZygoteLauncher(
+        prepared.sweep.preload, log_path=session.sweep_dir.path / "zygote.log", notify=session.scheduler.alert
+    )
+    async with launcher:
+        backend.zygote = launcher
+        try:
+            yield
+        finally:
+            backend.zygote = None
 
 
 async def _recover(
