@@ -91,10 +91,8 @@ def run_files_are_whole(sweep_dir: Path, *, final: bool = False) -> list[str]:
     return problems
 
 
-@functools.cache
-def cgroups_writable() -> str:
-    """Why this process cannot give runs cgroups of their own ("" when it can: a cgroup v2 was made
-    under its own and a process moved into it, as the local backend does)."""
+def own_cgroup() -> str | None:
+    """The directory of this process's cgroup v2 (None: no cgroup v2 hierarchy is mounted)."""
     mount = own = None
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -106,8 +104,18 @@ def cgroups_writable() -> str:
             if line.startswith("0::"):
                 own = line[3:].strip()
     if mount is None or own is None:
+        return None
+    return os.path.join(mount, own.lstrip("/"))
+
+
+@functools.cache
+def cgroups_writable() -> str:
+    """Why this process cannot give runs cgroups of their own ("" when it can: a cgroup v2 was made
+    under its own and a process moved into it, as the local backend does)."""
+    own = own_cgroup()
+    if own is None:
         return "no cgroup v2 hierarchy is mounted"
-    probe = os.path.join(mount, own.lstrip("/"), f"orchestra-test-probe-{os.getpid()}")
+    probe = os.path.join(own, f"orchestra-test-probe-{os.getpid()}")
     child = subprocess.Popen(["sleep", "30"])
     try:
         os.makedirs(probe)

@@ -3,14 +3,16 @@ grandchildren do: leave the process group, start a session of their own, clear t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from orchestra.rundir import Reason, State
-from tests.hardening.faults import Alive, cgroups_writable, on_a_pty, sweep_processes
+from tests.hardening.faults import Alive, cgroups_writable, on_a_pty, own_cgroup, sweep_processes
 from tests.helpers import orchestra, popen_orchestra, statuses, wait_for, write_sweep
 
 # A run that starts one grandchild of the kind KIND, writes its pid down and waits to be killed.
@@ -149,3 +151,37 @@ def test_stopping_a_run_ends_a_grandchild_in_a_session_of_its_own_with_no_enviro
     out, _ = up.communicate(timeout=60)
     assert up.returncode == 130, out
     assert not grandchild.alive(), "the grandchild outlived its stopped run"
+
+
+def test_the_cgroups_a_killed_orchestrator_left_do_not_pile_up(tmp_path: Path):
+    """Killed, an orchestrator leaves its sweep's cgroups (empty once its runs died); the next one
+    that makes cgroups beside them removes those that are a minute old (the clock is moved by
+    ageing the directories)."""
+    _needs_cgroups("in-the-group")
+    dead = tmp_path / "dead"
+    dead.mkdir()
+    _, sweep_dir, grandchild = _start_and_kill_9(dead, "in-the-group")
+    os.kill(grandchild, signal.SIGKILL)  # nothing of it is left: only the cgroups
+    own = own_cgroup()
+    assert own is not None
+    digest = hashlib.sha256(os.fsencode(str(sweep_dir / "runs"))).hexdigest()[:16]
+    left = Path(own) / f"orchestra-{digest}"
+    wait_for(lambda: not cgroup_procs(left), what="the dead orchestrator's runs to die")
+    assert [p.name for p in left.iterdir() if p.is_dir()], "it left its run's cgroup"
+    for d in [left, *(p for p in left.iterdir() if p.is_dir())]:
+        os.utime(d, (time.time() - 120, time.time() - 120))
+    other = write_sweep(
+        tmp_path,
+        "from orchestra import Sweep\ndef train(config): pass\nsweep = Sweep(train, [{}])\n",
+        name="other.py",
+    )
+    done = orchestra("up", other, "--root", tmp_path / "sweeps", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not left.exists(), "the stale cgroups are still there"
+
+
+def cgroup_procs(directory: Path) -> list[str]:
+    out: list[str] = []
+    for f in directory.glob("**/cgroup.procs"):
+        out += f.read_text().split()
+    return out

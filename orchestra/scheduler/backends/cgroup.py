@@ -9,6 +9,10 @@ lets it make children (root, or a unit with ``Delegate=yes``), each run's leader
 ``<own cgroup>/orchestra-<sweep hash>/<run hash>`` right after it was started (before its Python
 has run a line of the user's code), and the run's processes are ended by the cgroup as well.
 
+An orchestrator that ends removes its cgroups; one that is killed leaves them (empty once its runs
+are dead) until the next ``up`` of its sweep, or until any orchestrator making cgroups beside them
+finds them empty and a minute old (:func:`prune_stale`), so that they do not pile up.
+
 Where cgroups cannot be made (most unprivileged sessions), :meth:`RunCgroups.create` says so once
 and the backend goes on with process groups, the environment and the subreaper alone. The
 environment variable ``ORCHESTRA_CGROUPS=off`` asks for that everywhere (a site whose own tools
@@ -21,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import signal
+import time
 from collections.abc import Iterable
 
 
@@ -87,6 +92,28 @@ def signal_all(cgroup: str, sig: int) -> None:
             os.kill(pid, sig)
 
 
+STALE_AFTER = 60.0  # seconds: a run's cgroup is filled within milliseconds of being made
+
+
+def prune_stale(parent: str) -> None:
+    """Remove the sweep cgroups (``orchestra-*``) under ``parent`` that killed orchestrators left:
+    no process in them, and none of their directories made in the last :data:`STALE_AFTER` seconds
+    (a live orchestrator makes its own again when it next starts a run)."""
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith("orchestra-")]
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        base = os.path.join(parent, name)
+        try:
+            fresh = any(now - os.stat(d).st_mtime < STALE_AFTER for d, _, _ in os.walk(base))
+        except OSError:
+            continue
+        if not fresh and not procs(base):
+            remove(base)
+
+
 def remove(cgroup: str) -> None:
     """Remove ``cgroup`` and its children, those that are empty (a populated one stays)."""
     for directory, _, _ in os.walk(cgroup, topdown=False):
@@ -114,6 +141,7 @@ class RunCgroups:
             if self.base is None:
                 self.off = True
                 return None
+            prune_stale(os.path.dirname(self.base))
         key = hashlib.sha256(os.fsencode(run_dir)).hexdigest()[:16]
         cgroup = os.path.join(self.base, f"{key}-{pid}")
         try:
