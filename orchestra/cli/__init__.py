@@ -11,6 +11,7 @@ mean" when something close exists. Shell completion goes through argcomplete
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import re
@@ -97,6 +98,9 @@ def _module(name: str) -> Any:
     return importlib.import_module(f"orchestra.cli.{MODULES.get(name, name)}")
 
 
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -126,6 +130,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:
+        if err.errno not in _NO_ROOM:
+            raise  # ours
+        # the machine's, not ours: one line (a file's name, or the output when none)
+        what = err.filename if err.filename is not None else "the output"
+        say_error(f"orchestra: error: cannot write {what}: {err.strerror}")
+        return 1
+    finally:
+        _drop_unwritable_output()
+
+
+def say_error(text: str) -> None:
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
+def _drop_unwritable_output() -> None:
+    """Lines that could not be written (stdout on a full disk, a closed pipe) stay in Python's buffer,
+    and the interpreter's last flush would fail again and exit 120; they are dropped instead, the
+    exit code stays the command's (``up > log`` with the log on a full disk still says how the sweep
+    went)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+        except ValueError:  # closed
+            pass
 
 
 def _completing() -> bool:

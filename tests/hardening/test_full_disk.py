@@ -70,10 +70,17 @@ def test_a_full_disk_pauses_launching_says_so_and_the_sweep_goes_on_when_there_i
         finally:
             up.kill()
         text = out.text()
-        assert up.returncode == 0, text
-        final = statuses(sweep_dir)
-        assert all(s.state is State.COMPLETED and s.attempt == 1 for s in final.values()), text
+        # runs 0 and 1 returned, but their results could not be written: they are failed, with the
+        # reason, once their ends can be recorded (never completed without a result); run 2 completed
+        assert up.returncode == 1, text
+        final = list(statuses(sweep_dir).values())
+        assert [s.state for s in final] == [State.FAILED, State.FAILED, State.COMPLETED], text
+        assert all(s.exit and "result.json could not be written" in s.exit.message for s in final[:2])
         assert "Traceback" not in text
+        again = orchestra("up", f, "--root", disk.path / "sweeps", "--retry-failed", cwd=tmp_path, env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        final = list(statuses(sweep_dir).values())
+        assert [(s.state, s.attempt) for s in final] == [(State.COMPLETED, 2)] * 2 + [(State.COMPLETED, 1)]
 
 
 def test_up_never_reports_what_it_could_not_record_and_the_next_up_runs_those_runs_again(tmp_path: Path):
@@ -139,6 +146,51 @@ def test_a_log_on_a_full_disk_does_not_stop_the_sweep(tmp_path: Path):
         finally:
             up.kill()
     assert [s.state for s in statuses(sweep_dir).values()] == [State.COMPLETED, State.COMPLETED]
+
+
+def test_up_with_its_output_on_dev_full_exits_with_the_sweeps_code_not_120(tmp_path: Path):
+    """Every write to /dev/full fails (ENOSPC): the lines are lost, the runs and the exit code are not
+    (Python's last flush of stdout at exit would otherwise fail and exit 120)."""
+    f = write_sweep(
+        tmp_path,
+        """
+        from orchestra import Sweep, Config, Grid
+        def train(i):
+            if i == 2:
+                raise ValueError("boom")
+            return {"i": i}
+        sweep = Sweep(train, Config({"i": Grid([0, 1, 2])}))
+        """,
+    )
+    # stdout buffered, as it is without PYTHONUNBUFFERED: lines wait in Python's buffer
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "wb") as full:
+        up = subprocess.run(
+            [sys.executable, "-m", "orchestra", "up", str(f), "--root", str(tmp_path / "sweeps")],
+            stdout=full,
+            stderr=full,
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+        )
+    assert up.returncode == 1  # run 2 failed: the sweep's own code, not 120
+    states = [s.state for s in statuses(tmp_path / "sweeps" / "sweep").values()]
+    assert states == [State.COMPLETED, State.COMPLETED, State.FAILED]
+    # a command whose output is all it does says, in one line, that it could not write it
+    with open("/dev/full", "wb") as full:
+        ls = subprocess.run(
+            [sys.executable, "-m", "orchestra", "ls", "--root", str(tmp_path / "sweeps")],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
+        )
+    assert (ls.returncode, ls.stderr) == (
+        1,
+        "orchestra: error: cannot write the output: No space left on device\n",
+    )
 
 
 def test_cancelling_a_queued_run_on_a_full_disk_is_recorded_when_there_is_room(tmp_path: Path):
