@@ -6,6 +6,7 @@
 This module stays light: it is imported by every run's process.
 """
 
+from orchestra.slurm import Slurm
 from orchestra.space import Condition, Config, Description, ExperimentGrid, Grid, Sample, Zip
 from orchestra.sweep import Sweep
 
@@ -18,6 +19,7 @@ __all__ = [
     "ExperimentGrid",
     "Grid",
     "Sample",
+    "Slurm",
     "Sweep",
     "Zip",
     "__version__",

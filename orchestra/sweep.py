@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestra.errors import UserError
+from orchestra.slurm import Slurm
 from orchestra.space.naming import check_path_component
 from orchestra.space.values import to_json_value
 from orchestra.space.variant import Space, Variant, as_space
@@ -144,6 +145,7 @@ class Sweep:
         order: str = "sweep",
         env: Mapping[str, str] | None = None,
         archive_launch_repo: bool = False,
+        backend: Slurm | str | None = None,
     ) -> None:
         if not callable(entry):
             raise UserError(f"Sweep: the entry must be a function, got {type(entry).__name__}")
@@ -173,6 +175,7 @@ class Sweep:
         self.order = order
         self.env = {str(k): str(v) for k, v in (env or {}).items()}
         self.archive_launch_repo = bool(archive_launch_repo)
+        self.backend = _check_backend(backend)
 
     def plan(self) -> Plan:
         """Expand the space (drawing Samples now) into variants x seeds."""
@@ -190,6 +193,7 @@ class Sweep:
             "order": self.order,
             "env": self.env,
             "archive_launch_repo": self.archive_launch_repo,
+            **({"backend": {"slurm": self.backend.to_json()}} if self.backend is not None else {}),
         }
 
     def run_options(self) -> dict[str, Any]:
@@ -224,6 +228,17 @@ def _check_count(value: Any, what: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UserError(f"Sweep {what} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _check_backend(value: Any) -> Slurm | None:
+    """``Slurm(...)`` (or ``"slurm"``: Slurm's defaults) runs on a cluster; None or ``"local"`` here."""
+    if value is None or value == "local":
+        return None
+    if value == "slurm":
+        return Slurm()
+    if isinstance(value, Slurm):
+        return value
+    raise UserError(f"Sweep backend must be Slurm(...) or 'local', got {value!r}")
 
 
 def _check_util(value: Any) -> float | None:

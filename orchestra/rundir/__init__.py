@@ -82,6 +82,7 @@ from orchestra.rundir.status import (
     State,
     Status,
     observed_state,
+    outlives_orchestrator,
 )
 from orchestra.rundir.steps import (
     STEP_KEYS,
@@ -127,6 +128,7 @@ __all__ = [
     "last_records",
     "live_holder",
     "observed_state",
+    "outlives_orchestrator",
     "parse_jsonl",
     "planned_runs",
     "read_json",

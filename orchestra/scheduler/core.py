@@ -41,7 +41,16 @@ from orchestra.rundir import (
     read_json_or_none,
     write_json,
 )
-from orchestra.scheduler.backends import Backend, Ended, Handle, Placement, RunLaunch
+from orchestra.scheduler.backends import (
+    Backend,
+    Ended,
+    Handle,
+    HoldsQueue,
+    Placement,
+    Progress,
+    QueuedHandle,
+    RunLaunch,
+)
 from orchestra.scheduler.commands import Action, Command, Op, Reply
 from orchestra.scheduler.outcome import classify
 from orchestra.scheduler.table import RunEvent, RunRow, RunTable, Snapshot, status_fields
@@ -309,20 +318,39 @@ class Scheduler:
         return Reply(Op.RETRY, Action.REQUEUED, run.id, State.QUEUED.value)
 
     def pause(self) -> None:
-        """Start no new runs until :meth:`resume`; running runs go on."""
+        """Start no new runs until :meth:`resume`; running runs go on (a backend's own queue is held)."""
         self._paused = True
+        if isinstance(self.backend, HoldsQueue):
+            self.backend.hold(True)
         self.table.touch()
 
     def resume(self) -> None:
         self._paused = False
         self._paused_by_writes = False
+        if isinstance(self.backend, HoldsQueue):
+            self.backend.hold(False)
         self.table.touch()
         self._wakeup()
 
     def stop(self) -> None:
-        """Drain: let running runs finish, start nothing new, then end."""
+        """Drain: let running runs finish, start nothing new, then end.
+
+        Attempts still waiting in a backend's own queue (pending Slurm jobs) have not started: they
+        are taken out of it and resume on the next ``orchestra up``.
+        """
         self._stopping = True
+        for run in self._active():
+            if run.status.state is State.QUEUED:
+                run.request_stop(Reason.INTERRUPTED, graceful=True)
         self.table.touch()
+        self._wakeup()
+
+    def detach(self) -> None:
+        """End this orchestrator and leave the runs to a backend whose runs outlive it (Slurm): they
+        go on, recorded with their handles, and the next ``orchestra up`` re-attaches to them."""
+        assert self.backend.runs_outlive_orchestrator, "only a backend whose runs outlive us can be left"
+        self._interrupted = True
+        self._done.set()
         self._wakeup()
 
     def interrupt(self) -> None:
@@ -487,19 +515,33 @@ class Scheduler:
                 continue
             run.handle = handle
             record = handle.record()
-            status = run.status.moved(
-                State.RUNNING,
-                now,
-                attempt=launch.attempt,
-                exit=None,
-                pid=record.get("pid"),
-                host=record.get("host"),
-                handle=record,
-                gpus=placement.gpus,
-                started_at=now,
-                ended_at=None,
-            )
-            self._record(run, status, note="", where=handle.id)
+            if isinstance(handle, QueuedHandle) and handle.pending:
+                status = run.status.moved(
+                    State.QUEUED,
+                    now,
+                    attempt=launch.attempt,
+                    exit=None,
+                    pid=None,
+                    handle=record,
+                    gpus=placement.gpus,
+                    started_at=None,
+                    ended_at=None,
+                )
+                self._record(run, status, note="", where=handle.where)
+            else:
+                status = run.status.moved(
+                    State.RUNNING,
+                    now,
+                    attempt=launch.attempt,
+                    exit=None,
+                    pid=record.get("pid"),
+                    host=record.get("host"),
+                    handle=record,
+                    gpus=placement.gpus,
+                    started_at=now,
+                    ended_at=None,
+                )
+                self._record(run, status, note="", where=handle.id)
             self._tg.start_soon(self._attempt, run, handle, placement)
 
     def _spawn_failed(self, run: _Run, placement: Placement, exc: OSError, attempt: int, now: float) -> None:
@@ -547,11 +589,14 @@ class Scheduler:
         async with anyio.create_task_group() as tg:
 
             async def wait() -> None:
-                ended.append(await handle.wait())
+                if isinstance(handle, QueuedHandle):
+                    ended.append(await self._follow(run, handle))
+                else:
+                    ended.append(await handle.wait())
                 tg.cancel_scope.cancel()
 
             tg.start_soon(wait)
-            if self.policy.timeout is not None:
+            if self.policy.timeout is not None and not isinstance(handle, QueuedHandle):
                 tg.start_soon(self._timer, run, self.policy.timeout)
             await run.stop_requested.wait()
             if not run.kill_requested.is_set():
@@ -565,6 +610,48 @@ class Scheduler:
     async def _timer(self, run: _Run, timeout: float) -> None:
         await anyio.sleep(timeout)
         run.request_stop(Reason.TIMEOUT, graceful=True)
+
+    async def _follow(self, run: _Run, handle: QueuedHandle) -> Ended:
+        """Record a queued attempt's changes (it starts, it is requeued) until it ends; the timeout
+        counts from each start."""
+        async with anyio.create_task_group() as tg:
+            timer: anyio.CancelScope | None = None
+            while True:
+                change = await handle.progress()
+                if timer is not None:
+                    timer.cancel()
+                    timer = None
+                if isinstance(change, Ended):
+                    tg.cancel_scope.cancel()
+                    return change
+                self._progressed(run, change)
+                if change.running and self.policy.timeout is not None:
+                    timer = anyio.CancelScope()
+                    tg.start_soon(self._scoped_timer, run, self.policy.timeout, timer)
+        raise AssertionError("unreachable")  # for mypy: the loop returns
+
+    async def _scoped_timer(self, run: _Run, timeout: float, scope: anyio.CancelScope) -> None:
+        with scope:
+            await self._timer(run, timeout)
+
+    def _progressed(self, run: _Run, change: Progress) -> None:
+        now = self.clock()
+        if change.running:
+            status = run.status.moved(
+                State.RUNNING,
+                now,
+                attempt=change.attempt,
+                exit=None,
+                host=change.host,
+                handle=change.record,
+                started_at=change.at,
+                ended_at=None,
+            )
+        else:
+            status = run.status.moved(
+                State.QUEUED, now, attempt=change.attempt, exit=change.exit, handle=change.record
+            )
+        self._record(run, status, where=change.where)
 
     def _ended(self, run: _Run, placement: Placement, ended: Ended) -> None:
         run.handle = None
@@ -581,6 +668,8 @@ class Scheduler:
         self._finish(run, state, exit_, self.clock())
         if state is State.FAILED:
             self._after_failure(run)
+        elif exit_.reason is Reason.PREEMPTED and not (self._stopping or self._interrupted):
+            self._queue_run(run, front=True, note="preempted: queued again")
         self._wakeup()
 
     def _after_failure(self, run: _Run) -> None:
@@ -660,7 +749,9 @@ class Scheduler:
 
     def _queue_run(self, run: _Run, *, front: bool, note: str = "") -> None:
         now = self.clock()
-        status = run.status.moved(State.QUEUED, now, queued_at=now, exit=run.status.exit, pid=None)
+        status = run.status.moved(
+            State.QUEUED, now, queued_at=now, exit=run.status.exit, pid=None, handle=None
+        )
         self._record(run, status, note=note, where="")
         if front:
             self._queue.insert(0, run.id)
