@@ -82,7 +82,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCK
+AuthInfo=socket=$MUNGE_SOCK,cred_expire=10
 SlurmctldPort=6817
 SlurmdPort=6818
 StateSaveLocation=$SLURM_ROOT/state
@@ -112,7 +112,7 @@ SlurmdParameters=config_overrides
 PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
 JobRequeue=1
-# quick turnaround for tests
+# quick turnaround for tests (cred_expire above: a requeued job may start again after 11 s, not 121)
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,default_queue_depth=1000
 MessageTimeout=10
 SlurmctldTimeout=30

@@ -14,7 +14,7 @@
   while nothing does. A job that ended is classified from Slurm's end state, the exit record its
   script wrote and the run's ``result.json`` (:func:`.jobs.ended_from`); one that left Slurm's
   queue is asked of ``sacct`` when accounting is there, else read from what it left behind.
-  Cancel is ``scancel --full --signal=TERM`` (the run may snapshot), kill ``--signal=KILL``; a
+  Cancel is ``scancel --full --signal=TERM`` (the run may snapshot), kill ``--batch --signal=KILL``; a
   job still pending is simply ``scancel``\\ ed; pausing holds pending jobs (``scontrol hold``).
 - **Recovery**: jobs outlive the orchestrator. The next one asks Slurm for the sweep's jobs (by
   job name) and re-attaches to every run recorded with a job id, and to jobs submitted just
@@ -441,8 +441,9 @@ class SlurmBackend:
             signal_term = _jobs(h for h in term if h.running)
             signal_kill = _jobs(h for h in kill if h.running)
             cancel = _jobs(h for h in [*term, *kill] if not h.running)
-            if signal_kill:
-                await self._scancel(["--full", "--signal=KILL", *signal_kill])
+            if signal_kill:  # to the batch step: Slurm kills the whole step at once (with --full
+                # or none, a SIGKILL is a plain cancel: SIGTERM first, SIGKILL after KillWait)
+                await self._scancel(["--batch", "--signal=KILL", *signal_kill])
             if signal_term:
                 await self._scancel(["--full", "--signal=TERM", *signal_term])
             if cancel:
@@ -592,7 +593,8 @@ class SlurmBackend:
         if info is not None and info.on_node and h.running and h.slurm_start is None:
             h.slurm_start = info.start
         start = starts.get(h.restarts)
-        if not h.running and (start or (info is not None and (info.on_node or (info.final and info.start)))):
+        ran = info is not None and (info.on_node or (info.final and info.node is not None))
+        if not h.running and (start or ran):
             self._start(h, start, info)
         record = ends.get(h.restarts)
         if info is not None and info.final:
@@ -635,7 +637,7 @@ class SlurmBackend:
             h.info = info
             key = (h.sub.number, h.entry.task)
             start = self._starts.get(key, {}).get(h.restarts)
-            if start or (info is not None and info.start):
+            if start or (info is not None and info.node is not None):
                 self._start(h, start, info)
             h.finish(ended_from(info, self._ends.get(key, {}).get(h.restarts), limit=self.minutes))
 
@@ -709,6 +711,8 @@ class SlurmBackend:
                 self._update(handle)
         if gone:
             await self._settle_gone(gone)
+        if any(h.info is not None and h.info.held for h in out.values()):
+            self.request("release", None)  # held by a pause of the last orchestrator: a pause ends with it
         if out:
             self.kick(1.0)
         return out
