@@ -7,6 +7,9 @@ the CLI prints it and exits with status 2. Any other exception is a bug in orche
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class UserError(Exception):
     """A mistake the user can fix. ``str(err)`` is the whole message, one line."""
@@ -41,3 +44,9 @@ class PayloadError(UserError):
 class CompatAssertionError(SpaceError, AssertionError):
     """A mistake a seed library caught with ``assert``: still an AssertionError for code that
     catches one, and a one-line UserError for the CLI."""
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'status'?"`` when a candidate is close to ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

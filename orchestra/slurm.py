@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -145,6 +145,23 @@ class Slurm:
             elif value is not None:
                 changes[f.name] = value
         return replace(self, **changes)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Slurm:
+        """The options :meth:`to_json` recorded (``orchestra up DIR`` runs a sweep from its record)."""
+        return cls(
+            partition=d.get("partition"),
+            account=d.get("account"),
+            qos=d.get("qos"),
+            time=d.get("time"),
+            mem=d.get("mem"),
+            constraint=d.get("constraint"),
+            max_parallel=d.get("max_parallel"),
+            extra=tuple(d.get("extra") or ()),
+            signal_before=d.get("signal_before"),
+            python=d.get("python"),
+            setup=tuple(d.get("setup") or ()),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """As recorded in ``sweep.json``'s settings."""

@@ -8,13 +8,16 @@ from typing import Any
 
 from orchestra.errors import UserError
 from orchestra.slurm import Slurm
+from orchestra.space.config import Config
 from orchestra.space.naming import check_path_component
+from orchestra.space.params import derive_seed, seeded_draws
 from orchestra.space.values import to_json_value
 from orchestra.space.variant import Space, Variant, as_space
 from orchestra.units import parse_bytes, parse_duration
 
 SNAPSHOT_MODES = ("all", "last", "gap", "gap_and_last", "gap_overwrite", "none")
 ORDERS = ("sweep", "round_robin")
+MIN_LOG = 64 << 10  # below this a bounded output.log would be all marker
 
 
 def check_snapshot_settings(mode: str, gap: int) -> None:
@@ -122,6 +125,11 @@ class Sweep:
 
     Seeds default to ``[0]``, or to the values of an ExperimentGrid's ``seed`` key.
 
+    ``sample_seed`` seeds the ``Sample`` draws made when the sweep is planned (default: derived
+    from the sweep's name), so a dry run shows the draws the run will use. ``max_log`` bounds each
+    run's ``output.log`` (default 1 GiB; ``None`` for no bound): past it the orchestrator keeps the
+    head and the tail and leaves a line saying what was dropped.
+
     Each run calls ``entry`` in its own process with what it names among ``config``, ``seed``,
     ``device``, ``logdir``, ``ctx`` (or garage's ``ctxt``) and the top-level config keys.
     """
@@ -146,6 +154,8 @@ class Sweep:
         env: Mapping[str, str] | None = None,
         archive_launch_repo: bool = False,
         backend: Slurm | str | None = None,
+        sample_seed: int | None = None,
+        max_log: str | int | None = "1GiB",
     ) -> None:
         if not callable(entry):
             raise UserError(f"Sweep: the entry must be a function, got {type(entry).__name__}")
@@ -176,10 +186,53 @@ class Sweep:
         self.env = {str(k): str(v) for k, v in (env or {}).items()}
         self.archive_launch_repo = bool(archive_launch_repo)
         self.backend = _check_backend(backend)
+        if sample_seed is not None and (isinstance(sample_seed, bool) or not isinstance(sample_seed, int)):
+            raise UserError(f"Sweep sample_seed must be an integer, got {sample_seed!r}")
+        self.sample_seed = sample_seed
+        self.max_log = parse_bytes(max_log, "Sweep max_log")
+        if self.max_log is not None and self.max_log < MIN_LOG:
+            raise UserError(f"Sweep max_log must be at least 64KiB (or None for no bound), got {max_log!r}")
 
-    def plan(self) -> Plan:
-        """Expand the space (drawing Samples now) into variants x seeds."""
-        return Plan.numbered(self.space.variants(), self.seeds)
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Sweep:
+        """The sweep a ``sweep.json`` recorded, to run it again without its file (``orchestra up DIR``).
+
+        Its entry is a stand-in: the runs load the recorded ``payload.pkl``, never this object's entry.
+        Its space lists the recorded variants, Sample draws and a search's proposals included.
+        """
+        import inspect
+
+        settings = dict(record.get("settings") or {})
+        resources = settings.pop("resources", {}) or {}
+        accepted = inspect.signature(cls.__init__).parameters
+        options = {k: v for k, v in settings.items() if k in accepted}
+        return cls(
+            _recorded_entry,
+            _RecordedSpace(record),
+            list(record.get("seeds") or [0]),
+            name=record.get("name"),
+            **{k: v for k, v in resources.items() if v is not None},
+            **options,
+        )
+
+    def plan(
+        self, name: str | None = None, *, space: Space | None = None, seeds: tuple[int, ...] | None = None
+    ) -> Plan:
+        """Expand the space (drawing Samples now, seeded by :meth:`draw_seed`) into variants x seeds.
+
+        ``space`` and ``seeds`` replace the sweep's own (the command line's overrides).
+        """
+        space = self.space if space is None else space
+        seed = self.draw_seed(name)
+        with seeded_draws(seed):
+            variants = space.variants(sample_seed=seed) if isinstance(space, Config) else space.variants()
+        return Plan.numbered(variants, self.seeds if seeds is None else seeds)
+
+    def draw_seed(self, name: str | None = None) -> int:
+        """The seed of the Sample draws: ``sample_seed``, else one derived from the sweep's name."""
+        if self.sample_seed is not None:
+            return self.sample_seed
+        return derive_seed("sample_seed", name or self.name or "")
 
     def settings(self) -> dict[str, Any]:
         """The sweep's options as JSON data, as recorded in ``sweep.json``."""
@@ -194,6 +247,7 @@ class Sweep:
             "env": self.env,
             "archive_launch_repo": self.archive_launch_repo,
             **({"backend": {"slurm": self.backend.to_json()}} if self.backend is not None else {}),
+            "max_log": self.max_log,
         }
 
     def run_options(self) -> dict[str, Any]:
@@ -238,6 +292,8 @@ def _check_backend(value: Any) -> Slurm | None:
         return Slurm()
     if isinstance(value, Slurm):
         return value
+    if isinstance(value, Mapping) and set(value) == {"slurm"}:  # as settings() records it
+        return Slurm.from_json(value["slurm"])
     raise UserError(f"Sweep backend must be Slurm(...) or 'local', got {value!r}")
 
 
@@ -247,3 +303,17 @@ def _check_util(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
         raise UserError(f"Sweep max_gpu_util must be a percentage in (0, 100], got {value!r}")
     return float(value)
+
+
+def _recorded_entry(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("a recorded sweep's entry lives in its payload.pkl; this stand-in is never called")
+
+
+class _RecordedSpace:
+    """The variants a ``sweep.json`` recorded, as a space."""
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self._variants = [Variant.from_json(d) for d in record.get("variants") or ()]
+
+    def variants(self) -> list[Variant]:
+        return list(self._variants)

@@ -1,4 +1,4 @@
-"""The layer rules of shared/DESIGN.md, checked on the source and in fresh interpreters."""
+"""The layer rules of the design (imports only point down), checked on the source and in fresh interpreters."""
 
 from __future__ import annotations
 

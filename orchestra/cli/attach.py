@@ -39,7 +39,6 @@ def attach_dashboard(sweep: Any, keymap: dict[str, str] | None = None) -> int:
     """Open the dashboard on ``sweep`` (a SweepDir) until the user quits or detaches; the exit status."""
     import anyio
 
-    from orchestra.service.protocol import socket_path
     from orchestra.tui.keys import load_keymap
 
     keymap = load_keymap() if keymap is None else keymap
@@ -49,39 +48,28 @@ def attach_dashboard(sweep: Any, keymap: dict[str, str] | None = None) -> int:
         raise UserError("orchestra attach needs a terminal; `orchestra status DIR` prints the runs")
     # A lost terminal only detaches: exit at once, even from inside a write to the dead terminal.
     signal.signal(signal.SIGHUP, lambda *_: os._exit(129))
-    if os.path.exists(socket_path(sweep.path)):
-        code = anyio.run(_attach_live, sweep, keymap)
-        if code is not None:
-            return code
-    return anyio.run(_attach_files, sweep, keymap)
+    return anyio.run(_attach, sweep, keymap)
 
 
-async def _attach_live(sweep: Any, keymap: dict[str, str]) -> int | None:
-    """None when no service answers (it just ended): the caller opens the files instead."""
+async def _attach(sweep: Any, keymap: dict[str, str]) -> int:
     import anyio
 
-    from orchestra.service.client import RemoteSweep
     from orchestra.tui.app import Dashboard
 
-    remote = RemoteSweep(sweep)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(remote.follow)
-        await remote.ready.wait()
-        if remote.lost and not remote.version > 1:
-            tg.cancel_scope.cancel()
-            return None
-        workers = remote.info.get("workers") or 1
+        source = Attached(sweep, tg)
+        await source.start()
         app = Dashboard(
-            remote,
-            name=str(remote.info.get("sweep", sweep.path.name)),
-            workers=workers,
-            attached=True,
-            keymap=keymap,
+            source, name=sweep.path.name, workers=source.workers, attached=source.live, keymap=keymap
         )
+        source.on_live = lambda: setattr(app, "attached", True)
         result = await app.run_async()
         tg.cancel_scope.cancel()
+    remote = source.remote
     if result == "detach":
         print(f"detached: the sweep goes on; `orchestra attach {sweep.path}` to come back")
+        return 0
+    if remote is None:
         return 0
     if remote.summary_line:
         print(remote.summary_line)
@@ -90,26 +78,101 @@ async def _attach_live(sweep: Any, keymap: dict[str, str]) -> int | None:
     return remote.exit_code if remote.exit_code is not None else 0
 
 
-async def _attach_files(sweep: Any, keymap: dict[str, str]) -> int:
-    import anyio
+class Attached:
+    """The attached dashboard's source: the sweep's live service, or its files until a retry starts one.
 
-    from orchestra.service.files import FileSweep
-    from orchestra.tui.app import Dashboard
+    On a sweep no service runs, retrying runs starts a service for them (``orchestra up DIR --retry
+    RUN``, with the options the sweep was last started with) and the dashboard goes on with it.
+    """
 
-    await _reap_dead_orchestrator(sweep)
-    files = FileSweep(sweep)
-    app = Dashboard(files, name=sweep.path.name, workers=1, keymap=keymap)
+    def __init__(self, sweep: Any, tg: Any) -> None:
+        from orchestra.service.client import RemoteSweep
+        from orchestra.service.files import FileSweep
 
-    async def refresh() -> None:
-        while True:
+        self.sweep = sweep
+        self.tg = tg
+        self.remote: RemoteSweep | None = None
+        self.files: FileSweep | None = None
+        self.on_live: Any = None
+        self._base = 0
+
+    @property
+    def live(self) -> bool:
+        return self.remote is not None
+
+    @property
+    def workers(self) -> int:
+        if self.remote is not None:
+            return int(self.remote.info.get("workers") or 1)
+        return 1
+
+    async def start(self) -> None:
+        """Follow the live service if one answers; otherwise reap what a dead one left and read the files."""
+        from orchestra.service.files import FileSweep
+        from orchestra.service.protocol import socket_path
+
+        if os.path.exists(socket_path(self.sweep.path)) and await self._follow():
+            return
+        await _reap_dead_orchestrator(self.sweep)
+        self.files = FileSweep(self.sweep)
+        self.tg.start_soon(self._refresh_files)
+
+    async def _follow(self) -> bool:
+        from orchestra.service.client import RemoteSweep
+
+        remote = RemoteSweep(self.sweep)
+        self.tg.start_soon(remote.follow)
+        await remote.ready.wait()
+        if remote.lost and not remote.info:
+            return False
+        self._base += (self.files.version if self.files is not None else 0) + 1
+        self.remote, self.files = remote, None
+        if self.on_live is not None:
+            self.on_live()
+        return True
+
+    async def _refresh_files(self) -> None:
+        import anyio
+
+        while self.files is not None:
+            self.files.refresh()
             await anyio.sleep(1.0)
-            files.refresh()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(refresh)
-        await app.run_async()
-        tg.cancel_scope.cancel()
-    return 0
+    @property
+    def _current(self) -> Any:
+        return self.remote if self.remote is not None else self.files
+
+    @property
+    def version(self) -> int:
+        return self._base + int(self._current.version)
+
+    @property
+    def done(self) -> bool:
+        """Its service ended; a sweep shown from its files is not done: a retry starts a service."""
+        return self.remote is not None and self.remote.done
+
+    def snapshot(self) -> Any:
+        return self._current.snapshot()
+
+    def gpu_views(self) -> Any:
+        return self._current.gpu_views()
+
+    async def send(self, command: Any) -> Any:
+        import anyio
+
+        from orchestra.errors import UserError
+        from orchestra.scheduler.commands import Action, Op, Reply
+        from orchestra.service.daemon import recorded_up_argv, spawn_service
+
+        if self.remote is not None:
+            return await self.remote.send(command)
+        if command.op is not Op.RETRY:
+            raise UserError("no service runs this sweep; retry a run to start one")
+        argv = recorded_up_argv(self.sweep, list(command.runs))
+        await anyio.to_thread.run_sync(spawn_service, argv, self.sweep)
+        if not await self._follow():
+            raise UserError(f"the service started for {self.sweep.path} did not answer")
+        return [Reply(Op.RETRY, Action.REQUEUED, run_id, "queued") for run_id in command.runs]
 
 
 async def _reap_dead_orchestrator(sweep: Any) -> None:

@@ -9,7 +9,11 @@ from typing import Any
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep_dir", metavar="DIR", help="the sweep directory (ROOT/NAME)")
+    from orchestra.cli.completion import complete_with, directories
+
+    complete_with(
+        p.add_argument("sweep_dir", metavar="DIR", help="the sweep directory (ROOT/NAME)"), directories
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per run, as a list")
     p.add_argument(
         "--state",
@@ -46,6 +50,9 @@ def collect(sweep_dir: str) -> tuple[dict[str, Any], int | None, list[dict[str, 
                 "state": state,
                 "attempt": status.attempt if status else 0,
                 "exit": status.exit.to_json() if status and status.exit else None,
+                "pid": status.pid if status else None,
+                "host": status.host if status else None,
+                "handle": dict(status.handle) if status and status.handle else None,
                 "elapsed": elapsed,
                 "gpus": list(status.gpus) if status else [],
                 "step": last.get("step") if isinstance(last, dict) else None,

@@ -23,8 +23,35 @@ if TYPE_CHECKING:
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
+    from orchestra.cli.completion import complete_with, sweep_files
+
+    complete_with(
+        p.add_argument(
+            "sweep_file",
+            metavar="SWEEP.py|DIR",
+            help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep), or a sweep's directory to run "
+            "its recorded plan again",
+        ),
+        sweep_files,
+    )
     p.add_argument(
-        "sweep_file", metavar="SWEEP.py", help="the sweep file (FILE.py or FILE.py:NAME to pick a Sweep)"
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="change the space: lr=0.1,0.01 sweeps lr over two values, batch_size=32 fixes it, +key=v adds "
+        "a key; recorded with the plan (docs/cli.md)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="start only the planned runs with these values, e.g. --only lr=0.1 --only seed=0 (not recorded)",
+    )
+    p.add_argument(
+        "--no-overrides",
+        action="store_true",
+        help="plan the sweep file's own space, dropping recorded overrides (with --update)",
     )
     p.add_argument("--name", help="sweep name (default: Sweep(name=) or the file's stem)")
     p.add_argument(
@@ -49,6 +76,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print the planned runs and their directories; start nothing"
     )
     p.add_argument("--retry-failed", action="store_true", help="run failed and cancelled runs again")
+    p.add_argument(
+        "--retry",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="run this finished run again (number, VARIANT/SEED or a unique prefix); repeatable",
+    )
     p.add_argument(
         "--update",
         action="store_true",
@@ -119,11 +153,18 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def options(args: argparse.Namespace) -> UpOptions:
+    from orchestra.errors import PlanError
+    from orchestra.plan.overrides import parse_all
     from orchestra.service.session import UpOptions
 
+    if args.no_overrides and args.overrides:
+        raise PlanError("--no-overrides with overrides: give one or the other")
     return UpOptions(
         backend=args.backend,
         slurm=_slurm_options(args),
+        overrides=parse_all(args.overrides) if args.overrides else (() if args.no_overrides else None),
+        only=tuple(parse_all(args.only, "--only")),
+        retry=tuple(args.retry),
         root=Path(args.root),
         name=args.name,
         workers=args.workers,
@@ -167,8 +208,13 @@ def run(args: argparse.Namespace) -> int:
         from orchestra.tui.keys import load_keymap
 
         keymap = load_keymap()  # read (and checked) first: a mistake in it starts no run
-    loaded = load_sweep_file(args.sweep_file)
-    prepared = prepare(loaded, options(args))
+    if os.path.isdir(args.sweep_file):
+        from orchestra.rundir import SweepDir
+        from orchestra.service.session import prepare_recorded
+
+        prepared = prepare_recorded(SweepDir(args.sweep_file), options(args))
+    else:
+        prepared = prepare(load_sweep_file(args.sweep_file), options(args))
     if args.dry_run:
         _print_plan(prepared)
         return 0
@@ -246,19 +292,26 @@ def _say_unrecorded(unrecorded: dict[str, str]) -> None:
 def _print_plan(prepared: Prepared) -> None:
     from collections import Counter
 
-    rec = prepared.rec
+    rec, planned = prepared.selected, len(prepared.rec.runs)
     state = "new" if rec.new else "exists"
     print(f"sweep {rec.name} -> {rec.sweep_dir.path} ({state})")
     kept = Counter(
         r.status.state.value for r in rec.runs if not r.start and r.status is not None and not r.orphaned
     )
     to_start = sum(1 for r in rec.runs if r.start or r.orphaned)
+    of = f" of {planned}" if planned != len(rec.runs) else ""
+    only = " selected by --only" if of else ""
     print(
-        f"{len(rec.runs)} runs, {to_start} to start"
+        f"{len(rec.runs)}{of} runs{only}, {to_start} to start"
         + "".join(f", {n} {s} kept" for s, n in sorted(kept.items()))
     )
     for note in rec.notes:
         print(f"note: {note}")
+    draws = {r.spec.variant.name: r.spec.variant for r in rec.runs if r.spec.variant.sampled}
+    if draws:
+        print(f"Sample draws (sample_seed {rec.record['sample_seed']}; the run uses exactly these):")
+        for name, v in draws.items():
+            print(f"  {name}: " + ", ".join(f"{k}={v.params[k]!r}" for k in v.sampled))
     width = max((len(r.id) for r in rec.runs), default=3)
     for r in rec.runs:
         now = r.status.state.value if r.status else "new"

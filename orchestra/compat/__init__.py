@@ -12,7 +12,8 @@ An existing sweep moves over by changing its imports:
 - ``orchestra.compat.pyexputils``: ``ExperimentDescription``, ``loadExperiment``, ``getConfig``, results
   (``.results``, ``.results.paths``, ``.results.indices``), ``.runner.parallel``, Slurm helpers.
 
-Each behaves as shared/SEEDS-SEMANTICS.md describes its library, except where that library has a
-plain bug (a crash, a silent override): there the adapter does the evident thing or raises one
-clear error, and its docstring says so. docs/compat.md lists every name and every difference.
+Each behaves as its library's own code does (the code wins where the library's README differs),
+except where that library has a plain bug (a crash, a silent override): there the adapter does the
+evident thing or raises one clear error, and its docstring says so. docs/compat.md lists every name
+and every difference.
 """

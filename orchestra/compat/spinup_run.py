@@ -2,7 +2,7 @@
 
 >>> call_experiment("ppo_cartpole", ppo, seed=3, env_name="CartPole-v1", data_dir="data", epochs=10)
 
-As in spinningup (shared/SEEDS-SEMANTICS.md A2.6): ``kwargs['seed'] = seed``; the kwargs are
+As in spinningup's ``spinup.utils.run_utils.call_experiment``: ``kwargs['seed'] = seed``; the kwargs are
 printed; unless given, ``logger_kwargs = {"output_dir": data_dir/exp_name/exp_name_s{seed},
 "exp_name": exp_name}`` (with ``datestamp``: ``%Y-%m-%d_exp_name/%Y-%m-%d_%H-%M-%S-exp_name_s{seed}``);
 ``env_name`` becomes ``env_fn = lambda: gymnasium.make(env_name)``; the thunk runs as

@@ -24,6 +24,12 @@ from typing import Any
 from orchestra import __version__
 from orchestra.errors import PlanError
 from orchestra.plan.loader import LoadedSweep
+from orchestra.plan.overrides import Override
+from orchestra.plan.overrides import apply as apply_overrides
+from orchestra.plan.overrides import equal as same_overrides
+from orchestra.plan.overrides import parse_all as parse_overrides
+from orchestra.plan.overrides import shown as shown_overrides
+from orchestra.plan.overrides import texts as override_texts
 from orchestra.rundir import (
     FORMAT,
     Exit,
@@ -38,7 +44,6 @@ from orchestra.rundir import (
 )
 from orchestra.rundir.plan import run_numbers
 from orchestra.space.naming import check_path_component
-from orchestra.space.values import content_hash
 from orchestra.space.variant import Variant
 from orchestra.sweep import Plan, RunSpec
 
@@ -100,14 +105,20 @@ def reconcile(
     payload: bytes = b"",
     retry_failed: bool = False,
     update: bool = False,
+    overrides: Sequence[Override] | None = None,
 ) -> Reconciled:
-    """Plan the sweep against its directory under ``root``; reads only."""
+    """Plan the sweep against its directory under ``root``; reads only.
+
+    ``overrides`` (the command line's) change the space; None keeps those the plan was made with.
+    """
     sweep = loaded.sweep
     name = sweep_name(loaded, name)
     sweep_dir = SweepDir(Path(root) / name)
-    fresh = sweep.plan()
     notes: list[str] = []
     old: dict[str, Any] | None = sweep_dir.read_plan() if sweep_dir.exists() else None
+    overrides = _effective_overrides(loaded, name, old, overrides, update, notes)
+    space, seeds = apply_overrides(sweep.space, sweep.seeds, overrides)
+    fresh = sweep.plan(name, space=space, seeds=seeds)
     if old is None:
         if sweep_dir.path.exists() and any(sweep_dir.runs.glob("*/*/status.json")):
             raise PlanError(
@@ -129,13 +140,13 @@ def reconcile(
         retired = list(old.get("retired", [])) + [v.to_json() for v in retired_variants]
         created = old.get("created", time.time())
         old_seeds = list(old.get("seeds", []))
-        added = [s for s in sweep.seeds if s not in old_seeds]
+        added = [s for s in seeds if s not in old_seeds]
         if added:
             notes.append(f"seeds added: {', '.join(map(str, added))}")
         if old.get("payload_sha256") and payload and old["payload_sha256"] != _sha(payload):
             notes.append("the entry function changed since the last up; finished runs keep their results")
     numbers = run_numbers(old) if old is not None else {}
-    plan = Plan.numbered(variants, sweep.seeds, numbers)
+    plan = Plan.numbered(variants, seeds, numbers)
     live = {(r.variant.name, r.seed) for r in plan.runs}
     retired_runs: list[list[Any]] = sorted(
         ([name, seed, index] for (name, seed), index in numbers.items() if (name, seed) not in live),
@@ -154,18 +165,50 @@ def reconcile(
         "entry_module": getattr(sweep.entry, "__module__", None),
         "payload_sha256": _sha(payload) if payload else None,
         "settings": sweep.settings(),
-        "seeds": list(sweep.seeds),
+        "sample_seed": sweep.draw_seed(name),
+        "overrides": override_texts(overrides),
+        "seeds": list(seeds),
         "variants": [v.to_json() for v in variants],
         "runs": plan.runs_json(),
         "retired": retired,
         "retired_runs": retired_runs,
+        "adhoc": list(old.get("adhoc", [])) if old else [],  # runs `orchestra run --config` added
     }
     return Reconciled(sweep_dir, name, plan, runs, record, old is None, notes)
 
 
-def apply(rec: Reconciled, payload: bytes) -> list[str]:
-    """Write the payload, ``sweep.json`` and ``launch/``; record what became of runs a dead
-    orchestrator left. Returns warning lines (a large launch archive)."""
+def _effective_overrides(
+    loaded: LoadedSweep,
+    name: str,
+    old: dict[str, Any] | None,
+    given: Sequence[Override] | None,
+    update: bool,
+    notes: list[str],
+) -> Sequence[Override]:
+    """The overrides this plan is made with: the given ones, else those recorded with the plan.
+
+    A sweep keeps its meaning: other overrides than the recorded ones change the plan, which
+    (like an edited sweep file) needs ``--update``.
+    """
+    recorded = parse_overrides(old.get("overrides") or [], "recorded override") if old else ()
+    if given is None:
+        if recorded:
+            notes.append(f"planned with the overrides {shown_overrides(recorded)} (recorded in sweep.json)")
+        return recorded
+    if old is not None and not same_overrides(given, recorded):
+        if not update:
+            raise PlanError(
+                f"sweep {name!r} was planned with the overrides {shown_overrides(recorded)}, not "
+                f"{shown_overrides(given)}; add --update to re-plan it with these (unchanged variants keep "
+                f"their results), or run `orchestra up {loaded.path.name} --name NEW ...` for a new sweep"
+            )
+        notes.append(f"overrides changed from {shown_overrides(recorded)} to {shown_overrides(given)}")
+    return given
+
+
+def apply(rec: Reconciled, payload: bytes, *, launch: bool = True) -> list[str]:
+    """Write the payload, ``sweep.json`` and (``launch``) ``launch/``; returns warning lines (a large
+    launch archive). A sweep run again from its record keeps the launch it was made with."""
     from orchestra.runtime.metadata import write_launch
     from orchestra.runtime.payload import write_payload
 
@@ -173,10 +216,54 @@ def apply(rec: Reconciled, payload: bytes) -> list[str]:
     rec.sweep_dir.runs.mkdir(exist_ok=True)
     write_payload(rec.sweep_dir.payload, payload)
     write_json(rec.sweep_dir.sweep_json, rec.record)
-    warnings = write_launch(
+    if not launch:
+        return []
+    return write_launch(
         rec.sweep_dir, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
     )
-    return warnings
+
+
+def reconcile_recorded(sweep_dir: SweepDir, *, retry_failed: bool = False) -> Reconciled:
+    """The plan a sweep directory recorded, against what is on disk now (reads only).
+
+    What ``orchestra up DIR`` runs, and what a dashboard opened on a finished sweep retries in: the
+    recorded variants (their Sample draws and a search's proposals included) with their run numbers,
+    whatever became of the sweep file since.
+    """
+    record = sweep_dir.read_plan()
+    try:
+        variants = [Variant.from_json(d) for d in record["variants"]]
+        plan = Plan.numbered(variants, record["seeds"], run_numbers(record))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(
+            f"{sweep_dir.sweep_json}: a variant or run is malformed ({exc!r}); repair or remove it"
+        ) from None
+    runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
+    return Reconciled(
+        sweep_dir, str(record.get("name", sweep_dir.path.name)), plan, runs, dict(record), False, []
+    )
+
+
+def mark_retry(rec: Reconciled, texts: Sequence[str]) -> Reconciled:
+    """``rec`` with the runs ``texts`` name (as ``orchestra logs`` takes them) queued again.
+
+    A run that completed or is live stays as it is, and says so in a note.
+    """
+    if not texts:
+        return rec
+    from orchestra.rundir import planned_runs, resolve_run
+
+    refs = planned_runs(rec.sweep_dir, {**rec.record, "runs": rec.plan.runs_json()})
+    wanted = {resolve_run(refs, text).id for text in texts}
+    runs = []
+    for r in rec.runs:
+        if r.id in wanted and not r.start and not r.orphaned:
+            if r.status is not None and r.status.state.retryable:
+                r = replace(r, start=True)
+            else:
+                rec.notes.append(f"{r.id} is {r.status.state.value if r.status else 'new'}; nothing to retry")
+        runs.append(r)
+    return replace(rec, runs=runs)
 
 
 def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:
@@ -240,8 +327,7 @@ def _settled(status: Status, run_dir: RunDir) -> Status:
 
 def _masked(v: Variant) -> str:
     """A variant's identity without its Sample draws: what the sweep file decides."""
-    fixed = {k: val for k, val in v.params.items() if k not in v.sampled}
-    return content_hash({"params": fixed, "sampled": sorted(v.sampled)})
+    return v.masked()
 
 
 def _match(fresh: Sequence[Variant], old: dict[str, Any]) -> tuple[list[Variant], list[Variant], list[str]]:

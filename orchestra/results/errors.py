@@ -7,7 +7,7 @@ from types import ModuleType
 
 from orchestra.errors import UserError
 
-INSTALL_HINT = "pip install 'orchestra[analysis]'"
+INSTALL_HINT = "pip install 'orchestra-sweeps[analysis]'"
 
 
 class MissingExtraError(UserError, ImportError):

@@ -1,6 +1,6 @@
 """The run directory: the on-disk contract every backend, frontend and analysis talks through.
 
-Layout (shared/DESIGN.md)::
+Layout (docs/run-directory.md is the reference)::
 
     <root>/<sweep>/
       sweep.json          the plan: variants, seeds, settings, code version      (orchestrator)

@@ -199,6 +199,7 @@ def run_entry(attempt: Attempt, call: Call) -> int:
         return finish(attempt, "failed", code=code)  # an exit status, not an exception: no error record
     except BaseException as exc:
         _report(exc)
+        _post_mortem(exc)
         return finish(attempt, "failed", error=_error(exc, "run"))
     if attempt.term.raised_at is not None:  # the entry caught Terminated and returned: it was still stopped
         return finish(attempt, "terminated", value=value)
@@ -291,6 +292,17 @@ def _error(exc: BaseException, phase: str) -> dict[str, Any]:
 
     tb = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
     return to_jsonable({"type": name, "message": message, "traceback": tb[-50_000:], "phase": phase})
+
+
+def _post_mortem(exc: BaseException) -> None:
+    """``orchestra run --pdb`` (``ORCHESTRA_POST_MORTEM=1``): pdb on the exception, on the run's terminal."""
+    if os.environ.get("ORCHESTRA_POST_MORTEM") != "1" or not isinstance(exc, Exception):
+        return
+    import bdb
+    import pdb
+
+    if not isinstance(exc, bdb.BdbQuit):  # the user quit a breakpoint(): no second prompt
+        pdb.post_mortem(exc.__traceback__)
 
 
 def _report(exc: BaseException) -> None:

@@ -9,7 +9,7 @@ Iteration: [1]
 Train Loss: [0.12]
 <BLANKLINE>
 
-The API and the printed text are lagom's (``shared/SEEDS-SEMANTICS.md`` A1.4), except that
+The API and the printed text are those of lagom's ``lagom.logger.Logger``, except that
 ``dump(index=[1])`` prints a one-element list (lagom's ``itemgetter`` returned a scalar and
 crashed), a dump is printed in one write (an unknown key raises KeyError before anything is
 printed), and ``repr`` is ``OrderedDict([...])`` on every Python version (3.12 changed

@@ -18,6 +18,7 @@ adaptive search and an early-stopping rule build on.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from orchestra.scheduler.backends import (
     RunLaunch,
 )
 from orchestra.scheduler.commands import Action, Command, Op, Reply
+from orchestra.scheduler.logcap import cap_log
 from orchestra.scheduler.outcome import classify
 from orchestra.scheduler.table import RunEvent, RunRow, RunTable, Snapshot, status_fields
 from orchestra.scheduler.writer import StatusWriter
@@ -151,6 +153,7 @@ class Scheduler:
         cwd: Path | None = None,
         linger: bool = False,
         metrics_interval: float = 0.5,
+        max_log: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
@@ -163,6 +166,7 @@ class Scheduler:
         self.run_options = dict(run_options or {})
         self.cwd = cwd or Path.cwd()
         self.metrics_interval = metrics_interval
+        self.max_log = max_log
         self.clock = clock
         self.writer = StatusWriter()
         self.table = RunTable()
@@ -693,8 +697,21 @@ class Scheduler:
             await anyio.sleep(self.metrics_interval)
             for run in self._active():
                 self._read_metrics(run)
+                if self.max_log is not None:
+                    await self._bound_log(run, self.max_log)
             self._read_backfill()
             self._check_writes()
+
+    async def _bound_log(self, run: _Run, limit: int) -> None:
+        """Keep a running run's output.log within ``max_log`` (its head and newest output; see logcap)."""
+        try:
+            if os.stat(run.dir.output_log).st_size <= limit:
+                return  # the common case: one stat on the loop
+        except OSError:
+            return
+        cut = await anyio.to_thread.run_sync(cap_log, run.dir.output_log, limit)
+        if cut is not None:
+            self.table.set(run.id, note=cut.describe())
 
     def _read_metrics(self, run: _Run) -> None:
         records = run.tail.read_new()

@@ -65,9 +65,9 @@ class StatusWriter:
         return left
 
     def _retry_failed(self) -> None:
+        """Queue the failed records again; they count as failing until a write of theirs succeeds."""
         for path, (obj, _) in self._failed.items():
             self._pending.setdefault(path, obj)
-        self._failed.clear()
         self._cond.notify_all()
 
     def _work(self) -> None:
@@ -89,7 +89,9 @@ class StatusWriter:
             except OSError as exc:
                 error = f"{type(exc).__name__}: {exc.strerror or exc}"
             with self._cond:
-                if error is not None and path not in self._pending:
+                if error is None:
+                    self._failed.pop(path, None)
+                elif path not in self._pending:
                     self._failed[path] = (obj, error)
                 self._busy = False
                 self._cond.notify_all()

@@ -20,7 +20,7 @@ from typing import IO, Any
 import orjson
 
 from orchestra.errors import PlanError, UserError
-from orchestra.rundir import live_holder
+from orchestra.rundir import SweepDir, live_holder
 from orchestra.service.protocol import socket_path
 from orchestra.service.session import Prepared
 
@@ -43,8 +43,30 @@ def start_service(
             f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {holder}); "
             f"watch it with `orchestra attach {sweep_dir.path}`, or stop it first"
         )
-    sweep_dir.path.mkdir(parents=True, exist_ok=True)
     argv = [a for a in getattr(args, "argv", sys.argv[1:]) if a not in ("-d", "--detach")]
+    info = spawn_service(argv, sweep_dir)
+    for note in info.get("notes", ()):
+        print(f"orchestra: {note}")
+    print(info["line"], flush=True)
+    if info.get("nothing"):
+        print(info["nothing"])
+        return int(info.get("code", 0))
+    if attach:
+        from orchestra.cli.attach import attach_dashboard
+
+        return attach_dashboard(sweep_dir, keymap)
+    print(f"service pid {info['pid']}, log {sweep_dir.path / SERVICE_LOG}")
+    print(f"attach with: orchestra attach {_shown(sweep_dir.path)}")
+    return 0
+
+
+def spawn_service(argv: list[str], sweep_dir: SweepDir) -> dict[str, Any]:
+    """Start ``orchestra <argv>`` as the sweep's service and wait until it is ready; its ready line.
+
+    ``argv`` is an ``up`` command line; the service gets its own session, stdin from /dev/null and
+    ``service.log`` as stdout and stderr. A user's mistake it reports is raised as a UserError.
+    """
+    sweep_dir.path.mkdir(parents=True, exist_ok=True)
     read_end, write_end = os.pipe()
     log_path = sweep_dir.path / SERVICE_LOG
     with open(log_path, "ab") as log:
@@ -69,19 +91,24 @@ def start_service(
             + _tail(log_path)
         )
     info: dict[str, Any] = orjson.loads(line[len("ready ") :])
-    for note in info.get("notes", ()):
-        print(f"orchestra: {note}")
-    print(info["line"], flush=True)
-    if info.get("nothing"):
-        print(info["nothing"])
-        return int(info.get("code", 0))
-    if attach:
-        from orchestra.cli.attach import attach_dashboard
+    return info
 
-        return attach_dashboard(sweep_dir, keymap)
-    print(f"service pid {proc.pid}, log {log_path}")
-    print(f"attach with: orchestra attach {_shown(sweep_dir.path)}")
-    return 0
+
+def recorded_up_argv(sweep_dir: SweepDir, retry: list[str]) -> list[str]:
+    """The ``up`` command line that runs a sweep again from its directory, as it was last started
+    (workers, grace, GPUs), retrying ``retry``."""
+    from orchestra.rundir import read_json_or_none
+
+    record = read_json_or_none(sweep_dir.sweep_json) or {}
+    up = record.get("up") or {}
+    argv = ["up", str(sweep_dir.path)]
+    for option in ("workers", "grace", "gpus", "avoid_gpus", "gpu_headroom", "fake_gpus"):
+        value = up.get(option)
+        if value not in (None, ""):
+            argv += [f"--{option.replace('_', '-')}", str(value)]
+    for run_id in retry:
+        argv += ["--retry", run_id]
+    return argv
 
 
 def serve(prepared: Prepared, ready_fd: int) -> int:

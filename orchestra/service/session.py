@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+import types
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -29,7 +30,17 @@ import anyio
 
 from orchestra.errors import PlanError
 from orchestra.plan.loader import LoadedSweep
-from orchestra.plan.prepare import PlannedRun, Reconciled, apply, reconcile, settle, sweep_name
+from orchestra.plan.overrides import Override, select
+from orchestra.plan.prepare import (
+    PlannedRun,
+    Reconciled,
+    apply,
+    mark_retry,
+    reconcile,
+    reconcile_recorded,
+    settle,
+    sweep_name,
+)
 from orchestra.rundir import SweepDir, SweepLock, outlives_orchestrator, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
@@ -47,6 +58,11 @@ class UpOptions:
 
     root: Path = Path("sweeps")
     name: str | None = None
+    overrides: tuple[Override, ...] | None = (
+        None  # the command line's changes to the space (None: as recorded)
+    )
+    only: tuple[Override, ...] = ()  # start only the runs these select (not recorded)
+    retry: tuple[str, ...] = ()  # runs (as `orchestra logs` names them) to run again
     workers: int | None = None  # CPU slots; None: one per core
     retry_failed: bool = False
     update: bool = False
@@ -63,6 +79,19 @@ class UpOptions:
     gpu_interval: float = 0.5
     backend: str | None = None  # "local" or "slurm"; None: the sweep file's choice (local without one)
     slurm: Slurm | None = None  # Slurm options from the command line, over the sweep file's
+
+    def recorded(self, backend: Backend) -> dict[str, Any]:
+        """What ``sweep.json`` keeps of them (``up``), so the sweep can be started again from its directory."""
+        slurm = getattr(backend, "options", None)
+        return {
+            "workers": getattr(getattr(backend, "slots", None), "total", self.workers),
+            "grace": self.grace,
+            "gpus": self.gpus,
+            "avoid_gpus": self.avoid_gpus,
+            "gpu_headroom": self.gpu_headroom,
+            "fake_gpus": self.fake_gpus,
+            **({"backend": backend.name, "slurm": slurm.to_json()} if isinstance(slurm, Slurm) else {}),
+        }
 
     def checked(self) -> UpOptions:
         """The options with their values checked (a user's mistake is one line, exit 2)."""
@@ -87,7 +116,21 @@ class Prepared:
     options: UpOptions
     payload: bytes
     backend: Backend
-    rec: Reconciled
+    rec: Reconciled  # the whole plan
+    recorded: bool = False  # planned from the sweep directory's record, not from a sweep file
+
+    def replan(self) -> Reconciled:
+        """The plan against the directory as it is now (``open_session`` calls it under the lock)."""
+        if self.recorded:
+            rec = reconcile_recorded(self.rec.sweep_dir, retry_failed=self.options.retry_failed)
+        else:
+            rec = _reconcile(self.loaded, self.options, self.payload)
+        return mark_retry(rec, self.options.retry)
+
+    @property
+    def selected(self) -> Reconciled:
+        """The plan with only the runs ``--only`` selects (all of them without it)."""
+        return select(self.rec, self.loaded.sweep, self.options.only)
 
     @property
     def sweep(self) -> Sweep:
@@ -110,8 +153,54 @@ def prepare(loaded: LoadedSweep, options: UpOptions, *, backend: Backend | None 
         raise PlanError(
             f"{label}: each run {problem}" if problem.startswith("asks") else f"{label}: {problem}"
         )
-    rec = _reconcile(loaded, options, payload)
-    return Prepared(loaded, options, payload, backend, rec)
+    rec = mark_retry(_reconcile(loaded, options, payload), options.retry)
+    prepared = Prepared(loaded, options, payload, backend, rec)
+    _ = prepared.selected  # a --only that selects nothing is a mistake found before anything is written
+    return prepared
+
+
+def prepare_recorded(sweep_dir: SweepDir, options: UpOptions, *, backend: Backend | None = None) -> Prepared:
+    """:func:`prepare` for a sweep run again from its directory (``orchestra up DIR``): the recorded
+    plan, settings and payload, whatever became of the sweep file since."""
+    options = options.checked()
+    sweep_dir = SweepDir(sweep_dir.path.resolve())
+    if options.overrides or options.update or options.only:
+        raise PlanError(
+            f"{sweep_dir.path}: a sweep run from its directory keeps its recorded plan; "
+            "give the sweep file to change it"
+        )
+    record = sweep_dir.read_plan()
+    sweep = Sweep.from_record(record)
+    try:
+        payload = sweep_dir.payload.read_bytes()
+    except OSError as exc:
+        raise PlanError(
+            f"{sweep_dir.payload}: cannot read the recorded entry function ({exc.strerror or exc})"
+        ) from None
+    module = types.ModuleType(f"orchestra_recorded_{sweep_dir.path.name}")
+    loaded = LoadedSweep(
+        sweep,
+        Path(record.get("sweep_file") or sweep_dir.path),
+        module,
+        str(record.get("sweep_attr") or ""),
+        by_value=False,
+    )
+    up = record.get("up") or {}
+    if up.get("backend") == "slurm" and options.backend is None:  # as it was last started
+        options = replace(
+            options, backend="slurm", slurm=Slurm.from_json(up.get("slurm") or {}).merged(options.slurm)
+        )
+    backend = backend or choose_backend(options, loaded, sweep_dir.path)
+    problem = backend.problem(sweep.resources)
+    if problem:
+        raise PlanError(
+            f"{sweep_dir.path}: each run {problem}"
+            if problem.startswith("asks")
+            else f"{sweep_dir.path}: {problem}"
+        )
+    rec = mark_retry(reconcile_recorded(sweep_dir, retry_failed=options.retry_failed), options.retry)
+    options = replace(options, root=sweep_dir.path.parent.resolve(), name=sweep_dir.path.name)
+    return Prepared(loaded, options, payload, backend, rec, recorded=True)
 
 
 def _reconcile(loaded: LoadedSweep, options: UpOptions, payload: bytes) -> Reconciled:
@@ -122,15 +211,17 @@ def _reconcile(loaded: LoadedSweep, options: UpOptions, payload: bytes) -> Recon
         payload=payload,
         retry_failed=options.retry_failed,
         update=options.update,
+        overrides=options.overrides,
     )
 
 
-def choose_backend(options: UpOptions, loaded: LoadedSweep) -> Backend:
+def choose_backend(options: UpOptions, loaded: LoadedSweep, sweep_path: Path | None = None) -> Backend:
     """``--backend``, else the sweep file's ``backend=``, else this machine."""
     sweep = loaded.sweep
     kind = options.backend or ("slurm" if sweep.backend is not None else "local")
     if kind == "slurm":
-        return slurm_backend(options, sweep, options.root / sweep_name(loaded, options.name))
+        path = sweep_path or options.root / sweep_name(loaded, options.name)
+        return slurm_backend(options, sweep, path)
     if options.slurm is not None:
         raise PlanError(
             "--partition, --account, --qos, --time, --mem, --constraint, --max-parallel and "
@@ -258,9 +349,12 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
             "watch it with `orchestra attach`, or stop that orchestrator first"
         )
     try:
-        rec = _reconcile(prepared.loaded, prepared.options, prepared.payload)  # under the lock now
-        notes = [*apply(rec, prepared.payload), *rec.notes]
+        rec = prepared.replan()  # under the lock now
+        rec.record["up"] = prepared.options.recorded(prepared.backend)
+        chosen = {r.id for r in select(rec, prepared.sweep, prepared.options.only).runs}
+        notes = [*apply(rec, prepared.payload, launch=not prepared.recorded), *rec.notes]
         runs, recovered = await _recover(prepared.backend, rec)
+        runs = [r for r in runs if r.id in chosen]
         notes += recovered
         yield Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)
     finally:
@@ -339,6 +433,7 @@ def scheduler_for(
         cwd=options.cwd,
         linger=options.linger,
         metrics_interval=options.metrics_interval,
+        max_log=sweep.max_log,
     )
 
 
@@ -353,14 +448,15 @@ def describe_start(session: Session) -> str:
     """``sweep NAME: N runs, K to start, W workers -> DIR``, the first line ``up`` prints."""
     from collections import Counter
 
+    from orchestra.rundir import State
+
     rec = session.rec
-    runs = session.scheduler.snapshot().rows
-    to_start = sum(1 for r in rec.runs if r.start or r.orphaned)
-    kept = Counter(
-        r.status.state.value for r in rec.runs if not r.start and r.status is not None and not r.orphaned
-    )
+    rows = session.scheduler.snapshot().rows
+    to_start = sum(1 for r in rows if r.state in (State.QUEUED, State.RUNNING))
+    kept = Counter(r.state.value for r in rows if r.state.finished)
     skipped = "".join(f", {n} {state} kept" for state, n in sorted(kept.items()))
+    of = f" (of {len(rec.runs)}, selected by --only)" if len(rows) != len(rec.runs) else ""
     return (
-        f"sweep {rec.name}: {len(runs)} runs, {to_start} to start{skipped}, "
+        f"sweep {rec.name}: {len(rows)} runs{of}, {to_start} to start{skipped}, "
         f"{session.prepared.backend.describe()} -> {rec.sweep_dir.path}"
     )

@@ -8,7 +8,8 @@ from typing import Any
 
 from orchestra.errors import SpaceError
 from orchestra.space.naming import params_name
-from orchestra.space.params import Condition, Grid, Sample, Zip
+from orchestra.space.params import Condition, Grid, Sample, Zip, derive_seed, seeded_draws
+from orchestra.space.values import to_json_value
 from orchestra.space.variant import Draft, Variant, finalize
 
 Key = str | tuple[str, ...]
@@ -70,7 +71,7 @@ class Config:
                 axes.append([{key: v} for v in value])
         return axes
 
-    def _build(self, *, check: bool) -> list[dict[str, Any]]:
+    def _build(self, *, check: bool, sample_seed: int | None = None) -> list[dict[str, Any]]:
         axes = self._axes()
         if check:
             for key, axis in zip(self.keys_grid, axes):
@@ -92,8 +93,13 @@ class Config:
             x: dict[str, Any] = {"ID": n, **fixed}
             for point in product[n % len(product)]:
                 x.update(point)
-            for k, f in samples:
-                x[k] = _call(k, f)
+            if samples and sample_seed is not None:
+                with seeded_draws(_draw_seed(sample_seed, product[n % len(product)], n // len(product))):
+                    for k, f in samples:
+                        x[k] = _call(k, f)
+            else:
+                for k, f in samples:
+                    x[k] = _call(k, f)
             if order is not None:
                 x = {"ID": n, **{k: x[k] for k in order}}
             if conditions:
@@ -107,7 +113,8 @@ class Config:
         """lagom's list of config dicts, each with an ``'ID'`` first (an empty Grid gives ``[]``)."""
         return self._build(check=False)
 
-    def variants(self) -> list[Variant]:
+    def variants(self, *, sample_seed: int | None = None) -> list[Variant]:
+        """The variants, with Sample draws seeded per config from ``sample_seed`` when given."""
         shown: list[str] = []
         for key in self.keys_grid:
             shown.extend(key if isinstance(key, tuple) else (key,))
@@ -115,13 +122,64 @@ class Config:
         sampled = tuple(self.keys_sample)
         texts: dict[int, str] = {}
         drafts = []
-        for params in self._build(check=True):
+        for params in self._build(check=True, sample_seed=sample_seed):
             del params["ID"]
             drafts.append(Draft(params, params_name(params, shown, texts), sampled))
         return finalize(drafts)
 
+    # -- overrides (orchestra/plan/overrides.py) --------------------------------------------
+
+    def overridable(self) -> dict[str, list[Any] | None]:
+        """Each key an override may set, with its values now (None: drawn or computed)."""
+        out: dict[str, list[Any] | None] = {}
+        for key, value in self.items.items():
+            if isinstance(key, tuple):
+                for k, column in zip(key, zip(*[p.values() for p in value.points(key)])):
+                    out[k] = list(column)
+            elif isinstance(value, Grid):
+                out[key] = list(value)
+            elif isinstance(value, (Sample, Condition)):
+                out[key] = None
+            else:
+                out[key] = [value]
+        return out
+
+    def overridden(self, key: str, values: list[Any], *, sweep: bool, add: bool = False) -> Config:
+        """A copy with ``key`` set to ``values``: swept (a Grid) or fixed; a zipped key narrows its Zip.
+
+        A key that was shown in variant names (a Grid or a Sample) stays a Grid, so a narrowed Grid
+        keeps its variants' names and draws.
+        """
+        items = dict(self.items)
+        zipped = next((k for k in items if isinstance(k, tuple) and key in k), None)
+        if zipped is not None:
+            items[zipped] = _narrow_zip(zipped, items[zipped], key, values)
+        else:
+            shown = isinstance(items.get(key), (Grid, Sample))
+            items[key] = Grid(values) if sweep or shown else values[0]
+        return Config(items, num_sample=self.num_sample, keep_dict_order=self.keep_dict_order)
+
     def __repr__(self) -> str:
         return f"Config({self.items!r}, num_sample={self.num_sample})"
+
+
+def _narrow_zip(keys: tuple[str, ...], zipped: Zip, key: str, values: list[Any]) -> Zip:
+    points = zipped.points(keys)
+    kept = [p for p in points if any(p[key] == v and type(p[key]) is type(v) for v in values)]
+    missing = [v for v in values if not any(p[key] == v and type(p[key]) is type(v) for p in points)]
+    if missing:
+        have = ", ".join(map(repr, dict.fromkeys(p[key] for p in points)))
+        others = ", ".join(k for k in keys if k != key)
+        raise SpaceError(
+            f"{key!r} is zipped with {others}, so it can only be narrowed to values it has ({have})"
+        )
+    return Zip(*[[p[k] for p in kept] for k in keys])
+
+
+def _draw_seed(sample_seed: int, point: tuple[dict[str, Any], ...], repeat: int) -> int:
+    """The seed of one config's draws: the sweep's, its Grid values, which repetition it is."""
+    values = {k: v for p in point for k, v in p.items() if not isinstance(v, (Condition, Sample))}
+    return derive_seed(sample_seed, to_json_value(values), repeat)
 
 
 def _check_key(key: object) -> None:

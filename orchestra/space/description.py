@@ -27,7 +27,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -86,6 +86,7 @@ class Description:
         self.save_key = save_key
         self.parameters = flatten({k: self.d[k] for k in self.keys})
         self.num_permutations = math.prod(len(p.values) for p in self.parameters)
+        self.named: frozenset[str] = frozenset()  # parameters kept in names with one value (overrides)
 
     @classmethod
     def load(
@@ -204,7 +205,7 @@ class Description:
         accum = 1
         for p, plain in zip(self.parameters, values):
             n = len(p.values)
-            if n > 1:
+            if n > 1 or p.text in self.named:
                 container: Any = work
                 for part in p.path[:-1]:
                     container = container[part]
@@ -222,6 +223,32 @@ class Description:
             config = merge(self.d, orjson.loads(orjson.dumps(work)))
             drafts.append(Draft(config, "_".join(text for _, text in items)))
         return finalize(drafts, default_name=self.experiment_name())
+
+    # -- overrides (orchestra/plan/overrides.py) --------------------------------------------
+
+    def overridable(self) -> dict[str, list[Any] | None]:
+        """Each parameter by its dotted text, and by its text within the section when there is one."""
+        out: dict[str, list[Any] | None] = {}
+        for p in self.parameters:
+            out[p.text] = list(p.values)
+        if len(self.keys) == 1:
+            for p in self.parameters:
+                out.setdefault(_text(p.path[1:]), list(p.values))
+        return out
+
+    def overridden(self, key: str, values: list[Any], *, sweep: bool, add: bool = False) -> Description:
+        """A copy whose parameter ``key`` takes ``values`` (one that was in names stays in them)."""
+        if add:
+            raise SpaceError(
+                f"a description's parameters come from its file; add {key!r} to its sections there"
+            )
+        full = key if any(p.text == key for p in self.parameters) else f"{self.keys[0]}.{key}"
+        new = copy.copy(self)
+        new.parameters = [replace(p, values=tuple(values)) if p.text == full else p for p in self.parameters]
+        new.num_permutations = math.prod(len(p.values) for p in new.parameters)
+        if any(p.text == full and len(p.values) > 1 for p in self.parameters):
+            new.named = self.named | {full}
+        return new
 
     def __repr__(self) -> str:
         return f"Description(keys={self.keys}, num_permutations={self.num_permutations}, path={self.path!r})"

@@ -131,6 +131,27 @@ class ExperimentGrid:
             if (len(v) > 1 or inn) and k != "seed"
         ]
 
+    def overridable(self) -> dict[str, list[Any] | None]:
+        """Each key as added (``seed`` is the sweep's seeds), with its values."""
+        return {k: list(v) for k, v in zip(self.keys, self.vals) if k != "seed"}
+
+    def overridden(self, key: str, values: list[Any], *, sweep: bool, add: bool = False) -> ExperimentGrid:
+        """A copy with ``key``'s values replaced (a key that was in names stays in them), or added."""
+        new = ExperimentGrid(self._name)
+        new.keys, new.vals, new.shs, new.in_names = (
+            list(self.keys),
+            list(self.vals),
+            list(self.shs),
+            list(self.in_names),
+        )
+        if add:
+            new.add(key, list(values))
+            return new
+        i = new.keys.index(key)
+        new.in_names[i] = new.in_names[i] or len(new.vals[i]) > 1
+        new.vals[i] = list(values)
+        return new
+
     def print(self) -> None:
         """Print the grid as spinningup does (without its colours): keys, shorthands, values, counts."""
         line = "=" * 80

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import hashlib
+import random
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+
+import orjson
 
 from orchestra.errors import SpaceError
 
@@ -19,7 +25,14 @@ class Sample:
     """A value drawn afresh for every variant: ``Sample(lambda: 10 ** random.uniform(-4, -2))``.
 
     Draws happen once, at plan time, and are recorded in ``sweep.json``; resuming a sweep never
-    draws again.
+    draws again. When orchestra plans a sweep the draws are reproducible: Python's ``random`` and
+    numpy's global generator are seeded for each config from the sweep's ``sample_seed`` (by
+    default derived from the sweep's name), that config's Grid values and its repetition number
+    (``num_sample``), so ``orchestra up --dry-run`` shows the draws the run will use, two dry runs
+    agree, and narrowing a Grid with an override keeps the surviving variants' draws. The global
+    generators are restored afterwards. ``Config.make_configs()`` (lagom's own API, and so
+    ``orchestra.compat.lagom``) keeps lagom's behaviour: it draws from the generators as they are,
+    afresh on every call.
     """
 
     def __init__(self, f: Callable[[], Any]) -> None:
@@ -32,6 +45,29 @@ class Sample:
 
     def __repr__(self) -> str:
         return f"Sample({getattr(self.f, '__qualname__', self.f)!r})"
+
+
+def derive_seed(*parts: Any) -> int:
+    """A seed for numpy and ``random`` (below 2**32) from JSON-able parts, equal on every machine."""
+    digest = hashlib.sha256(orjson.dumps(list(parts), option=orjson.OPT_SORT_KEYS)).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@contextmanager
+def seeded_draws(seed: int) -> Iterator[None]:
+    """Seed Python's ``random`` and numpy's global generator (when numpy is imported), then restore them."""
+    state = random.getstate()
+    np = sys.modules.get("numpy")
+    np_state = np.random.get_state() if np is not None else None
+    random.seed(seed)
+    if np is not None:
+        np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+        if np is not None:
+            np.random.set_state(np_state)
 
 
 class Condition:

@@ -39,6 +39,11 @@ class Variant:
     def from_json(cls, d: Mapping[str, Any]) -> Variant:
         return cls(d["index"], d["params"], d["name"], d["key"], tuple(d.get("sampled", ())))
 
+    def masked(self) -> str:
+        """Its identity without its Sample draws: what the sweep file (and the overrides) decide."""
+        fixed = {k: val for k, val in self.params.items() if k not in self.sampled}
+        return content_hash({"params": fixed, "sampled": sorted(self.sampled)})
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Variant) and (self.index, self.key, self.name) == (
             other.index,
@@ -110,6 +115,33 @@ class VariantList:
 
         keys = varying_keys(self.configs)
         return finalize([Draft(c, params_name(c, keys)) for c in self.configs])
+
+    def overridable(self) -> dict[str, list[Any] | None]:
+        """Every key of the configs, with the values they take."""
+        return dict(self._values())
+
+    def _values(self) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        for c in self.configs:
+            for k, v in c.items():
+                values = out.setdefault(k, [])
+                if not any(v == x and type(v) is type(x) for x in values):
+                    values.append(v)
+        return out
+
+    def overridden(self, key: str, values: list[Any], *, sweep: bool, add: bool = False) -> VariantList:
+        """The configs whose ``key`` is one of ``values``: a list of configs can only be narrowed."""
+        have = self._values().get(key, [])
+        missing = [v for v in values if not any(v == x and type(v) is type(x) for x in have)]
+        if add or missing:
+            shown = ", ".join(map(repr, have))
+            raise SpaceError(f"a list of configs can only be narrowed to values it has ({key}: {shown})")
+        kept = [
+            c
+            for c in self.configs
+            if key in c and any(c[key] == v and type(c[key]) is type(v) for v in values)
+        ]
+        return VariantList(kept)
 
 
 def as_space(obj: Any) -> Space:

@@ -26,7 +26,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from orchestra.present import reply_text
 from orchestra.rundir import OUTPUT_LOG, State
@@ -40,6 +40,7 @@ from orchestra.tui.screens.help import HelpScreen
 from orchestra.tui.screens.quit import QuitScreen
 from orchestra.tui.series import Histories, variant_metrics, variant_series
 from orchestra.tui.source import SweepSource
+from orchestra.tui.widgets.footer import DashboardFooter
 from orchestra.tui.widgets.gpu_panel import GpuPanel
 from orchestra.tui.widgets.header import SweepHeader, header_text
 from orchestra.tui.widgets.log_view import LogView
@@ -131,7 +132,7 @@ class Dashboard(App[str | None]):
                     yield self.plot
                     yield self.gpu_panel
         yield self.prompt
-        yield Footer()
+        yield DashboardFooter()
 
     def on_mount(self) -> None:
         if self.keymap:
@@ -199,6 +200,8 @@ class Dashboard(App[str | None]):
             return f"stopping {running} runs · q again kills them now" if running else "stopping"
         if self.source.done:
             return "sweep ended · q to quit"
+        if not getattr(self.source, "live", True):
+            return "no service runs this sweep · r retries a run in a new one"
         if self.snap.alerts:
             return self.snap.alerts[0]
         if self.snap.paused:
@@ -461,8 +464,8 @@ class Dashboard(App[str | None]):
             await self._act("Quit", Op.KILL_ALL)
             self.notify("killing the runs now (SIGKILL)", title="Quit")
             return
-        if self.source.done:
-            self.exit()
+        if self.source.done or not getattr(self.source, "live", True):
+            self.exit()  # the sweep ended, or no service runs it (its files are shown): nothing to stop
             return
         counts = self.source.snapshot().counts
         if not (counts[State.RUNNING] or counts[State.QUEUED]):

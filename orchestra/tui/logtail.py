@@ -21,6 +21,7 @@ _OSC = r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
 _ESC2 = r"\x1b[^\[\]]?"
 _ANY_ESCAPE = re.compile(f"{_CSI}|{_OSC}|{_ESC2}")
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
+_MARK = 64  # bytes of what was read that must still precede the offset
 # C0 controls and DEL, except TAB and ESC (handled above); a lone ESC left over is dropped too.
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1a\x1c-\x1f\x7f]|\x1b(?!\[[0-9;:]*m)")
 
@@ -60,6 +61,12 @@ class LogTail:
     A first poll of a big file reads only its last ``start_bytes``; a poll that finds more than
     ``max_read`` new bytes skips to the newest ``max_read`` of them (``skipped`` counts the bytes
     never read), so a run that writes faster than the screen can show never stalls the dashboard.
+
+    The file may shrink under it: the orchestrator cuts the middle out of a log past its bound
+    (:mod:`orchestra.scheduler.logcap`), and a user may truncate one. Before reading on, a poll
+    checks that the bytes just before its offset are still the ones it read last; if the file is
+    shorter or they differ, it starts again from the file's end. Line numbers go on from where
+    they were, so a renderer's cache keyed by line number never shows an old line for a new one.
     """
 
     def __init__(
@@ -83,6 +90,8 @@ class LogTail:
         self.skipped = 0
         self._pending = b""  # bytes of the unterminated last line
         self._started = False
+        self._mark = b""  # the last bytes read, which must still precede ``offset`` in the file
+        self.restarts = 0  # times the file was found shrunk or rewritten
 
     @property
     def first(self) -> int:
@@ -106,14 +115,14 @@ class LogTail:
         try:
             with open(self.path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                if size < self.offset:  # truncated or replaced: start over
+                if size != self.offset and self._moved(f.fileno(), size):
                     self._reset()
                 if not self._started:
                     self._started = True
                     if size > self.start_bytes:
                         self.skipped += size - self.start_bytes
                         self.offset = size - self.start_bytes
-                        self._pending = b""
+                        self._pending = self._mark = b""
                         f.seek(self.offset)
                         data = f.read(size - self.offset)
                         cut = data.find(b"\n") + 1  # the first line is cut off: drop it
@@ -125,7 +134,7 @@ class LogTail:
                 if size - self.offset > self.max_read:
                     self.skipped += size - self.max_read - self.offset
                     self.offset = size - self.max_read
-                    self._pending = b""
+                    self._pending = self._mark = b""
                     f.seek(self.offset)
                     data = f.read(self.max_read)
                     cut = data.find(b"\n") + 1
@@ -137,8 +146,16 @@ class LogTail:
             return 0
         return self._feed(data)
 
+    def _moved(self, fd: int, size: int) -> bool:
+        """Whether what was read is no longer where it was (a cut, a truncation)."""
+        if size < self.offset:
+            return True
+        n = len(self._mark)
+        return n > 0 and os.pread(fd, n, self.offset - n) != self._mark
+
     def _feed(self, data: bytes) -> int:
         self.offset += len(data)
+        self._mark = (self._mark + data)[-_MARK:]
         end = data.rfind(b"\n")
         if end < 0:
             if not data:
@@ -158,10 +175,12 @@ class LogTail:
     def _reset(self) -> None:
         self.lines.clear()
         self.partial = ""
-        self.total = 0
+        self.total += 1  # numbers go on: the next line is not the one a cache holds
         self.offset = 0
         self._pending = b""
         self._started = False
+        self._mark = b""
+        self.restarts += 1
 
 
 def _bound_partial(pending: bytes, limit: int) -> bytes:

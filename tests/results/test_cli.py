@@ -118,13 +118,17 @@ def test_a_truncated_line_and_a_run_without_metrics_are_warnings_not_failures(sw
         (["--metric", "acc"], "no run logged a metric 'acc'; logged metrics: iteration, loss"),
         (["--last", "0"], "the last N steps needs a whole number N >= 1, got 0"),
         (["--last", "3", "--last-pct", "10"], "argument --last-pct: not allowed with argument --last"),
-        (["--mode", "best"], "argument --mode: invalid choice: 'best'"),
+        (["--mode", "best"], "argument --mode: 'best' is not one of"),
     ],
 )
 def test_results_mistakes_are_one_line_and_exit_2(sweep_dir, args, message):
     out = orchestra("results", str(sweep_dir), *args)
     assert out.returncode == 2
-    error = [line for line in out.stderr.splitlines() if line.startswith("orchestra: error:")]
+    error = [
+        line
+        for line in out.stderr.splitlines()
+        if line.startswith(("orchestra: error:", "orchestra results: error:"))
+    ]
     assert len(error) == 1 and message in error[0]
     assert "Traceback" not in out.stderr
 
@@ -219,7 +223,7 @@ def test_without_the_analysis_extra_the_error_says_what_to_install(sweep_dir, co
     out = main_with(f"import sys; sys.modules[{module!r}] = None", command, str(sweep_dir))
     assert out.returncode == 2
     assert out.stderr.strip().startswith("orchestra: error: ")
-    assert f"needs {module}, which is not installed; pip install 'orchestra[analysis]'" in out.stderr
+    assert f"needs {module}, which is not installed; pip install 'orchestra-sweeps[analysis]'" in out.stderr
 
 
 def test_results_reads_a_sweep_while_a_run_appends_to_it(tmp_path):

@@ -86,5 +86,5 @@ def test_without_pandas_the_error_says_how_to_install_it(sweep):
     assert out.returncode == 0, out.stderr
     assert (
         out.stdout.strip()
-        == "to_dataframe() needs pandas, which is not installed; pip install 'orchestra[analysis]'"
+        == "to_dataframe() needs pandas, which is not installed; pip install 'orchestra-sweeps[analysis]'"
     )

@@ -38,7 +38,7 @@ def test_a_failed_write_is_retried_until_it_succeeds_and_later_writes_go_on(tmp_
     assert read_json(tmp_path / "ok.json") == {"x": 2}
     os.mkdir(blocked)  # the cause goes away: the retry writes it
     wait_for(lambda: not writer.failing(), timeout=30, what="the retry to succeed")
-    assert read_json(blocked / "s.json") == {"x": 1}
+    assert read_json(blocked / "s.json") == {"x": 1}, "no longer failing means written"
     assert writer.close() == {}
 
 

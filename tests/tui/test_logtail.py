@@ -100,3 +100,40 @@ def test_follows_a_real_process_writing_with_its_own_file_descriptor(tmp_path: P
     # "row 0\n", then "row 1\rrow 2\n" (shown as row 2), ..., and last "row 4999\r\n"
     assert tail.count == 2501
     assert [tail.line(n) for n in (0, 1, 2500)] == ["row 0", "row 2", "row 4999"]
+
+
+def test_a_log_cut_under_the_tail_is_read_again_from_its_end_with_numbers_going_on(tmp_path: Path):
+    from orchestra.scheduler.logcap import cap_log
+
+    log = tmp_path / "output.log"
+    tail = LogTail(log, start_bytes=32 << 10)
+    write(log, b"".join(b"line %07d\n" % i for i in range(100_000)))  # 1.3 MB
+    tail.poll()
+    numbers_before = tail.first + tail.count
+    assert tail.line(numbers_before - 1) == "line 0099999"
+    cut = cap_log(log, 1 << 20)
+    assert cut is not None and log.stat().st_size < tail.offset
+    write(log, b"after the cut\n")
+    assert tail.poll() > 0
+    assert tail.restarts == 1
+    assert tail.first >= numbers_before, "line numbers go on: a cached line is never shown for a new one"
+    shown = [tail.line(n) for n in range(tail.first, tail.first + tail.count)]
+    assert shown[-2:] == ["line 0099999", "after the cut"]
+
+
+def test_a_log_rewritten_past_the_offset_is_noticed(tmp_path: Path):
+    log = tmp_path / "output.log"
+    tail = LogTail(log)
+    write(log, b"one\ntwo\n")
+    tail.poll()
+    log.write_bytes(b"ONE\nTWO\nthree\nfour\n")  # rewritten, and longer than what was read
+    tail.poll()
+    assert tail.restarts == 1
+    assert [tail.line(n) for n in range(tail.first, tail.first + tail.count)] == [
+        "ONE",
+        "TWO",
+        "three",
+        "four",
+    ]
+    write(log, b"five\n")
+    assert tail.poll() == 1 and tail.restarts == 1, "appends alone are read on, not restarted"

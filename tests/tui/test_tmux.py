@@ -38,6 +38,8 @@ class Terminal:
     def __init__(self, command: str, env: dict[str, str]) -> None:
         assert TMUX is not None
         self.base = [TMUX, "-L", f"orchestra-test-{uuid.uuid4().hex[:8]}", "-f", os.devnull]
+        # COLUMNS/LINES (pytest's workers may have them) would override the terminal's own size.
+        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
         subprocess.run(
             [*self.base, "new-session", "-d", "-x", "160", "-y", "50", "-s", "e2e", command],
             env=env,
@@ -101,8 +103,7 @@ def test_up_on_a_terminal_opens_the_dashboard_to_cancel_retry_and_quit(tmp_path:
         term.wait_for_text("3 running")
 
         term.send("q")
-        screen = term.wait_for_text("Stop the sweep")
-        assert "Detach (d)" in screen
+        term.wait_for_text("Stop the sweep")
         term.send("s")
         wait_for(lambda: exit_file.exists() and exit_file.read_text().strip(), timeout=60, what="up to exit")
         assert exit_file.read_text().strip() == "130", "stopped runs: the same exit status as Ctrl-C headless"

@@ -23,7 +23,7 @@ class QuitScreen(ModalScreen[str]):
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
     QuitScreen > Vertical {
-        width: 84; height: auto; border: thick $error; background: $surface; padding: 1 2;
+        width: 76; max-width: 100%; height: auto; border: thick $error; background: $surface; padding: 1 2;
     }
     QuitScreen #title { text-style: bold; margin-bottom: 1; }
     QuitScreen Static { margin-bottom: 1; }
@@ -58,7 +58,7 @@ class QuitScreen(ModalScreen[str]):
             with Horizontal():
                 yield Button("Stay (n)", id="stay")
                 yield Button(
-                    "Stop the sweep (s)" if self.attached else "Stop them and quit (y)",
+                    "Stop sweep (s)" if self.attached else "Stop and quit (y)",
                     id="stop",
                     variant="error",
                 )

@@ -86,7 +86,7 @@ def _metric_column(name: str) -> Column:
     )
 
 
-def base_columns(variant_width: int, seed_width: int, index_width: int) -> list[Column]:
+def base_columns(variant_width: int, seed_width: int, index_width: int, step_width: int = 6) -> list[Column]:
     """The columns every sweep has, before its metrics."""
     return [
         Column("#", index_width, lambda r, now: str(r.index), lambda r, now: r.index, right=True),
@@ -108,7 +108,7 @@ def base_columns(variant_width: int, seed_width: int, index_width: int) -> list[
         ),
         Column(
             "step",
-            6,
+            step_width,
             lambda r, now: "" if r.step is None else str(r.step),
             lambda r, now: _missing_last(r.step),
             right=True,
@@ -187,6 +187,7 @@ class RunTable(ScrollView, can_focus=True):
         self._variant_width = 7
         self._seed_width = 4
         self._index_width = 1
+        self._step_width = 6  # grows with the steps seen: 5000000 is never cut to "50000…"
         self._columns: list[Column] = []
         self._layout_key: tuple[Any, ...] = ()
         self._hidden_metrics = 0
@@ -214,6 +215,8 @@ class RunTable(ScrollView, can_focus=True):
         if first:
             self._measure(rows)
         for row in changed:
+            if row.step is not None and len(str(row.step)) > self._step_width:
+                self._step_width = len(str(row.step))
             for key in row.metrics:
                 if key not in self._metric_set:
                     self._metric_set.add(key)
@@ -380,18 +383,18 @@ class RunTable(ScrollView, can_focus=True):
 
     def _all_columns(self) -> list[Column]:
         return [
-            *base_columns(self._variant_width, self._seed_width, self._index_width),
+            *base_columns(self._variant_width, self._seed_width, self._index_width, self._step_width),
             *(_metric_column(m) for m in self.metric_names),
             WHY,
         ]
 
     def _relayout(self) -> None:
         width = self.scrollable_content_region.width
-        key = (width, tuple(self.metric_names), self._variant_width)
+        key = (width, tuple(self.metric_names), self._variant_width, self._step_width)
         if key == self._layout_key:
             return
         self._layout_key = key
-        cols = base_columns(self._variant_width, self._seed_width, self._index_width)
+        cols = base_columns(self._variant_width, self._seed_width, self._index_width, self._step_width)
         used = 2 + sum(c.width + 1 for c in cols)
         hidden = 0
         for name in self.metric_names:

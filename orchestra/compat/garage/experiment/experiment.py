@@ -6,7 +6,7 @@
 ...     ...
 >>> my_experiment(seed=1)    # runs in this process, in data/local/experiment/my_experiment
 
-As in garage (shared/SEEDS-SEMANTICS.md A3): the first parameter must be ``ctxt``; the template
+As in garage's ``garage.experiment.experiment``: the first parameter must be ``ctxt``; the template
 takes keyword arguments only, plus an optional dict of option overrides; the directory is
 ``log_dir`` or ``<cwd>/data/local/<prefix>/<name>`` (with ``name_parameters`` appended), claimed
 atomically as ``<dir>``, ``<dir>_1``, ``<dir>_2``, ... unless ``use_existing_dir``; it gets
