@@ -61,3 +61,35 @@ async def test_a_name_already_in_the_sweep_is_refused(tmp_path: Path):
         session.scheduler.stop()
         with anyio.fail_after(60):
             await session.run()
+
+
+def test_a_row_survives_the_wire_unchanged():
+    """What the changes feed sends is what the attached dashboard shows."""
+    from orchestra.rundir import Exit, Reason
+    from orchestra.scheduler.table import RunRow
+
+    full = RunRow(
+        index=3,
+        id="lr=0.1/2",
+        variant="lr=0.1",
+        seed=2,
+        params={"lr": 0.1, "net": {"depth": 2}},
+        dir=Path("/sweeps/s/runs/lr=0.1/2"),
+        state=State.FAILED,
+        attempt=2,
+        exit=Exit(Reason.SIGNAL, -9, "SIGKILL", "killed by SIGKILL"),
+        pid=None,
+        gpus=({"index": 0, "uuid": "GPU-0", "name": "A100"},),
+        queued_at=1.0,
+        started_at=2.0,
+        ended_at=3.5,
+        metrics={"loss": 0.25, "iteration": 7},
+        step=7,
+        records=8,
+        note="retry 1/2",
+        where="pid 42",
+        labels={"generation": 1},
+    )
+    bare = RunRow(index=0, id="a/0", variant="a", seed=0, params={}, dir=Path("/x"), state=State.QUEUED)
+    for row in (full, bare):
+        assert RunRow.from_json(row.to_json()) == row
