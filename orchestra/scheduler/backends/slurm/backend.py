@@ -321,7 +321,10 @@ class SlurmBackend:
         try:
             sub.dir.mkdir(parents=True, exist_ok=False)
             sub.write(
-                self._directives(sub, placement.resources), python=self._python(), setup=self.options.setup
+                self._directives(sub, placement.resources),
+                python=self._python(),
+                setup=self.options.setup,
+                gpus=placement.resources.gpus > 0,
             )
             job_id = await self._sbatch(sub, self._env(first, placement), first.cwd)
             sub.record_job_id(job_id)

@@ -70,7 +70,7 @@ class Submission:
     def job_id_file(self) -> Path:
         return self.dir / "job_id"
 
-    def write(self, directives: Sequence[str], *, python: str, setup: Sequence[str]) -> None:
+    def write(self, directives: Sequence[str], *, python: str, setup: Sequence[str], gpus: bool) -> None:
         """The index, the output symlinks and the batch script (nothing is submitted)."""
         self.events.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
@@ -82,7 +82,7 @@ class Submission:
                 link.unlink()
             link.symlink_to(e.run_dir / "output.log")
         write_bytes(self.index, ("\n".join(lines) + "\n").encode())
-        text = batch_script(self, directives, python=python, setup=setup)
+        text = batch_script(self, directives, python=python, setup=setup, gpus=gpus)
         write_bytes(self.script, text.encode())
         os.chmod(self.script, 0o755)
 
@@ -126,9 +126,16 @@ def next_number(sweep_path: Path) -> int:
     return max(numbers, default=0) + 1
 
 
-def batch_script(sub: Submission, directives: Sequence[str], *, python: str, setup: Sequence[str]) -> str:
+def batch_script(
+    sub: Submission, directives: Sequence[str], *, python: str, setup: Sequence[str], gpus: bool
+) -> str:
     """The job script of a submission; see the module docstring."""
     here = shlex.quote(str(sub.dir))
+    devices = (
+        "export ORCHESTRA_DEVICE=cuda:0  # Slurm set CUDA_VISIBLE_DEVICES to the job's GPUs"
+        if gpus
+        else "export CUDA_VISIBLE_DEVICES= ORCHESTRA_DEVICE=cpu  # no GPU asked for: none visible"
+    )
     head = [
         "#!/bin/bash",
         f"# orchestra: submission {sub.number} of the sweep in {sub.dir.parent.parent}: one array",
@@ -148,7 +155,7 @@ if [ -z "${{run_dir:-}}" ]; then
     exit 3
 fi
 export ORCHESTRA_RUN_DIR="$run_dir" ORCHESTRA_ATTEMPT=$((attempt + restarts))
-if [ -n "${{CUDA_VISIBLE_DEVICES:-}}" ]; then export ORCHESTRA_DEVICE=cuda:0; fi
+{devices}
 event() {{  # event NAME [JSON fields]: events/<task>.<restarts>.NAME, written whole (temp file, rename)
     local f="$here/events/$task.$restarts.$1"
     printf '{{"job": "%s", "task": %s, "restarts": %s, "attempt": %s, "node": "%s", "at": %s%s}}\\n' \\
