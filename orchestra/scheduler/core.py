@@ -403,6 +403,7 @@ class Scheduler:
         self.table.add(row)
         if planned.handle is not None:
             run.handle = planned.handle
+            run.tries = 1  # an attempt a previous orchestrator started counts against max_retries
             self._adopted.append(run)
             self._set_row(run, where=planned.handle.id)
         elif planned.start:

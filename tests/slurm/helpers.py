@@ -30,10 +30,21 @@ def sweep_dir(tmp_path: Path, name: str = "sweep") -> Path:
     return tmp_path / "sweeps" / name
 
 
-def up(tmp_path: Path, *args: str, sweep: str = "sweep.py", timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def up(
+    tmp_path: Path, *args: str, sweep: str = "sweep.py", timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     """``orchestra up SWEEP --backend slurm --foreground`` to its end."""
     return orchestra(
-        "up", sweep, "--backend", "slurm", "--foreground", "--root", "sweeps", *args, cwd=tmp_path, timeout=timeout
+        "up",
+        sweep,
+        "--backend",
+        "slurm",
+        "--foreground",
+        "--root",
+        "sweeps",
+        *args,
+        cwd=tmp_path,
+        timeout=timeout,
     )
 
 
@@ -68,12 +79,18 @@ def jobs(path: Path) -> list[dict[str, Any]]:
 def submissions(path: Path) -> list[Path]:
     """The sweep's submission directories (one sbatch each), oldest first."""
     root = path / "slurm"
-    return sorted((d for d in root.iterdir() if d.name.isdigit()), key=lambda d: int(d.name)) if root.is_dir() else []
+    return (
+        sorted((d for d in root.iterdir() if d.name.isdigit()), key=lambda d: int(d.name))
+        if root.is_dir()
+        else []
+    )
 
 
 def index(sub: Path) -> list[list[str]]:
     """A submission's tasks.tsv rows: task, run, attempt, directory."""
-    return [line.split("\t") for line in (sub / "tasks.tsv").read_text().splitlines() if not line.startswith("#")]
+    return [
+        line.split("\t") for line in (sub / "tasks.tsv").read_text().splitlines() if not line.startswith("#")
+    ]
 
 
 def result(run_dir: Path) -> dict[str, Any]:

@@ -152,7 +152,9 @@ def test_the_sweep_file_chooses_slurm_and_the_command_line_wins(tmp_path: Path):
 
 def test_without_a_time_limit_the_sweeps_timeout_and_grace_make_one(tmp_path: Path):
     write_sweep(tmp_path, SWEEP_FILE_OPTIONS)
-    done = orchestra("up", "sweep.py", "--foreground", "--root", "sweeps", "--grace", "40", cwd=tmp_path, timeout=240)
+    done = orchestra(
+        "up", "sweep.py", "--foreground", "--root", "sweeps", "--grace", "40", cwd=tmp_path, timeout=240
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     (sub,) = submissions(sweep_dir(tmp_path))
     script = (sub / "job.sh").read_text()

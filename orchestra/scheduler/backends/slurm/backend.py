@@ -536,12 +536,12 @@ class SlurmBackend:
         )
         return parse_squeue_format(done.stdout)
 
-    def _scan_events(self) -> bool:
-        """New start and end records of the job scripts of submissions with live jobs."""
+    def _scan_events(self, subs: Mapping[int, Submission] | None = None) -> bool:
+        """New start and end records of the job scripts of ``subs`` (default: those with live jobs)."""
         changed = False
-        numbers = {h.sub.number for h in self._live.values() if h.ended is None}
-        for n in numbers:
-            sub = self._subs[n]
+        if subs is None:
+            subs = {h.sub.number: h.sub for h in self._live.values() if h.ended is None}
+        for n, sub in subs.items():
             seen = self._seen_events.setdefault(n, set())
             try:
                 names = [e.name for e in os.scandir(sub.events)]
@@ -723,26 +723,31 @@ class SlurmBackend:
     def _unrecorded(
         self, subs: Iterable[Submission], queue: Mapping[Key, JobInfo], taken: set[Key]
     ) -> dict[str, SlurmHandle]:
-        """Jobs in Slurm's queue that no run's status records (the orchestrator died between sbatch
-        and writing the statuses), newer than what the run's status knows: re-attached, not resubmitted."""
-        by_array = {s.array_job_id: s for s in subs if s.array_job_id is not None}
-        by_script = {str(s.script): s for s in subs}
+        """Jobs no run's status records yet (the orchestrator died between sbatch and writing the
+        statuses), for attempts newer than the status knows: still in Slurm's queue, or gone but
+        with records of their run. Re-attached (or recorded), never submitted again."""
+        by_script = {info.command: info.array_job_id for info in queue.values() if info.command}
         found: dict[str, SlurmHandle] = {}
-        for key, info in queue.items():
-            if key in taken or info.task is None or info.final:
-                continue
-            sub = by_array.get(info.array_job_id) or by_script.get(info.command or "")
-            if sub is None or info.task >= len(sub.entries):
-                continue
+        for sub in sorted(subs, key=lambda s: s.number, reverse=True):  # the newest attempt first
+            array = sub.array_job_id or by_script.get(str(sub.script))
+            if array is None:
+                continue  # sbatch never returned, and Slurm has no such job: never submitted
             if sub.array_job_id is None:
-                sub.record_job_id(info.array_job_id)
-            entry = sub.entries[info.task]
-            status = RunDir(entry.run_dir).read_status()
-            if status is not None and (status.attempt >= entry.attempt or status.state is State.COMPLETED):
-                continue  # the run's status knows a newer attempt: this job is an old one
-            old = found.get(entry.run_id)
-            if old is None or old.entry.attempt < entry.attempt:
-                found[entry.run_id] = SlurmHandle(self, sub, entry, info.array_job_id)
+                sub.record_job_id(array)
+            self._scan_events({sub.number: sub})
+            for entry in sub.entries:
+                key = (array, entry.task)
+                if entry.run_id in found or key in taken:
+                    continue
+                traced = (sub.number, entry.task) in self._starts or (sub.number, entry.task) in self._ends
+                if key not in queue and not traced:
+                    continue  # gone without running (cancelled while it waited): run it again
+                status = RunDir(entry.run_dir).read_status()
+                if status is not None and (
+                    status.attempt >= entry.attempt or status.state is State.COMPLETED
+                ):
+                    continue  # the run's status knows this attempt, or a newer one
+                found[entry.run_id] = SlurmHandle(self, sub, entry, array)
         return found
 
 
