@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.slurm.helpers import result, submissions, sweep_dir, up, write_sweep
 
 # Four runs that each wait until all four have started: they run at once, on the 4 GPUs of the node.
@@ -28,6 +30,7 @@ BARRIER = """
 """
 
 
+@pytest.mark.xdist_group("slurm-gpus")  # the four need every GPU of the node at once
 def test_gpu_runs_running_at_once_get_distinct_cuda_visible_devices(tmp_path: Path):
     write_sweep(tmp_path, BARRIER)
     done = up(tmp_path)
