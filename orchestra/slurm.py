@@ -48,6 +48,24 @@ _SLURM_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 _SLURM_MEM = re.compile(r"^(\d+)([KMGT]?)$", re.IGNORECASE)
 
 
+FLAGS = {  # the command line's name of each field, for messages
+    "partition": "--partition",
+    "account": "--account",
+    "qos": "--qos",
+    "time": "--time",
+    "mem": "--mem",
+    "constraint": "--constraint",
+    "max_parallel": "--max-parallel",
+    "extra": "--sbatch-arg",
+}
+
+
+def label(field: str) -> str:
+    """``Slurm time (--time)``: how messages name an option, from the sweep file or the command line."""
+    flag = FLAGS.get(field)
+    return f"Slurm {field} ({flag})" if flag else f"Slurm {field}"
+
+
 class SlurmOptionError(UserError):
     """A Slurm option that cannot be used (a bad time limit, an sbatch flag orchestra owns)."""
 
@@ -86,7 +104,7 @@ class Slurm:
         for name in ("partition", "account", "qos", "constraint", "python"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise SlurmOptionError(f"Slurm {name} must be a non-empty string, got {value!r}")
+                raise SlurmOptionError(f"{label(name)} must be a non-empty string, got {value!r}")
         object.__setattr__(self, "extra", _strings(self.extra, "extra"))
         object.__setattr__(self, "setup", _strings(self.setup, "setup"))
         if self.max_parallel is not None and (
@@ -94,7 +112,9 @@ class Slurm:
             or not isinstance(self.max_parallel, int)
             or self.max_parallel < 1
         ):
-            raise SlurmOptionError(f"Slurm max_parallel must be an integer >= 1, got {self.max_parallel!r}")
+            raise SlurmOptionError(
+                f"{label('max_parallel')} must be an integer >= 1, got {self.max_parallel!r}"
+            )
         self.minutes()  # checked now: a bad value is a mistake in the sweep file or on the command line
         self.mem_flag()
         self.lead()
@@ -102,16 +122,16 @@ class Slurm:
             name = arg.split("=", 1)[0]
             if not name.startswith("-"):
                 raise SlurmOptionError(
-                    f"Slurm extra: {arg!r} is not an sbatch option; write it as '--name=value'"
+                    f"{label('extra')}: {arg!r} is not an sbatch option; write it as '--name=value'"
                 )
             if name in OWN_OPTIONS:
                 raise SlurmOptionError(
-                    f"Slurm extra: orchestra sets {name} itself ({OWN_OPTIONS[name]}); leave it out"
+                    f"{label('extra')}: orchestra sets {name} itself ({OWN_OPTIONS[name]}); leave it out"
                 )
 
     def minutes(self) -> int | None:
         """The time limit in whole minutes, or None (the partition's default)."""
-        return None if self.time is None else slurm_minutes(self.time, "Slurm time")
+        return None if self.time is None else slurm_minutes(self.time, label("time"))
 
     def mem_flag(self) -> str | None:
         """``--mem``'s value: ``"8G"`` as written, other sizes in MiB."""
@@ -121,7 +141,7 @@ class Slurm:
         m = _SLURM_MEM.match(text)
         if m and not isinstance(self.mem, bool):
             return f"{m.group(1)}{m.group(2).upper()}"  # Slurm's own syntax: a number is MiB
-        n = parse_bytes(self.mem, "Slurm mem")
+        n = parse_bytes(self.mem, label("mem"))
         assert n is not None
         return f"{math.ceil(n / 2**20)}M"
 
@@ -213,5 +233,5 @@ def _strings(value: Iterable[str] | str, what: str) -> tuple[str, ...]:
     out = tuple(value)
     for item in out:
         if not isinstance(item, str) or not item.strip():
-            raise SlurmOptionError(f"Slurm {what} must be a list of non-empty strings, got {item!r}")
+            raise SlurmOptionError(f"{label(what)} must be a list of non-empty strings, got {item!r}")
     return out

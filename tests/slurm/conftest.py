@@ -84,9 +84,3 @@ def slurm_cluster() -> Iterator[str]:
             if _users(-1) == 0 and (STATE / "started").exists():
                 (STATE / "started").unlink()
                 subprocess.run(["bash", str(DOWN)], capture_output=True, timeout=120)
-
-
-@pytest.fixture(autouse=True)
-def _slurm(slurm_cluster: str) -> str:
-    """Every test here runs against the cluster."""
-    return slurm_cluster

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from orchestra.rundir import State
 from tests.slurm.helpers import (
     index,
@@ -17,6 +19,8 @@ from tests.slurm.helpers import (
     wait_for,
     write_sweep,
 )
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
 FIVE_HUNDRED = """
     import time

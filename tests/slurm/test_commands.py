@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from orchestra.rundir import Reason, State
 from tests.slurm.helpers import (
     jobs,
@@ -17,6 +19,8 @@ from tests.slurm.helpers import (
     wait_for,
     write_sweep,
 )
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
 # Runs that save a snapshot every step until the sweep directory holds a file named "release";
 # a SIGTERM makes them say where they were.

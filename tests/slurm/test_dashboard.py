@@ -16,7 +16,7 @@ from orchestra.tui.app import Dashboard
 from tests.helpers import write_sweep
 from tests.tui.conftest import Harness
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("slurm_cluster")]
 
 HELD = """
 import time

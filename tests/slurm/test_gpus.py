@@ -8,6 +8,8 @@ import pytest
 
 from tests.slurm.helpers import result, submissions, sweep_dir, up, write_sweep
 
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
+
 # Four runs that each wait until all four have started: they run at once, on the 4 GPUs of the node.
 BARRIER = """
     import os, time

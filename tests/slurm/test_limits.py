@@ -22,6 +22,8 @@ from tests.slurm.helpers import (
     write_sweep,
 )
 
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
+
 # Snapshots every step; a SIGTERM saves one more and says where. The second attempt returns at once.
 TIMED = """
     import time

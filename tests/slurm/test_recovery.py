@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from orchestra.rundir import Reason, RunDir, State, Status
 from tests.slurm.helpers import (
     jobs,
@@ -19,6 +21,8 @@ from tests.slurm.helpers import (
     wait_for,
     write_sweep,
 )
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
 # Each run goes on until the sweep directory holds "release" or "release-<x>".
 HELD = """

@@ -6,6 +6,8 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
+
 from orchestra.rundir import Reason, State
 from tests.slurm.helpers import (
     index,
@@ -18,6 +20,8 @@ from tests.slurm.helpers import (
     up,
     write_sweep,
 )
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
 TWENTY = """
     import os
