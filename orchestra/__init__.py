@@ -6,11 +6,24 @@
 This module stays light: it is imported by every run's process.
 """
 
-from orchestra.slurm import Slurm
+from typing import TYPE_CHECKING, Any
+
 from orchestra.space import Condition, Config, Description, ExperimentGrid, Grid, Sample, Zip
 from orchestra.sweep import Sweep
 
+if TYPE_CHECKING:
+    from orchestra.slurm import Slurm
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Slurm":  # on demand: every run's process imports this package, and few use Slurm's options
+        from orchestra.slurm import Slurm
+
+        return Slurm
+    raise AttributeError(f"module 'orchestra' has no attribute {name!r}")
+
 
 __all__ = [
     "Condition",

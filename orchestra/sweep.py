@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestra.errors import UserError
-from orchestra.slurm import Slurm
 from orchestra.space.config import Config
 from orchestra.space.naming import check_path_component
 from orchestra.space.params import derive_seed, seeded_draws
 from orchestra.space.values import to_json_value
 from orchestra.space.variant import Space, Variant, as_space
 from orchestra.units import parse_bytes, parse_duration
+
+if TYPE_CHECKING:
+    from orchestra.slurm import Slurm
 
 SNAPSHOT_MODES = ("all", "last", "gap", "gap_and_last", "gap_overwrite", "none")
 ORDERS = ("sweep", "round_robin")
@@ -288,6 +290,8 @@ def _check_backend(value: Any) -> Slurm | None:
     """``Slurm(...)`` (or ``"slurm"``: Slurm's defaults) runs on a cluster; None or ``"local"`` here."""
     if value is None or value == "local":
         return None
+    from orchestra.slurm import Slurm
+
     if value == "slurm":
         return Slurm()
     if isinstance(value, Slurm):

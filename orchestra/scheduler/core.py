@@ -697,6 +697,8 @@ class Scheduler:
         while True:
             await anyio.sleep(self.metrics_interval)
             for run in self._active():
+                if run.status.state is not State.RUNNING:
+                    continue  # waiting in a backend's queue (a pending Slurm job): nothing to read yet
                 self._read_metrics(run)
                 if self.max_log is not None:
                     await self._bound_log(run, self.max_log)

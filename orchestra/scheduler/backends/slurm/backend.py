@@ -482,10 +482,12 @@ class SlurmBackend:
             while True:
                 await anyio.sleep(TICK)
                 now = time.monotonic()
-                changed = self._scan_events()
                 live = [h for h in self._live.values() if h.ended is None]
+                news = self._scan_events()
                 for h in live:
-                    self._update(h)
+                    if (h.sub.number, h.entry.task) in news or h.ending_since is not None:
+                        self._update(h)
+                changed = bool(news)
                 if live and now >= max(self._next_poll, self._last_poll + MIN_SPACING):
                     changed = await self._poll() or changed
                     self._interval = MIN_INTERVAL if changed else min(self._interval * 1.5, MAX_INTERVAL)
@@ -536,9 +538,10 @@ class SlurmBackend:
         )
         return parse_squeue_format(done.stdout)
 
-    def _scan_events(self, subs: Mapping[int, Submission] | None = None) -> bool:
-        """New start and end records of the job scripts of ``subs`` (default: those with live jobs)."""
-        changed = False
+    def _scan_events(self, subs: Mapping[int, Submission] | None = None) -> set[tuple[int, int]]:
+        """Read the new start and end records of the job scripts of ``subs`` (default: those with
+        live jobs); the (submission, task) of each."""
+        news: set[tuple[int, int]] = set()
         if subs is None:
             subs = {h.sub.number: h.sub for h in self._live.values() if h.ended is None}
         for n, sub in subs.items():
@@ -548,14 +551,17 @@ class SlurmBackend:
             except OSError:
                 continue
             for name in names:
-                if name in seen or name.endswith(".tmp"):
+                if name in seen:
                     continue
                 if self._read_event(sub, name):
                     seen.add(name)
-                    changed = True
-        return changed
+                    task = name.split(".", 1)[0]
+                    if task.isdigit():
+                        news.add((n, int(task)))
+        return news
 
     def _read_event(self, sub: Submission, name: str) -> bool:
+        """Keep one record; False when it cannot be read yet (being written: read it next time)."""
         parts = name.split(".")
         if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
             return True  # not ours: never look at it again

@@ -7,6 +7,7 @@
     slurm/<n>/logs/<task>.log    symlinks to the runs' output.log: Slurm appends each task's output there
     slurm/<n>/events/<task>.<restarts>.start|end
                                  written by the job script when its run starts and when it ends
+                                 (without starting a process: a short run's job stays short)
                                  (node, time; at the end the exit status and whether the time-limit
                                  signal came): how a job that left Slurm's queue ended
     slurm/<n>/job_id             the array's job id, once sbatch returned it
@@ -149,18 +150,19 @@ here={here}
 task=${{SLURM_ARRAY_TASK_ID:-0}}
 restarts=${{SLURM_RESTART_COUNT:-0}}
 node=${{SLURMD_NODENAME:-$(hostname -s)}}
-IFS=$'\\t' read -r _ run_id attempt run_dir < <(awk -F'\\t' -v t="$task" '$1 == t' "$here/tasks.tsv")
-if [ -z "${{run_dir:-}}" ]; then
+mapfile -t -s $((task + 1)) -n 1 line <"$here/tasks.tsv"  # line 1 + task: no process started for it
+IFS=$'\t' read -r t run_id attempt run_dir <<<"${{line[0]:-}}"
+if [ "${{t:-}}" != "$task" ] || [ -z "${{run_dir:-}}" ]; then
     echo "[orchestra] array task $task is not in $here/tasks.tsv" >&2
     exit 3
 fi
 export ORCHESTRA_RUN_DIR="$run_dir" ORCHESTRA_ATTEMPT=$((attempt + restarts))
 {devices}
-event() {{  # event NAME [JSON fields]: events/<task>.<restarts>.NAME, written whole (temp file, rename)
-    local f="$here/events/$task.$restarts.$1"
-    printf '{{"job": "%s", "task": %s, "restarts": %s, "attempt": %s, "node": "%s", "at": %s%s}}\\n' \\
-        "${{SLURM_JOB_ID:-}}" "$task" "$restarts" "$ORCHESTRA_ATTEMPT" "$node" "$(date +%s.%N)" "${{2:-}}" \\
-        >"$f.tmp" && mv -f "$f.tmp" "$f"
+event() {{  # event NAME [JSON fields] -> events/<task>.<restarts>.NAME (a reader retries a part-written one)
+    local at=${{EPOCHREALTIME:-$(date +%s.%N)}}
+    printf '{{"job": "%s", "task": %s, "restarts": %s, "attempt": %s, "node": "%s", "at": %s%s}}\n' \
+        "${{SLURM_JOB_ID:-}}" "$task" "$restarts" "$ORCHESTRA_ATTEMPT" "$node" "${{at/,/.}}" "${{2:-}}" \
+        >"$here/events/$task.$restarts.$1"
 }}
 """
     setup_lines = "".join(f"{line}\n" for line in setup)
