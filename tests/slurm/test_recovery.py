@@ -83,6 +83,10 @@ def test_kill_9_of_the_orchestrator_leaves_the_jobs_and_up_re_attaches_without_s
 
     shown = orchestra("status", sweep)
     assert "lost" not in shown.stdout, "Slurm jobs go on without an orchestrator"
+    local = orchestra(
+        "up", "sweep.py", "--foreground", "--root", "sweeps", "--backend", "local", cwd=tmp_path
+    )
+    assert local.returncode == 2 and "add --backend slurm to re-attach" in local.stderr, local.stderr
 
     again = start_up(tmp_path, "--max-parallel", "2")
     try:
@@ -164,4 +168,32 @@ def test_a_job_that_left_slurms_queue_is_recorded_from_what_it_left_behind(tmp_p
     second = found["x=2/0"]
     assert second.state is State.FAILED and second.exit is not None and second.exit.reason is Reason.LOST
     assert "without an exit record" in second.exit.message
+    assert len(submissions(sweep)) == 1
+
+
+def test_sigterm_or_sighup_end_only_the_orchestrator_and_leave_the_jobs_to_slurm(tmp_path: Path):
+    write_sweep(tmp_path, HELD.replace("[1, 2, 3, 4, 5, 6]", "[1, 2]"))
+    proc = start_up(tmp_path)
+    sweep = sweep_dir(tmp_path)
+    try:
+        wait_for(
+            lambda: (
+                (sweep / "sweep.json").exists()
+                and all(s is not None and s.state is State.RUNNING for s in statuses(sweep).values())
+            ),
+            timeout=90,
+            what="both running",
+        )
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "leaving the runs to slurm" in out, out
+    assert proc.returncode == 130
+    assert sorted(j["state"] for j in jobs(sweep)) == ["RUNNING", "RUNNING"], "the jobs go on"
+    assert {s.state for s in statuses(sweep).values()} == {State.RUNNING}
+    (sweep / "release").touch()
+    done = up(tmp_path)
+    assert done.returncode == 0 and "re-attached to 2 run(s)" in done.stdout, done.stdout + done.stderr
     assert len(submissions(sweep)) == 1
