@@ -44,4 +44,6 @@ sweep = Sweep(
     snapshot_gap=10,
     max_retries=1,
     timeout="5m",
+    objective="loss",
+    mode="min",
 )

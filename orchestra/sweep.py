@@ -134,6 +134,11 @@ class Sweep:
 
     Each run calls ``entry`` in its own process with what it names among ``config``, ``seed``,
     ``device``, ``logdir``, ``ctx`` (or garage's ``ctxt``) and the top-level config keys.
+
+    ``step`` names the logged key that is the x axis of every record (``"env_steps"``); without
+    it the first recognised step name a record logged is (``orchestra.rundir.steps.STEP_KEYS``).
+    ``objective`` and ``mode`` (``"max"`` or ``"min"``) name the metric that tells configs apart:
+    the default of ``orchestra results``, ``orchestra plot`` and the dashboard's plot.
     """
 
     def __init__(
@@ -158,6 +163,9 @@ class Sweep:
         backend: Slurm | str | None = None,
         sample_seed: int | None = None,
         max_log: str | int | None = "1GiB",
+        step: str | None = None,
+        objective: str | None = None,
+        mode: str | None = None,
     ) -> None:
         if not callable(entry):
             raise UserError(f"Sweep: the entry must be a function, got {type(entry).__name__}")
@@ -194,6 +202,7 @@ class Sweep:
         self.max_log = parse_bytes(max_log, "Sweep max_log")
         if self.max_log is not None and self.max_log < MIN_LOG:
             raise UserError(f"Sweep max_log must be at least 64KiB (or None for no bound), got {max_log!r}")
+        self.step, self.objective, self.mode = _check_objective(step, objective, mode)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Sweep:
@@ -250,11 +259,14 @@ class Sweep:
             "archive_launch_repo": self.archive_launch_repo,
             **({"backend": {"slurm": self.backend.to_json()}} if self.backend is not None else {}),
             "max_log": self.max_log,
+            "step": self.step,
+            "objective": self.objective,
+            "mode": self.mode,
         }
 
     def run_options(self) -> dict[str, Any]:
         """What the run's own process needs to know, written into each ``config.json``."""
-        return {"snapshot_mode": self.snapshot_mode, "snapshot_gap": self.snapshot_gap}
+        return {"snapshot_mode": self.snapshot_mode, "snapshot_gap": self.snapshot_gap, "step": self.step}
 
     def __repr__(self) -> str:
         entry = getattr(self.entry, "__qualname__", repr(self.entry))
@@ -278,6 +290,25 @@ def _check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
     if dupes:
         raise UserError(f"Sweep seed {dupes[0]} is listed twice")
     return out
+
+
+def _check_objective(step: Any, objective: Any, mode: Any) -> tuple[str | None, str | None, str | None]:
+    for what, value in (("step", step), ("objective", objective)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UserError(f"Sweep {what} must be the name of a logged key, e.g. 'env_steps', got {value!r}")
+    if objective is None:
+        if mode is not None:
+            raise UserError(
+                f"Sweep mode={mode!r} needs an objective: Sweep(objective='return', mode={mode!r})"
+            )
+        return step, None, None
+    if mode not in ("max", "min"):
+        raise UserError(
+            f"Sweep objective {objective!r} needs mode='max' or mode='min' (whether bigger is better), got {mode!r}"
+        )
+    if objective == step:
+        raise UserError(f"Sweep objective {objective!r} is the step; name the metric to compare instead")
+    return step, objective, mode
 
 
 def _check_count(value: Any, what: str, *, minimum: int) -> int:

@@ -24,7 +24,8 @@ def test_defaults():
     assert sweep.resources == Resources(cpus=1, gpus=0, gpu_mem=None, max_gpu_util=None)
     assert (sweep.snapshot_mode, sweep.snapshot_gap, sweep.max_retries, sweep.timeout) == ("last", 1, 0, None)
     assert sweep.settings()["resources"] == {"cpus": 1, "gpus": 0, "gpu_mem": None, "max_gpu_util": None}
-    assert sweep.run_options() == {"snapshot_mode": "last", "snapshot_gap": 1}
+    assert sweep.run_options() == {"snapshot_mode": "last", "snapshot_gap": 1, "step": None}
+    assert (sweep.step, sweep.objective, sweep.mode) == (None, None, None)
 
 
 def test_plan_numbers_runs_variant_major():

@@ -37,6 +37,7 @@ COMMANDS = {
     "gpus": "show the GPUs, their use by others, and what orchestra holds",
     "results": "compare the variants of a sweep by a metric: mean +- standard error across seeds, best first",
     "plot": "plot learning curves of a sweep: the mean and a 95-percent band across seeds, one colour per group",
+    "export": "write every metric of every run, with its parameters, as CSV, Parquet or TensorBoard events",
     "completion": "print the shell completion script for bash, zsh or fish",
 }
 

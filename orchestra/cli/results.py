@@ -1,9 +1,10 @@
 """``orchestra results DIR``: the variants of a sweep ranked by a metric, and the best config.
 
-Without ``--metric`` the first metric logged is used (step counters passed over), without
-``--mode`` the direction is guessed from its name (``min`` for loss, error, regret, ...); the
-output says which was chosen. A rich table on a terminal, aligned plain text otherwise, or
-``--json`` / ``--csv`` for scripts. Works on a sweep that is still running.
+Without ``--metric`` the sweep's objective is used (``Sweep(objective=..., mode=...)``), else
+the first metric logged that is a number and neither the step nor a counter; without ``--mode``
+the objective's, else a guess from the name (``min`` for loss, error, regret, ...); the output
+says which was chosen. A rich table on a terminal, aligned plain text otherwise, or ``--json`` /
+``--csv`` for scripts. Works on a sweep that is still running.
 """
 
 from __future__ import annotations
@@ -18,16 +19,23 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestra.results import Score, SweepResults
+    from orchestra.results import Runs, Score, SweepResults
 
 MAX_WARNINGS = 10
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="the sweep directory (<root>/<sweep>, made by `orchestra up`)")
-    p.add_argument("--metric", "-m", help="the metric to compare (default: the first metric logged)")
     p.add_argument(
-        "--mode", choices=("max", "min"), help="whether bigger or smaller is better (default: from the name)"
+        "--metric",
+        "-m",
+        help="the metric to compare (default: the sweep's objective, else the first metric logged "
+        "that is neither the step nor a counter)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("max", "min"),
+        help="whether bigger or smaller is better (default: the objective's, else from the name)",
     )
     window = p.add_mutually_exclusive_group()
     window.add_argument("--last", type=int, metavar="N", help="score the last N steps of each run")
@@ -42,17 +50,25 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the ranking as JSON")
     out.add_argument("--csv", action="store_true", help="print the ranking as CSV")
+    add_no_cache(p)
+
+
+def add_no_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read every metrics.jsonl; neither read nor write the runs' columnar caches",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     with reported_warnings():
         from orchestra.results import load_sweep
-        from orchestra.results.scores import Window, guess_mode
+        from orchestra.results.scores import Window
 
-        sweep = load_sweep(args.dir)
+        sweep = load_sweep(args.dir, cache=not args.no_cache)
         metric, metric_note = pick_metric(sweep, args.metric)
-        mode = args.mode or guess_mode(metric)
-        mode_note = "" if args.mode else " (guessed from the name; --mode to choose)"
+        mode, mode_note = pick_mode(sweep, metric, args.mode)
         window = Window(args.last, args.last_pct)
         keys = parse_keys(args.group_by)
         scores = sweep.rank(metric, mode=mode, last=args.last, last_pct=args.last_pct, group_by=keys)
@@ -69,12 +85,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def pick_metric(sweep: SweepResults, metric: str | None) -> tuple[str, str]:
-    """The metric asked for (checked), or the default one with a note saying so."""
+def pick_metric(sweep: Runs, metric: str | None) -> tuple[str, str]:
+    """The metric asked for, or the default one with a note saying why."""
     if metric:
-        sweep.check_metric(metric)
         return metric, ""
-    return sweep.default_metric(), " (the first metric logged; --metric to choose)"
+    if sweep.objective() is not None:
+        return sweep.default_metric(), " (the sweep's objective)"
+    return (
+        sweep.default_metric(),
+        " (the first metric logged that is not a step or counter; --metric to choose)",
+    )
+
+
+def pick_mode(sweep: Runs, metric: str, mode: str | None) -> tuple[str, str]:
+    """The mode asked for, the objective's, or a guess from the metric's name; with a note saying which."""
+    from orchestra.results.scores import guess_mode
+
+    if mode:
+        return mode, ""
+    declared = sweep.objective()
+    if declared is not None and declared[0] == metric:
+        return declared[1], " (the sweep's objective)"
+    return guess_mode(metric), " (guessed from the name; --mode to choose)"
 
 
 def parse_keys(text: str | None) -> list[str] | None:

@@ -259,34 +259,24 @@ def _place_gpus(sweep: Any, run_id: str) -> tuple[dict[str, str] | None, tuple[A
 
 
 def classify(run_dir: RunDir, attempt: int, rc: int) -> tuple[State, Exit]:
-    """How a foreground attempt ended: Ctrl-C (and a SIGTERM to orchestra) interrupt it, they do not fail it."""
-    from orchestra.rundir import EXIT_SETUP, Exit, Reason, State, read_json_or_none
+    """How a foreground attempt ended, as the scheduler decides it (orchestra.scheduler.outcome), with
+    one difference: Ctrl-C (or a SIGINT, SIGTERM or SIGHUP to it) means the user stopped it there,
+    which interrupts the run rather than failing it."""
+    from orchestra.rundir import Reason, read_json_or_none
+    from orchestra.scheduler.backends import Ended
+    from orchestra.scheduler.outcome import classify as outcome
 
-    if rc == 0:
-        return State.COMPLETED, Exit(Reason.SUCCESS, 0)
-    if rc < 0:
-        sig = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else f"signal {-rc}"
-        if -rc in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            return State.INTERRUPTED, Exit(Reason.INTERRUPTED, rc, sig, f"stopped by {sig}")
-        return State.FAILED, Exit(Reason.SIGNAL, rc, sig, f"killed by {sig}")
     result = read_json_or_none(run_dir.result)
-    if not (isinstance(result, dict) and result.get("attempt") == attempt):
-        result = {}
-    error = result.get("error") if isinstance(result.get("error"), dict) else None
-    if result.get("status") == "terminated" or (error and error.get("type") == "KeyboardInterrupt"):
-        return State.INTERRUPTED, Exit(Reason.INTERRUPTED, rc, message="stopped from the terminal")
-    if (error and error.get("phase") == "setup") or (rc == EXIT_SETUP and not result):
-        return State.FAILED, Exit(Reason.SETUP, rc, message=_error_text(error) or "the run could not start")
-    if error:
-        return State.FAILED, Exit(Reason.EXCEPTION, rc, message=_error_text(error))
-    return State.FAILED, Exit(Reason.EXIT_CODE, rc, message=f"exited with status {rc}")
-
-
-def _error_text(error: dict[str, Any] | None) -> str:
-    if not error:
-        return ""
-    text = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-    return text if len(text) <= 300 else text[:297] + "..."
+    mine = result if isinstance(result, dict) and result.get("attempt") == attempt else {}
+    error = mine.get("error") if isinstance(mine.get("error"), dict) else None
+    stopped = (
+        (rc < 0 and -rc in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+        or mine.get("status") == "terminated"
+        or bool(error and error.get("type") == "KeyboardInterrupt")
+    )
+    return outcome(
+        stop=Reason.INTERRUPTED if stopped else None, ended=Ended(rc), result=result, attempt=attempt
+    )
 
 
 # ---------------------------------------------------------------------------------------------

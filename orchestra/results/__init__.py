@@ -2,12 +2,14 @@
 
 >>> from orchestra.results import load_sweep
 >>> sweep = load_sweep("sweeps/quickstart")             # reads sweep.json and the status files
->>> best = sweep.best("loss", mode="min", last_pct=10)  # reads each metrics.jsonl once
+>>> best = sweep.best(last_pct=10)                      # by the sweep's objective (or "loss", mode="min")
 >>> best.params, best.mean, best.stderr
 >>> sweep.where(batch_size=32).split("lr")              # {0.01: <Runs>, 0.03: <Runs>, ...}
->>> sweep.plot("loss", "curves.png")                    # mean and 95 % interval across seeds
+>>> sweep.plot("loss", "curves.pdf", logy=True)         # mean and a band across seeds; or ax=ax
 
-Needs numpy (the ``analysis`` extra); ``to_dataframe`` needs pandas and plots need matplotlib.
+Needs numpy (the ``analysis`` extra); ``to_dataframe`` needs pandas, plots matplotlib, exports
+pyarrow or tensorboardX. docs/results.md is the guide; :mod:`orchestra.results.objective` scores
+runs from their directories for a search.
 """
 
 from orchestra.results.errors import require

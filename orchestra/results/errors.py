@@ -18,6 +18,10 @@ class MetricError(UserError):
     """A metric that no run logged, or that cannot be scored (strings, not numbers)."""
 
 
+class ParamError(UserError):
+    """A parameter key that no run has (``--group-by``, ``where``)."""
+
+
 class ResultsWarning(UserWarning):
     """A run whose files could only be read in part (truncated line, no metrics): it is skipped or cut."""
 

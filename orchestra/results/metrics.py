@@ -5,10 +5,12 @@ per line); only when that fails does the line-by-line reader of :mod:`orchestra.
 so a damaged line costs that file the slow path and nothing more. A truncated last line (a run
 killed mid-write) and unreadable lines are skipped and reported in :attr:`Metrics.problems`.
 
-Records are reduced to one per step: a record is kept only when every later record has a larger
-step. For repeated steps this keeps the last record of each (the run-directory contract); after a
-retry resumed from an older snapshot it also drops what the failed attempt logged past the resume
-point, so a retried run that has not caught up yet does not show a stale tail.
+Attempts: the newest wins. A retry (or a resume after ``orchestra up``) that restarts from an
+older snapshot logs steps the failed attempt already logged; every record of an earlier attempt
+whose step is at or past the first step a later attempt logged is dropped, so a retried run has
+no saw-tooth and no stale tail even before it catches up. Within one attempt nothing is dropped:
+consecutive records at the same step whose metrics do not overlap (a training dump and an
+evaluation dump of one iteration) become one record, and anything else is kept as logged.
 """
 
 from __future__ import annotations
@@ -81,6 +83,44 @@ class Metrics:
         if mask is None:
             return self.step, self.values[name]
         return self.step[mask], self.values[name][mask]
+
+    def with_final(self, finals: Mapping[str, float], at_time: float | None = None) -> Metrics:
+        """These metrics with ``finals`` as the values of the last record (a run's returned scalars).
+
+        A metric the run also logged gets its last value replaced; one it did not gets a single
+        point at the last step. Without records, ``finals`` make one record at step 0 (``at_time``).
+        """
+        if not finals:
+            return self
+        if not len(self):
+            when = np.array([np.nan if at_time is None else at_time], dtype=np.float64)
+            values = {k: np.array([v]) for k, v in finals.items()}
+            return Metrics(np.zeros(1, np.int64), when, values, {}, self.problems, self.exists)
+        n = len(self)
+        values = dict(self.values)
+        present = dict(self.present)
+        for name, value in finals.items():
+            col = values.get(name)
+            mask: np.ndarray | None
+            if col is None:
+                col = np.full(n, np.nan)
+                mask = np.zeros(n, dtype=bool)
+            elif not is_numeric(col):
+                continue  # text logged under the name: the number does not replace it
+            else:
+                kind = np.int64 if col.dtype.kind == "i" and type(value) is int else np.float64
+                col = col.astype(kind, copy=True)
+                mask = present.get(name)
+                mask = None if mask is None else mask.copy()
+            col[-1] = value
+            values[name] = col
+            if mask is not None:
+                mask[-1] = True
+                if mask.all():
+                    present.pop(name, None)
+                else:
+                    present[name] = mask
+        return Metrics(self.step, self.time, values, present, self.problems, self.exists)
 
     def final(self, name: str) -> Any:
         """The last value logged for ``name`` (a Python scalar; NaN for a logged null); None if never."""
@@ -166,12 +206,72 @@ def _build(records: list[Any], problems: list[str]) -> Metrics:
     values, present = _value_columns(list(map(itemgetter("values"), records)))
     step, time = step.astype(np.int64, copy=False), time.astype(np.float64, copy=False)
     if len(step) > 1 and not bool((step[1:] > step[:-1]).all()):
-        keep = _superseded_dropped(step)
-        step, time = step[keep], time[keep]
+        attempt = np.array([r.get("attempt", 1) for r in records])
+        if attempt.dtype.kind != "i":
+            attempt = np.ones(len(step), dtype=np.int64)
+        return _newest_attempt_wins(step, time, attempt, values, present, problems)
+    return Metrics(step, time, values, present, tuple(problems))
+
+
+def _newest_attempt_wins(
+    step: np.ndarray,
+    time: np.ndarray,
+    attempt: np.ndarray,
+    values: dict[str, np.ndarray],
+    present: dict[str, np.ndarray],
+    problems: list[str],
+) -> Metrics:
+    """Drop what later attempts logged again, then join same-step records that do not overlap."""
+    n = len(step)
+    later_min = np.minimum.accumulate(step[::-1])[::-1]  # min step from each record on
+    starts = np.flatnonzero(np.r_[True, attempt[1:] != attempt[:-1]])
+    ends = np.r_[starts[1:], n]
+    threshold = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    for s, e in zip(starts[:-1], ends[:-1]):
+        threshold[s:e] = later_min[e]  # the lowest step any later attempt logged
+    keep = step < threshold
+    if not keep.all():
+        step, time, attempt = step[keep], time[keep], attempt[keep]
         kept = {k: m[keep] for k, m in present.items()}
         values = {k: v[keep] for k, v in values.items() if k not in kept or kept[k].any()}
-        present = {k: m for k, m in kept.items() if k in values and not m.all()}
+        present = {k: m for k, m in kept.items() if k in values}
+    same = np.flatnonzero((step[1:] == step[:-1]) & (attempt[1:] == attempt[:-1])) + 1
+    if len(same) and len(present) == len(values):  # a metric logged everywhere overlaps every pair
+        step, time, values, present = _join_disjoint(same, step, time, values, present)
+    present = {k: m for k, m in present.items() if not m.all()}
     return Metrics(step, time, values, present, tuple(problems))
+
+
+def _join_disjoint(
+    same: np.ndarray,
+    step: np.ndarray,
+    time: np.ndarray,
+    values: dict[str, np.ndarray],
+    present: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Fold each record at ``same`` into the one before it when no metric is logged in both."""
+    values = {k: v.copy() for k, v in values.items()}
+    present = {k: m.copy() for k, m in present.items()}
+    drop = np.zeros(len(step), dtype=bool)
+    target = -1
+    for i in same.tolist():
+        if not drop[i - 1]:
+            target = i - 1
+        if any(present[k][target] and present[k][i] for k in present):
+            continue
+        for k, mask in present.items():
+            if mask[i]:
+                values[k][target] = values[k][i]
+                mask[target] = True
+        time[target] = time[i]
+        drop[i] = True
+    keep = ~drop
+    return (
+        step[keep],
+        time[keep],
+        {k: v[keep] for k, v in values.items()},
+        {k: m[keep] for k, m in present.items()},
+    )
 
 
 def _valid(r: Any) -> bool:
@@ -228,12 +328,28 @@ def _array(col: list[Any]) -> np.ndarray:
     return out
 
 
-def _superseded_dropped(step: np.ndarray) -> np.ndarray:
-    """Mask of records whose step is below the step of every later record."""
-    later_min = np.minimum.accumulate(step[::-1])[::-1]
-    keep = np.ones(len(step), dtype=bool)
-    keep[:-1] = step[:-1] < later_min[1:]
-    return keep
+def returned_scalars(result: Any) -> dict[str, float]:
+    """The numbers a run returned: its ``result.json``'s ``return`` dict (nested dicts as dotted names).
+
+    Integers, floats, booleans (as 0/1) and the strings ``"nan"``, ``"inf"``, ``"-inf"`` count;
+    text, lists and a return value that is not a dict are not metrics.
+    """
+    returned = result.get("return") if isinstance(result, dict) else None
+    out: dict[str, float] = {}
+    if isinstance(returned, dict):
+        _scalars(returned, "", out)
+    return out
+
+
+def _scalars(d: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _scalars(value, name + ".", out)
+        elif type(value) in (int, float):
+            out[name] = value
+        elif type(value) is bool or (type(value) is str and value in NON_FINITE):
+            out[name] = float(value)
 
 
 def is_numeric(values: np.ndarray) -> bool:

@@ -1,16 +1,15 @@
-"""Scoring variants by a metric: which config is best.
+"""Ranking variants (or groups of runs) by a metric: which config is best.
 
-A run's score is the mean of its metric over a window of its curve: the whole curve (the
-default, as PyExpUtils' ``getBest``), its last ``N`` values, or its last ``p`` percent of values
-(rounded up, at least one). A variant's score is the mean of its runs' scores, with the standard
+Each run is scored by :func:`orchestra.results.objective.window_mean` (the mean of its metric over
+a window of its curve); a variant's score is the mean of its runs' scores, with the standard
 error across runs (NaN for a single run). Every run that logged the metric counts, whatever its
 state (a failed run up to its failure, a running one so far); runs that have not logged it yet
 are left out and the variant's ``n`` says how many counted.
 
-NaN: a run that logged NaN (written as ``"nan"`` or null) inside its window scores NaN, and so does its
-variant: a config that diverged on one seed is not the best. Ranking puts every variant with a
-number first (best first, by ``mode``), then the NaN ones, then those with no data at all; ties
-keep sweep order, so the earlier variant wins, as PyExpUtils' strict comparison does.
+Ranking puts every variant with a number first (best first, by ``mode``), then the NaN ones (a
+run that logged NaN inside its window scores NaN, and so does its variant), then those with no
+data at all; ties keep sweep order, so the earlier variant wins, as PyExpUtils' strict
+comparison does.
 """
 
 from __future__ import annotations
@@ -20,10 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from orchestra.results.errors import MetricError, ScoreError
-from orchestra.results.metrics import is_numeric
+from orchestra.results.errors import ScoreError
+from orchestra.results.objective import Window, mean_stderr, window_mean
 from orchestra.results.params import MISSING
 from orchestra.results.runs import Runs, group_label
 
@@ -31,42 +28,6 @@ if TYPE_CHECKING:
     from orchestra.results.runs import Run
 
 MODES = ("max", "min")
-
-
-@dataclass(frozen=True)
-class Window:
-    """Which part of each curve is scored: all of it, the last ``last`` values, or the last ``last_pct`` %."""
-
-    last: int | None = None
-    last_pct: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.last is not None and self.last_pct is not None:
-            raise ScoreError("give either the last N steps or the last p percent, not both")
-        if self.last is not None and (
-            isinstance(self.last, bool) or not isinstance(self.last, int) or self.last < 1
-        ):
-            raise ScoreError(f"the last N steps needs a whole number N >= 1, got {self.last!r}")
-        if self.last_pct is not None and not (0 < self.last_pct <= 100):
-            raise ScoreError(f"the last p percent needs 0 < p <= 100, got {self.last_pct!r}")
-
-    def select(self, values: np.ndarray) -> np.ndarray:
-        if self.last is not None:
-            return values[-self.last :]
-        if self.last_pct is not None:
-            k = max(1, math.ceil(len(values) * self.last_pct / 100 - 1e-9))
-            return values[-k:]
-        return values
-
-    def describe(self) -> str:
-        if self.last is not None:
-            return f"the last {self.last} steps"
-        if self.last_pct is not None:
-            return f"the last {self.last_pct:g} % of steps"
-        return "the whole curve"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"last": self.last, "last_pct": self.last_pct}
 
 
 @dataclass(frozen=True)
@@ -117,14 +78,7 @@ class Score:
 
 def run_score(run: Run, metric: str, window: Window) -> float | None:
     """The mean of ``metric`` over the run's window; None if it never logged it; NaN inside -> NaN."""
-    _, values = run.curve(metric)
-    if not len(values):
-        return None
-    if not is_numeric(values):
-        raise MetricError(
-            f"metric {metric!r} of run {run.id} holds text, not numbers; choose a numeric metric"
-        )
-    return float(np.mean(window.select(values), dtype=np.float64))
+    return window_mean(run.values(metric), window, metric, run.id)
 
 
 def rank(
@@ -139,16 +93,17 @@ def rank(
     if mode not in MODES:
         raise ScoreError(f"mode must be 'max' or 'min', got {mode!r}")
     window = window or Window()
-    runs.check_metric(metric)
     out: list[Score] = []
     if group_by:
-        keys = list(group_by)
+        keys = runs.check_keys(group_by)
         for key, group in runs.group_by(keys).items():
             params = {k: None if v is MISSING else v for k, v in zip(keys, key)}
             out.append(_score(group_label(keys, key), key, params, group, metric, window))
     else:
         for name, group in runs.by_variant().items():
             out.append(_score(name, (name,), group[0].params, group, metric, window))
+    if not any(s.n for s in out):
+        runs.check_metric(metric)  # no run logged it: say which metrics they did log
     sign = -1.0 if mode == "max" else 1.0
 
     def order(s: Score) -> tuple[int, float]:
@@ -167,17 +122,6 @@ def _score(
     scores = tuple(s for s in (run_score(r, metric, window) for r in group) if s is not None)
     mean, stderr = mean_stderr(scores)
     return Score(label, key, params, group, scores, mean, stderr)
-
-
-def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error (sample std / sqrt n) of ``values``; NaN where undefined."""
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan
-    a = np.asarray(values, dtype=np.float64)
-    mean = float(a.mean())
-    stderr = float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return mean, stderr
 
 
 def guess_mode(metric: str) -> str:

@@ -45,12 +45,14 @@ class SweepResults(Runs):
         return f"<SweepResults {self.name!r}: {len(self)} runs ({states})>"
 
 
-def load_sweep(path: str | os.PathLike[str]) -> SweepResults:
+def load_sweep(path: str | os.PathLike[str], *, cache: bool = True) -> SweepResults:
     """The runs of the sweep in directory ``path`` (what ``orchestra up`` made), without reading metrics.
 
     Reads ``sweep.json`` and each run's ``status.json`` once. A run with no status has never
     started (``queued``); one recorded as ``running`` while no live orchestrator holds the sweep's
     lock is ``lost``. Works on a sweep that is still running: reload to see newer data.
+    ``cache=False`` reads every ``metrics.jsonl`` and neither reads nor writes the runs' columnar
+    caches (:mod:`orchestra.results.cache`).
 
     >>> sweep = load_sweep("sweeps/quickstart")
     >>> sweep.best("loss", mode="min", last_pct=10).params
@@ -66,11 +68,14 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResults:
     except (KeyError, TypeError) as exc:
         raise RunDirError(f"{sweep_dir.sweep_json}: a variant is malformed ({exc!r})") from exc
     alive = SweepLock(sweep_dir).holder() is not None
+    settings = plan.get("settings")
+    settings = settings if isinstance(settings, dict) else {}
     runs: list[Run] = []
     for ref in refs:
         status = ref.dir.read_status()
         lost = not alive and status is not None and status.state is State.RUNNING
         runs.append(
-            Run(ref.index, ref.variant, ref.index // len(seeds), ref.seed, ref.params, ref.dir, status, lost)
-        )
+            Run(ref.index, ref.variant, ref.variant_index, ref.seed, ref.params, ref.dir, status, lost,
+                settings=settings, cache=cache)
+        )  # fmt: skip
     return SweepResults(sweep_dir.path, plan, runs, alive)

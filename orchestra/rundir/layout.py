@@ -72,6 +72,9 @@ class RunDir:
     def write_status(self, status: Status) -> None:
         write_json(self.status, status.to_json())
 
+    def __fspath__(self) -> str:
+        return self._p
+
     def __repr__(self) -> str:
         return f"RunDir({self._p!r})"
 

@@ -155,7 +155,8 @@ def setup(attempt: Attempt, device: str) -> Call:
     write_json(run.metadata, to_jsonable(attempt.metadata), fsync=False)
     fn = load_payload(_inside(sweep.payload, sweep.path, "payload.pkl"))
     fn = getattr(fn, "__orchestra_entry__", fn)  # e.g. a garage wrap_experiment template: call its function
-    attempt.metrics = MetricsWriter(run.metrics, attempt.number)
+    step = (record.get("options") or {}).get("step")  # the sweep's declared step (Sweep(step=...))
+    attempt.metrics = MetricsWriter(run.metrics, attempt.number, step if isinstance(step, str) else None)
     use_run_metrics(attempt.metrics)
     remove_stale_temps(run.snapshots)
     ctx = RunContext(

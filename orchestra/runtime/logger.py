@@ -43,25 +43,30 @@ from typing import Any
 import cloudpickle
 
 from orchestra.atomic import atomic_file
-from orchestra.rundir import STEP_KEYS, JsonlWriter
+from orchestra.rundir import JsonlWriter
+from orchestra.rundir.steps import row_step
 from orchestra.runtime.jsonsafe import metric_value
 
 
 class MetricsWriter:
     """Appends Logger rows to ``metrics.jsonl`` (opened at the first write).
 
-    A record's ``step`` is the row's integer value of the first of :data:`STEP_KEYS` present,
-    else the record's number in the file: records already there (earlier attempts) count, so
-    a retried run's implicit steps continue where the last attempt stopped.
+    A record's ``step`` is the row's value of the declared step key (the logger's ``step``, else
+    the sweep's ``step``), or without a declaration of the best step name it logged
+    (:func:`orchestra.rundir.steps.row_step`). A row without one is at the last step a row of
+    this attempt logged; before any, at the record's number in the file: records already there
+    (earlier attempts) count, so a retried run's implicit steps continue where the last attempt stopped.
     """
 
-    def __init__(self, path: str | os.PathLike[str], attempt: int) -> None:
+    def __init__(self, path: str | os.PathLike[str], attempt: int, step: str | None = None) -> None:
         self.path = os.fspath(path)
         self.attempt = attempt
+        self.step = step
         self._writer: JsonlWriter | None = None
         self._count = 0
+        self._last: int | None = None  # the last step a row of this attempt logged
 
-    def write_rows(self, rows: list[dict[str, Any]]) -> None:
+    def write_rows(self, rows: list[dict[str, Any]], step: str | None = None) -> None:
         if self._writer is None:
             self._count, complete = _count_lines(self.path)
             if not complete:  # an earlier writer died mid-line: end that line, so ours stay whole
@@ -69,10 +74,15 @@ class MetricsWriter:
                     f.write(b"\n")
             self._writer = JsonlWriter(self.path)
         now = time.time()
+        declared = step or self.step
         for values in rows:
-            step = next((values[k] for k in STEP_KEYS if type(values.get(k)) is int), self._count)
+            at = row_step(values, declared)
+            if at is not None:
+                self._last = at
+            else:
+                at = self._count if self._last is None else self._last
             self._count += 1
-            self._writer.write({"step": step, "time": now, "attempt": self.attempt, "values": values})
+            self._writer.write({"step": at, "time": now, "attempt": self.attempt, "values": values})
 
     def close(self) -> None:
         if self._writer is not None:
@@ -92,13 +102,16 @@ class Logger:
     """Log values by key; repeated keys collect lists (lagom's ``Logger``).
 
     ``logger(key, value)`` appends (values are stored by reference); ``dump`` prints;
-    ``save(f)`` pickles ``logs`` to ``f + '.pkl'``; ``clear()`` empties it.
+    ``save(f)`` pickles ``logs`` to ``f + '.pkl'``; ``clear()`` empties it. ``step`` names the key
+    whose value is each dumped row's step in ``metrics.jsonl`` (``Logger(step="env_steps")``, or
+    ``ctx.logger.step = "env_steps"``); None: the sweep's ``step``, else a recognised step name.
     """
 
     recent_only = False  # RunLogger: dump() prints what is new since the previous dump
 
-    def __init__(self, *, metrics: MetricsWriter | None = None) -> None:
+    def __init__(self, *, metrics: MetricsWriter | None = None, step: str | None = None) -> None:
         self.logs: OrderedDict[str, list[Any]] = OrderedDict()
+        self.step = step
         self._metrics = metrics
         self._dumped: dict[str, int] = {}  # per key: how many values earlier dumps covered
 
@@ -173,7 +186,7 @@ class Logger:
                     rows[i][key] = metric_value(v)
             self._dumped[key] = len(values)
         if rows and sink is not None:
-            sink.write_rows(rows)
+            sink.write_rows(rows, self.step)
 
 
 class RunLogger(Logger):

@@ -91,7 +91,10 @@ async def connect(sweep_dir: str | os.PathLike[str], client: str = "cli") -> Asy
         if fd is not None:
             os.close(fd)
     async with stream:
-        await stream.send(encode({"id": 1, "op": "hello", "protocol": PROTOCOL, "client": client}))
+        try:
+            await stream.send(encode({"id": 1, "op": "hello", "protocol": PROTOCOL, "client": client}))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the service answered and closed at once (a refusal): read what it said
         reader = BufferedByteReceiveStream(stream)
         try:
             hello = decode(await reader.receive_until(b"\n", MAX_LINE))

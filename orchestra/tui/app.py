@@ -38,7 +38,7 @@ from orchestra.tui.screens.confirm import ConfirmScreen
 from orchestra.tui.screens.detail import DetailScreen
 from orchestra.tui.screens.help import HelpScreen
 from orchestra.tui.screens.quit import QuitScreen
-from orchestra.tui.series import Histories, variant_metrics, variant_series
+from orchestra.tui.series import Histories, default_metric, variant_metrics, variant_series
 from orchestra.tui.source import SweepSource
 from orchestra.tui.widgets.footer import DashboardFooter
 from orchestra.tui.widgets.gpu_panel import GpuPanel
@@ -162,6 +162,8 @@ class Dashboard(App[str | None]):
                 self._variants = {}
                 for row in self.snap.rows:
                     self._variants.setdefault(row.variant, []).append(row.id)
+            if self.snap.rows and self.table.step_key is None:
+                self.table.step_key = self.histories.settings(self.snap.rows[0]).get("step")
             self.table.update_rows(self.snap.rows)
             self._update_header()
         self._update_table_title()
@@ -245,7 +247,7 @@ class Dashboard(App[str | None]):
             return
         siblings = self._siblings(row)
         metrics = variant_metrics(self.histories, siblings)
-        metric = self.metric if self.metric in metrics else (metrics[0] if metrics else None)
+        metric = self.metric if self.metric in metrics else default_metric(self.histories, siblings)
         self._plotted = (row.id, metric)
         if metric is None:
             plot.show([], title=f"metrics · {row.variant}", empty="no metrics logged yet")

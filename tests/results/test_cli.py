@@ -49,7 +49,7 @@ def test_results_ranks_variants_and_prints_the_best_config(sweep_dir):
     lines = out.stdout.splitlines()
     assert lines[0] == f"sweep quick ({sweep_dir}): 8 runs, 8 completed"
     assert lines[1] == (
-        "metric loss (the first metric logged; --metric to choose); min is best "
+        "metric loss (the first metric logged that is not a step or counter; --metric to choose); min is best "
         "(guessed from the name; --mode to choose); scored over the whole curve"
     )
     assert lines[2].split() == ["#", "lr", "batch_size", "loss", "(mean", "±", "se)", "runs"]
@@ -107,7 +107,7 @@ def test_a_truncated_line_and_a_run_without_metrics_are_warnings_not_failures(sw
     assert out.returncode == 0
     assert out.stderr.splitlines() == [
         f"orchestra: warning: {run / 'metrics.jsonl'}: skipped a truncated last line (a write cut short)",
-        "orchestra: warning: run lr=0.1_batch_size=8/1 is completed but has no metrics.jsonl",
+        "orchestra: warning: run lr=0.1_batch_size=8/1 is completed but has no metrics.jsonl and returned no numbers",
     ]
     assert "1/2" in out.stdout  # the run without metrics is left out of its variant
 
@@ -178,7 +178,7 @@ def test_results_on_a_terminal_is_a_rich_table(sweep_dir):
 def test_plot_writes_a_png_and_an_svg(sweep_dir, tmp_path):
     out = orchestra("plot", str(sweep_dir), "--metric", "loss", "-o", str(tmp_path / "curves.png"))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == f"wrote {tmp_path / 'curves.png'}: loss against step, 4 curve(s)"
+    assert out.stdout.strip() == f"wrote {tmp_path / 'curves.png'}: loss against iteration, 4 curve(s)"
     png = (tmp_path / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     out = orchestra(
@@ -187,7 +187,10 @@ def test_plot_writes_a_png_and_an_svg(sweep_dir, tmp_path):
     assert out.returncode == 0, out.stderr
     svg = (tmp_path / "by_lr.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    assert "(the first metric logged; --metric to choose)" in out.stdout and "2 curve(s)" in out.stdout
+    assert (
+        "(the first metric logged that is not a step or counter; --metric to choose)" in out.stdout
+        and "2 curve(s)" in out.stdout
+    )
 
 
 def test_plot_defaults_to_a_file_named_after_the_sweep_and_metric(sweep_dir, tmp_path):
@@ -204,9 +207,12 @@ def test_plot_defaults_to_a_file_named_after_the_sweep_and_metric(sweep_dir, tmp
         (["--metric", "acc"], "no run logged a metric 'acc'; logged metrics: iteration, loss"),
         (
             ["-o", "curves.jpg"],
-            "curves.jpg: the plot is written as PNG or SVG; give a file name ending in .png or .svg",
+            "curves.jpg: the plot is written as PNG, SVG or PDF; give a file name ending in .png, .svg or .pdf",
         ),
-        (["--x", "frames"], "no run logged a metric 'frames'; logged metrics: iteration, loss"),
+        (
+            ["--x", "frames"],
+            "no run logged a numeric 'frames' to plot against; the x axis can be: step, time, iteration, loss",
+        ),
     ],
 )
 def test_plot_mistakes_are_one_line_and_exit_2(sweep_dir, tmp_path, args, message):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from orchestra.results import MetricError, load_sweep
+from orchestra.results import MetricError, ResultsWarning, load_sweep
 from orchestra.results.curves import t975
 from tests.results.sweepdirs import T0, write_run, write_sweep
 
@@ -75,7 +75,10 @@ def test_another_metric_on_x(tmp_path):
     sweep = load_sweep(sd.path)
     c = sweep.curves("ret", x="env_steps")[0]
     assert c.x.tolist() == [100.0, 200.0, 300.0] and c.mean.tolist() == [1.5, 2.5, 3.5]
-    with pytest.raises(MetricError, match="no run logged a metric 'frames'"):
+    with pytest.raises(
+        MetricError,
+        match=r"no run logged a numeric 'frames' to plot against; the x axis can be: step, time, env_steps, ret$",
+    ):
         sweep.curves("ret", x="frames")
 
 
@@ -86,3 +89,22 @@ def test_group_by_pools_runs_into_one_curve_per_value(tmp_path):
     curves = load_sweep(sd.path).curves("ret", group_by=["lr"])
     assert [c.label for c in curves] == ["lr=0.1", "lr=0.2"]
     assert [c.mean.tolist() for c in curves] == [[0.5], [2.5]] and curves[0].n.tolist() == [2]
+
+
+def test_moving_average_is_centred_shrinks_at_the_ends_and_keeps_nan_where_it_reaches():
+    from orchestra.results.curves import moving_average
+
+    assert moving_average(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), 3).tolist() == [1.5, 2.0, 3.0, 4.0, 4.5]
+    out = moving_average(np.array([1.0, np.nan, 3.0, 4.0, 5.0, 6.0]), 3)
+    assert np.isnan(out[:3]).all() and out[3:].tolist() == [4.0, 5.0, 5.5]
+
+
+def test_a_log_axis_takes_geometric_means_and_warns_of_values_it_cannot_show(tmp_path):
+    sd, vs = write_sweep(tmp_path, [{"lr": 0.1}], seeds=(0, 1, 2))
+    for seed, scale in zip((0, 1, 2), (1.0, 100.0, 10.0)):
+        write_run(sd, vs[0], seed, curves={"loss": [scale, scale / 10, 0.0 if seed == 2 else scale / 100]})
+    sweep = load_sweep(sd.path)
+    with pytest.warns(ResultsWarning, match=r"1 value\(s\) of loss are 0 or below"):
+        (c,) = sweep.curves("loss", log=True)
+    assert c.log and c.mean.tolist() == pytest.approx([10.0, 1.0, 0.1])  # 1, 100, 10 -> 10; 0.01, 1 -> 0.1
+    assert (c.low > 0).all() and c.n.tolist() == [3, 3, 2] and c.minmax.tolist() == [False, False, True]

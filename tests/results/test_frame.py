@@ -20,7 +20,12 @@ def sweep(tmp_path):
     ]
     sd, vs = write_sweep(tmp_path, configs, seeds=(0, 1))
     write_run(sd, vs[0], 0, curves={"iteration": [0, 1, 2], "loss": [3.0, 2.0, 1.0]})
-    write_run(sd, vs[0], 1, records=[record(0, loss=5.0), record(1, loss=4.0, note="x"), record(1, loss=3.5)])
+    write_run(
+        sd,
+        vs[0],
+        1,
+        records=[record(0, loss=5.0), record(1, loss=4.0, note="x"), record(1, attempt=2, loss=3.5)],
+    )
     write_run(sd, vs[1], 0, curves={"loss": [9.0]}, state="running")
     return load_sweep(sd.path)
 

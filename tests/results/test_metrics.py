@@ -36,11 +36,30 @@ def test_columns_are_step_time_and_each_metric(tmp_path):
     assert m.problems == () and m.exists
 
 
-def test_repeated_steps_keep_the_last_record_of_each(tmp_path):
-    recs = [record(0, loss=9.0), record(1, loss=9.1), record(1, loss=1.1), record(2, loss=2.0)]
+def test_a_retried_step_keeps_the_newest_attempts_record(tmp_path):
+    recs = [
+        record(0, loss=9.0),
+        record(1, loss=9.1),
+        record(1, attempt=2, loss=1.1),
+        record(2, attempt=2, loss=2.0),
+    ]
     m = read_metrics(write(tmp_path / "m.jsonl", recs))
     assert m.step.tolist() == [0, 1, 2]
     assert m["loss"].tolist() == [9.0, 1.1, 2.0]
+
+
+def test_within_one_attempt_records_at_one_step_are_joined_when_disjoint_and_kept_otherwise(tmp_path):
+    recs = [
+        record(0, loss=3.0),
+        record(0, eval=30.0),  # an evaluation dump of the same iteration: joined
+        record(1, batch_loss=0.3),
+        record(1, batch_loss=0.2),  # the same metric twice at one step: both kept
+        record(2, loss=1.0),
+    ]
+    m = read_metrics(write(tmp_path / "m.jsonl", recs))
+    assert m.step.tolist() == [0, 1, 1, 2]
+    assert m.curve("eval")[0].tolist() == [0] and m.curve("loss")[1].tolist() == [3.0, 1.0]
+    assert m.curve("batch_loss")[1].tolist() == [0.3, 0.2]
 
 
 def test_a_retry_resumed_from_an_older_snapshot_replaces_what_the_failed_attempt_logged_past_it(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from tests.runtime.harness import (
     prepare_sweep,
     process_gone,
     run,
+    run_env,
     run_sweep,
     start,
     wait,
@@ -210,17 +212,34 @@ def test_printing_100_megabytes_stays_on_disk_not_in_memory(tmp_path: Path) -> N
         ),
     )
     run_dir = write_run_config(sweep)
-    proc = start(run_dir)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0
+    # Started from a small launcher: a child's ru_maxrss starts at its parent's RSS when it forks,
+    # and the pytest worker's RSS depends on the tests it ran before (numpy, pandas, matplotlib...).
+    launcher = (
+        "import json, os, subprocess, sys\n"
+        "os.environ['ORCHESTRA_PARENT_PID'] = str(os.getpid())\n"
+        "with open(sys.argv[2], 'ab') as log:\n"
+        "    p = subprocess.Popen([sys.executable, '-m', 'orchestra.runtime', sys.argv[1]],\n"
+        "                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)\n"
+        "_, status, usage = os.wait4(p.pid, 0)\n"
+        "print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", launcher, str(run_dir.path), str(run_dir.output_log)],
+        env=run_env(run_dir),
+        cwd=run_dir.path.parent.parent.parent.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    code, maxrss = json.loads(out.stdout)
+    assert code == 0, out.stderr
     size = run_dir.output_log.stat().st_size
     assert size > 100_000_000
     with open(run_dir.output_log, "rb") as f:
         f.seek(size - 200)
         tail = f.read().decode()
     assert tail.endswith("x" * 99 + "\nthe end\n")
-    assert usage.ru_maxrss < 200_000  # kilobytes: the output went straight to the file
+    assert maxrss < 200_000  # kilobytes: the output went straight to the file
     assert read_json(run_dir.result)["status"] == "completed"
 
 

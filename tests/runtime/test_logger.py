@@ -159,17 +159,17 @@ def test_rows_of_keys_logged_unequally_often(tmp_path: Path, capsys) -> None:
         {"batch_loss": 0.2},
         {"batch_loss": 0.1},
     ]
-    assert [r["step"] for r in records] == [5, 1, 2]  # rows without an integer step key are numbered
+    assert [r["step"] for r in records] == [5, 5, 5]  # rows without a step are at the last step logged
 
 
-def test_step_comes_from_the_first_integer_step_key(tmp_path: Path, capsys) -> None:
+def test_step_comes_from_the_best_ranked_step_name_logged_as_an_integer(tmp_path: Path, capsys) -> None:
     path = tmp_path / "metrics.jsonl"
     logger = Logger(metrics=MetricsWriter(path, attempt=1))
-    logger("global_step", 1000)
+    logger("episode", 3)
     logger("itr", np.int64(7))
     logger("step", 2.5)  # not an integer: skipped
     logger.dump()
-    assert read_jsonl(path).records[0]["step"] == 7
+    assert read_jsonl(path).records[0]["step"] == 7  # itr ranks before episode (rundir.steps.STEP_KEYS)
 
 
 def test_implicit_steps_continue_from_the_records_already_in_the_file(tmp_path: Path, capsys) -> None:

@@ -27,7 +27,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from orchestra.present import state_style
-from orchestra.rundir import STEP_KEYS, State
+from orchestra.rundir import State
+from orchestra.rundir.steps import is_step_key
 from orchestra.scheduler.table import RunRow
 from orchestra.tui.keys import binding
 from orchestra.tui.query import RunQuery
@@ -175,6 +176,7 @@ class RunTable(ScrollView, can_focus=True):
 
     def __init__(self, *, clock: Callable[[], float] = time.time, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.step_key: str | None = None  # the sweep's declared step (Sweep(step=)): not a metric column
         self.clock = clock
         self.rows: tuple[RunRow, ...] = ()
         self.view: list[RunRow] = []  # the rows shown, filtered and sorted
@@ -222,7 +224,7 @@ class RunTable(ScrollView, can_focus=True):
             for key in row.metrics:
                 if key not in self._metric_set:
                     self._metric_set.add(key)
-                    if key not in STEP_KEYS:
+                    if not is_step_key(key, self.step_key):
                         self.metric_names.append(key)
         reorder = first or bool(self.run_filter) or self.sort_column != "#" or len(rows) != len(old_rows)
         if reorder:
