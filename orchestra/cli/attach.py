@@ -177,10 +177,14 @@ class Attached:
 
 async def _reap_dead_orchestrator(sweep: Any) -> None:
     """Runs a dead orchestrator left 'running': kill whatever is left of them and record them as lost."""
-    from orchestra.rundir import State, SweepLock, scan
+    from orchestra.rundir import State, SweepLock, outlives_orchestrator, scan
     from orchestra.scheduler.backends.local import kill_matching
 
-    running = [r for r in scan(sweep) if r.status is not None and r.status.state is State.RUNNING]
+    running = [
+        r
+        for r in scan(sweep)
+        if r.status is not None and r.status.state is State.RUNNING and not outlives_orchestrator(r.status)
+    ]  # a Slurm job goes on without its orchestrator: the next `up` re-attaches to it
     if not running:
         return
     lock = SweepLock(sweep)

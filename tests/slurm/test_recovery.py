@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
-from orchestra.rundir import Reason, RunDir, State, Status
+from orchestra.cli.attach import _reap_dead_orchestrator as reap_dead_orchestrator
+from orchestra.rundir import Reason, RunDir, State, Status, SweepDir
 from tests.slurm.helpers import (
     jobs,
     kill_orchestrator,
@@ -83,6 +85,9 @@ def test_kill_9_of_the_orchestrator_leaves_the_jobs_and_up_re_attaches_without_s
 
     shown = orchestra("status", sweep)
     assert "lost" not in shown.stdout, "Slurm jobs go on without an orchestrator"
+    anyio.run(reap_dead_orchestrator, SweepDir(sweep))  # what `attach` does on a sweep with no service
+    assert sum(j["state"] == "RUNNING" for j in jobs(sweep)) == 2, "attach leaves Slurm's jobs alone"
+    assert sum(s.state is State.RUNNING for s in statuses(sweep).values()) == 2
     local = orchestra(
         "up", "sweep.py", "--foreground", "--root", "sweeps", "--backend", "local", cwd=tmp_path
     )
