@@ -164,3 +164,40 @@ def test_without_a_time_limit_the_sweeps_timeout_and_grace_make_one(tmp_path: Pa
     script = (sub / "job.sh").read_text()
     assert "#SBATCH --time=3\n" in script, "90 s timeout + 40 s grace: 3 whole minutes"
     assert "#SBATCH --signal=B:USR1@90\n" in script
+
+
+OUTCOMES = """
+    import time
+    from orchestra import Config, Grid, Sweep
+
+    def train(x):
+        time.sleep(0.5)
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    sweep = Sweep(train, Config({"x": Grid([1, 2, 3])}))
+"""
+
+
+def test_the_watcher_reads_squeue_json_as_well_as_its_format(tmp_path: Path):
+    """Slurm 23.02 and later are watched through ``squeue --json``; the same sweep ends the same way."""
+    import anyio
+
+    from orchestra.plan.loader import load_sweep_file
+    from orchestra.scheduler.backends.slurm import SlurmBackend
+    from orchestra.service.session import UpOptions, prepare, run_prepared
+    from orchestra.slurm import Slurm
+
+    write_sweep(tmp_path, OUTCOMES)
+    root = tmp_path / "sweeps"
+    backend = SlurmBackend(Slurm(), root / "sweep", query="json")
+    prepared = prepare(
+        load_sweep_file(str(tmp_path / "sweep.py")), UpOptions(root=root, cwd=tmp_path), backend=backend
+    )
+    summary, _ = anyio.run(run_prepared, prepared)
+    assert summary.counts == {State.COMPLETED: 2, State.FAILED: 1}
+    assert backend.commands.calls["squeue"] >= 1
+    found = statuses(root / "sweep")
+    assert found["x=2/0"].exit.reason is Reason.EXCEPTION
+    assert all(s.handle is not None and s.host for s in found.values())
