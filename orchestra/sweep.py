@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestra.errors import UserError
 from orchestra.space.config import Config
@@ -139,6 +139,13 @@ class Sweep:
     it the first recognised step name a record logged is (``orchestra.rundir.steps.STEP_KEYS``).
     ``objective`` and ``mode`` (``"max"`` or ``"min"``) name the metric that tells configs apart:
     the default of ``orchestra results``, ``orchestra plot`` and the dashboard's plot.
+
+    An adaptive sweep searches a :class:`~orchestra.search.Box` with ``search`` (any ask/tell
+    object: ``orchestra.search.CMAES``, ``CEM``, ``OptunaSearch``, ``RandomSearch``), telling it
+    each candidate's ``objective`` score (``mode`` ``"max"`` or ``"min"``) averaged over its
+    seeds, until ``budget`` candidates were proposed (each run once per seed). ``stopper``
+    (``orchestra.search.ASHA``, ``MedianStopping``) ends hopeless runs early, in a search or in
+    any other sweep. See docs/search.md.
     """
 
     def __init__(
@@ -166,11 +173,22 @@ class Sweep:
         step: str | None = None,
         objective: str | None = None,
         mode: str | None = None,
+        search: Any = None,
+        budget: int | None = None,
+        stopper: Any = None,
     ) -> None:
         if not callable(entry):
             raise UserError(f"Sweep: the entry must be a function, got {type(entry).__name__}")
         self.entry = entry
-        self.space = as_space(space)
+        self.step, self.objective, self.mode = _check_objective(step, objective, mode)
+        self.search, self.budget, self.stopper = None, None, None
+        if search is not None or stopper is not None or budget is not None or _is_box(space):
+            from orchestra.search.settings import check_search
+
+            self.search, self.budget, self.stopper = check_search(
+                space, search, budget, stopper, self.objective, self.mode
+            )
+        self.space: Space = cast(Space, space) if self.search is not None else as_space(space)
         space_seeds = getattr(self.space, "seeds", None)
         if seeds is not None and space_seeds is not None:
             raise UserError("Sweep: seeds are given twice, as seeds= and as the space's 'seed' key; keep one")
@@ -202,7 +220,6 @@ class Sweep:
         self.max_log = parse_bytes(max_log, "Sweep max_log")
         if self.max_log is not None and self.max_log < MIN_LOG:
             raise UserError(f"Sweep max_log must be at least 64KiB (or None for no bound), got {max_log!r}")
-        self.step, self.objective, self.mode = _check_objective(step, objective, mode)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Sweep:
@@ -216,7 +233,15 @@ class Sweep:
         settings = dict(record.get("settings") or {})
         resources = settings.pop("resources", {}) or {}
         accepted = inspect.signature(cls.__init__).parameters
+        # A search is an object the sweep file makes: its recorded proposals run, it proposes no more.
+        search = settings.pop("search", None)
+        settings.pop("budget", None)
+        stopper = settings.pop("stopper", None) or (search or {}).get("stopper")
         options = {k: v for k, v in settings.items() if k in accepted}
+        if stopper:
+            from orchestra.search.stoppers import stopper_from_json
+
+            options["stopper"] = stopper_from_json(stopper)
         return cls(
             _recorded_entry,
             _RecordedSpace(record),
@@ -231,8 +256,11 @@ class Sweep:
     ) -> Plan:
         """Expand the space (drawing Samples now, seeded by :meth:`draw_seed`) into variants x seeds.
 
-        ``space`` and ``seeds`` replace the sweep's own (the command line's overrides).
+        ``space`` and ``seeds`` replace the sweep's own (the command line's overrides). A search's
+        plan starts empty: the search proposes its variants while the sweep runs.
         """
+        if self.search is not None:
+            return Plan.numbered((), self.seeds if seeds is None else seeds)
         space = self.space if space is None else space
         seed = self.draw_seed(name)
         with seeded_draws(seed):
@@ -262,6 +290,29 @@ class Sweep:
             "step": self.step,
             "objective": self.objective,
             "mode": self.mode,
+            **self.search_settings(),
+        }
+
+    def search_settings(self) -> dict[str, Any]:
+        """What a search sweep records of its search, stopper and budget (none for a plain sweep).
+
+        ``search`` holds what must not change while the sweep lives (the space, the search and its
+        options, the objective, the seeds, the stopper); ``budget`` may grow.
+        """
+        if self.search is None:
+            return {"stopper": self.stopper.describe()} if self.stopper is not None else {}
+        from orchestra.search.base import describe
+
+        return {
+            "search": {
+                "search": describe(self.search),
+                "space": cast(Any, self.space).to_json(),
+                "objective": self.objective,
+                "mode": self.mode,
+                "seeds": list(self.seeds),
+                "stopper": self.stopper.describe() if self.stopper is not None else None,
+            },
+            "budget": self.budget,
         }
 
     def run_options(self) -> dict[str, Any]:
@@ -290,6 +341,10 @@ def _check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
     if dupes:
         raise UserError(f"Sweep seed {dupes[0]} is listed twice")
     return out
+
+
+def _is_box(space: Any) -> bool:
+    return type(space).__name__ == "Box" and type(space).__module__ == "orchestra.search.box"
 
 
 def _check_objective(step: Any, objective: Any, mode: Any) -> tuple[str | None, str | None, str | None]:

@@ -23,7 +23,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         "--x",
         default="step",
         metavar="X",
-        help="x axis: step (default: the sweep's step), time (seconds since each run's first record) or a metric",
+        help="x axis: step (default: the sweep's step), time (seconds since each run's first record) or a "
+        "metric; trial or generation: a search's candidates, their best so far (and each generation's mean)",
     )
     p.add_argument(
         "--group-by",
@@ -56,6 +57,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.x in ("trial", "generation"):
+        from orchestra.search.plot import plot_search
+
+        path, what = plot_search(args.dir, args.x, args.output)
+        print(f"wrote {path}: {what}")
+        return 0
     with reported_warnings():
         from orchestra.results import load_sweep
         from orchestra.results.errors import require

@@ -16,8 +16,9 @@ run's stdout and stderr are one pipe that orchestra copies to its own stdout and
 
 ``RUN`` is what ``orchestra logs`` takes (a run number, ``VARIANT/SEED`` or a unique prefix).
 ``--config KEY=VALUE ...`` instead names a variant by its values, as overrides do; one the plan
-does not have yet runs in a directory of its own and is listed under ``adhoc`` in ``sweep.json``
-(``orchestra up``, ``status`` and ``results`` keep to the plan). While a live orchestrator holds
+does not have yet runs in a directory of its own, with a run number after the plan's, and is
+listed under ``adhoc`` in ``sweep.json``: ``status``, ``logs`` and ``results`` show it (labelled
+``adhoc``), ``orchestra up`` keeps to the plan and leaves it alone. While a live orchestrator holds
 the sweep's lock, ``orchestra run`` refuses; while it runs, it holds the lock itself.
 """
 
@@ -126,13 +127,14 @@ def _find(
 
     adhoc = [(Variant.from_json(a["variant"]), int(a["seed"])) for a in rec.record.get("adhoc", [])]
     by_id = {r.id: r for r in rec.runs}
+    numbers = {
+        (a["variant"]["name"], int(a["seed"])): int(a.get("run", -1)) for a in rec.record.get("adhoc", [])
+    }
     for v, s in adhoc:
-        by_id.setdefault(f"{v.name}/{s}", _planned(rec, RunSpec(-1, v, s)))
+        by_id.setdefault(f"{v.name}/{s}", _planned(rec, RunSpec(numbers[(v.name, s)], v, s)))
     if text is not None:
-        adhoc_run = by_id.get(text.strip().rstrip("/"))
-        if adhoc_run is not None and adhoc_run.spec.index < 0:
-            return adhoc_run
-        return by_id[resolve_run(planned_runs(rec.sweep_dir, rec.record), text).id]
+        record = {**rec.record, "runs": rec.plan.runs_json()}
+        return by_id[resolve_run(planned_runs(rec.sweep_dir, record), text).id]
     variant, seed = _described(rec, loaded, config, seed)
     for r in rec.runs:
         if r.spec.seed == seed and r.spec.variant.masked() == variant.masked():
@@ -144,8 +146,11 @@ def _find(
     taken |= {v.name for v, _ in adhoc if v.key != variant.key}
     name = variant.name if variant.name not in taken else f"{variant.name}~{variant.key[:8]}"
     variant = Variant(-1, variant.params, name, variant.key, variant.sampled)
-    rec.record.setdefault("adhoc", []).append({"variant": variant.to_json(), "seed": seed})
-    return PlannedRun(RunSpec(-1, variant, seed), rec.sweep_dir.run(name, seed), None, True)
+    from orchestra.rundir.plan import run_numbers
+
+    number = max(run_numbers(rec.record).values(), default=-1) + 1
+    rec.record.setdefault("adhoc", []).append({"variant": variant.to_json(), "seed": seed, "run": number})
+    return PlannedRun(RunSpec(number, variant, seed), rec.sweep_dir.run(name, seed), None, True)
 
 
 def _planned(rec: Reconciled, spec: Any) -> PlannedRun:

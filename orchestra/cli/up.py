@@ -260,6 +260,8 @@ async def _foreground(prepared: Prepared, dashboard: bool, keymap: dict[str, str
                 )
         print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
         _say_unrecorded(summary.unrecorded)
+        if summary.error:
+            print(f"orchestra: error: {summary.error}", file=sys.stderr, flush=True)
     return summary.exit_code
 
 
@@ -273,7 +275,9 @@ def _nothing_to_do(session: Session) -> bool:
 
 
 def _say_nothing_to_do(session: Session) -> int:
-    done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
+    done = all(
+        r.status is not None and r.status.state.value in ("completed", "stopped") for r in session.rec.runs
+    )
     print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
     return 0 if done else 1
 

@@ -127,7 +127,14 @@ def reconcile(
         variants = list(fresh.variants)
         retired: list[dict[str, Any]] = []
         created = time.time()
+        search = sweep.search_settings().get("search")
+        if search is not None:
+            notes.append(
+                f"{search['search'].get('kind', 'the search')} proposes up to {sweep.budget} candidates "
+                f"({sweep.budget} x {len(seeds)} seed(s) = {(sweep.budget or 0) * len(seeds)} runs) as results arrive"
+            )
     else:
+        _check_search(loaded, name, old, update, notes)
         variants, retired_variants, changes = _match(fresh.variants, old)
         if changes and not update:
             raise PlanError(
@@ -152,7 +159,11 @@ def reconcile(
         ([name, seed, index] for (name, seed), index in numbers.items() if (name, seed) not in live),
         key=lambda r: int(r[2]),
     )
-    runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
+    extra = _proposal_fields(old)
+    runs = [
+        _decide(spec, sweep_dir, retry_failed, extra.get(spec.variant.name, {}).get("labels", {}))
+        for spec in plan.runs
+    ]
     record = {
         "format": FORMAT,
         "name": name,
@@ -168,7 +179,7 @@ def reconcile(
         "sample_seed": sweep.draw_seed(name),
         "overrides": override_texts(overrides),
         "seeds": list(seeds),
-        "variants": [v.to_json() for v in variants],
+        "variants": [{**v.to_json(), **extra.get(v.name, {})} for v in variants],
         "runs": plan.runs_json(),
         "retired": retired,
         "retired_runs": retired_runs,
@@ -238,9 +249,19 @@ def reconcile_recorded(sweep_dir: SweepDir, *, retry_failed: bool = False) -> Re
         raise PlanError(
             f"{sweep_dir.sweep_json}: a variant or run is malformed ({exc!r}); repair or remove it"
         ) from None
-    runs = [_decide(spec, sweep_dir, retry_failed) for spec in plan.runs]
+    extra = _proposal_fields(record)
+    runs = [
+        _decide(spec, sweep_dir, retry_failed, extra.get(spec.variant.name, {}).get("labels", {}))
+        for spec in plan.runs
+    ]
+    notes = []
+    if isinstance((record.get("settings") or {}).get("search"), dict):
+        notes.append(
+            "a search proposes candidates only when started from its sweep file "
+            f"(orchestra up {record.get('sweep_file')}); this runs the candidates it proposed"
+        )
     return Reconciled(
-        sweep_dir, str(record.get("name", sweep_dir.path.name)), plan, runs, dict(record), False, []
+        sweep_dir, str(record.get("name", sweep_dir.path.name)), plan, runs, dict(record), False, notes
     )
 
 
@@ -266,13 +287,13 @@ def mark_retry(rec: Reconciled, texts: Sequence[str]) -> Reconciled:
     return replace(rec, runs=runs)
 
 
-def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRun:
+def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool, labels: Mapping[str, Any]) -> PlannedRun:
     run_dir = sweep_dir.run(spec.variant.name, spec.seed)
     status = run_dir.read_status()
     if status is not None and (
         status.state is State.RUNNING or (status.state is State.QUEUED and status.handle)
     ):  # running, or waiting in a backend's own queue (a pending Slurm job): the backend recovers it
-        return PlannedRun(spec, run_dir, status, start=False, orphaned=True)
+        return PlannedRun(spec, run_dir, status, start=False, orphaned=True, labels=labels)
     if status is None or status.state is State.QUEUED:
         start = True
     elif status.state is State.COMPLETED:
@@ -281,7 +302,7 @@ def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool) -> PlannedRu
         start = True
     else:
         start = retry_failed
-    return PlannedRun(spec, run_dir, status, start)
+    return PlannedRun(spec, run_dir, status, start, labels=labels)
 
 
 def settle(run: PlannedRun) -> PlannedRun:
@@ -330,15 +351,76 @@ def _masked(v: Variant) -> str:
     return v.masked()
 
 
+def _proposal_fields(old: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """What ``sweep.json`` records of variants a search proposed, beyond the variant: by name."""
+    return {
+        d["name"]: {"proposed": True, "labels": d.get("labels", {})}
+        for d in (old or {}).get("variants", [])
+        if d.get("proposed")
+    }
+
+
+def _check_search(
+    loaded: LoadedSweep, name: str, old: Mapping[str, Any], update: bool, notes: list[str]
+) -> None:
+    """A search cannot go on under another configuration: refused like a changed sweep file.
+
+    Its budget may change (a note says so); a plain sweep's stopper may change with ``--update``.
+    """
+    now = loaded.sweep.search_settings()
+    before = old.get("settings", {})
+    label = loaded.path.name
+    if before.get("search") != now.get("search"):
+        what = _search_difference(before.get("search"), now.get("search"))
+        raise PlanError(
+            f"{label}: the search changed since sweep {name!r} was planned ({what}); a search goes on only "
+            f"as it started: run `orchestra up {label} --name NEW` for a new sweep"
+        )
+    if before.get("budget") != now.get("budget") and now.get("budget") is not None:
+        notes.append(f"budget changed from {before.get('budget')} to {now['budget']} candidates")
+    if before.get("stopper") != now.get("stopper"):
+        if not update:
+            raise PlanError(
+                f"{label}: the stopper changed since sweep {name!r} was planned; run `orchestra up {label} "
+                "--name NEW` for a new sweep, or add --update to go on with the new stopper"
+            )
+        notes.append("the stopper changed; runs still to run follow the new one")
+
+
+def _search_difference(before: Any, now: Any, path: str = "") -> str:
+    """``search.seed 1 -> 2``: the first few settings that differ."""
+    if before is None and not path:
+        return "it had no search"
+    if now is None and not path:
+        return "it has no search any more"
+    if isinstance(before, Mapping) and isinstance(now, Mapping):
+        keys = [k for k in {**before, **now} if before.get(k) != now.get(k)]
+        return ", ".join(
+            _search_difference(before.get(k), now.get(k), f"{path}.{k}" if path else k) for k in keys[:3]
+        )
+    return f"{path} {before!r} -> {now!r}"
+
+
 def _match(fresh: Sequence[Variant], old: dict[str, Any]) -> tuple[list[Variant], list[Variant], list[str]]:
-    """Pair fresh variants with recorded ones; returns the plan's variants, the retired, the changes."""
-    recorded = [Variant.from_json(d) for d in old.get("variants", [])]
+    """Pair fresh variants with recorded ones; returns the plan's variants, the retired, the changes.
+
+    Variants a search proposed are not in the sweep file: they are kept, after the file's own.
+    """
+    recorded = [Variant.from_json(d) for d in old.get("variants", []) if not d.get("proposed")]
+    proposed = [Variant.from_json(d) for d in old.get("variants", []) if d.get("proposed")]
+    out, gone, changes = _match_file(fresh, recorded, old)
+    return [*out, *(replace(v, index=len(out) + i) for i, v in enumerate(proposed))], gone, changes
+
+
+def _match_file(
+    fresh: Sequence[Variant], recorded: list[Variant], old: dict[str, Any]
+) -> tuple[list[Variant], list[Variant], list[str]]:
     if [v.key for v in fresh] == [v.key for v in recorded]:  # the common case: nothing changed
         return [replace(r, index=i) for i, r in enumerate(recorded)], [], []
     pool: dict[str, list[Variant]] = {}
     for v in recorded:
         pool.setdefault(_masked(v), []).append(v)
-    taken_names = {v.name for v in recorded} | {d["name"] for d in old.get("retired", [])}
+    taken_names = {d["name"] for d in old.get("variants", [])} | {d["name"] for d in old.get("retired", [])}
     out: list[Variant] = []
     added: list[str] = []
     used: set[str] = set()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.errors import RunDirError
@@ -20,6 +20,7 @@ class PlannedRunRef:
     params: Mapping[str, Any]
     dir: RunDir
     variant_index: int = 0
+    labels: Mapping[str, Any] = field(default_factory=dict)  # a search's trial and generation
 
     @property
     def id(self) -> str:
@@ -30,13 +31,27 @@ def planned_runs(sweep: SweepDir, plan: Mapping[str, Any]) -> list[PlannedRunRef
     """The runs of a plan, by run number, with their directories.
 
     ``sweep.json`` lists each run as ``[variant index, seed, run number]`` under ``runs``; a plan
-    written before runs were numbered explicitly numbers them variant-major, seed-minor.
+    written before runs were numbered explicitly numbers them variant-major, seed-minor. Runs that
+    ``orchestra run --config`` added outside the plan (``adhoc``) come with their own numbers, after
+    the plan's, labelled ``adhoc``.
     """
     variants = {v["index"]: v for v in plan.get("variants", [])}
     out = []
     for vi, s, index in numbered_runs(plan):
         v = variants[vi]
-        out.append(PlannedRunRef(index, v["name"], s, v["params"], sweep.run(v["name"], s), vi))
+        out.append(
+            PlannedRunRef(
+                index, v["name"], s, v["params"], sweep.run(v["name"], s), vi, v.get("labels") or {}
+            )
+        )
+    for a in plan.get("adhoc", []):
+        v, s = a["variant"], a["seed"]
+        if "run" in a:
+            out.append(
+                PlannedRunRef(
+                    a["run"], v["name"], s, v["params"], sweep.run(v["name"], s), -1, {"adhoc": True}
+                )
+            )
     out.sort(key=lambda r: r.index)
     return out
 
@@ -57,6 +72,9 @@ def run_numbers(plan: Mapping[str, Any]) -> dict[tuple[str, int], int]:
     out = {(names[vi], s): index for vi, s, index in numbered_runs(plan) if vi in names}
     for r in plan.get("retired_runs", []):
         out[(r[0], r[1])] = r[2]
+    for a in plan.get("adhoc", []):
+        if "run" in a:
+            out[(a["variant"]["name"], a["seed"])] = a["run"]
     return out
 
 

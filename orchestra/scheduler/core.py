@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from orchestra.errors import PlanError
+from orchestra.errors import PlanError, UserError
 from orchestra.plan.prepare import PlannedRun, run_config
 from orchestra.rundir import (
     Exit,
@@ -80,13 +80,16 @@ class Summary:
     interrupted: bool
     stopped_by_failures: bool
     unrecorded: dict[str, str] = field(default_factory=dict)  # status files that could not be written
+    error: str | None = None  # a user's mistake found while the sweep ran (Scheduler.fail)
 
     @property
     def exit_code(self) -> int:
-        """0 every run completed (or was stopped early), 130 interrupted, 1 otherwise.
+        """0 every run completed (or was stopped early), 130 interrupted, 2 a user's mistake, 1 otherwise.
 
         Otherwise: a run failed, was cancelled or left queued, or a status could not be recorded.
         """
+        if self.error is not None:
+            return 2
         if self.unrecorded:
             return 1
         if self.interrupted and not self.stopped_by_failures:
@@ -172,6 +175,9 @@ class Scheduler:
         self.table = RunTable()
         self.runs: dict[str, _Run] = {}
         self.metric_listeners: list[MetricListener] = []
+        # coroutines run beside the loop, cancelled when it ends (a search driver)
+        self.helpers: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._error: UserError | None = None
         self._queue: list[str] = []
         self._holds = 1 if linger else 0
         self._paused = False
@@ -225,6 +231,11 @@ class Scheduler:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def stopping(self) -> bool:
+        """The sweep is draining or interrupted: nothing new starts."""
+        return self._stopping or self._interrupted
 
     @property
     def done(self) -> bool:
@@ -375,6 +386,25 @@ class Scheduler:
             run.request_stop(Reason.INTERRUPTED, graceful=False)
         self._wakeup()
 
+    def fail(self, error: UserError, *, drain: bool) -> None:
+        """A user's mistake found while the sweep runs (an objective no run logs): an alert now, and
+        the summary's ``error`` (exit status 2); ``drain``: start nothing new (running runs finish)."""
+        if self._error is None:
+            self._error = error
+        self._alerts[f"error {error}"] = str(error)
+        self.table.touch()
+        if drain:
+            self.stop()
+
+    @property
+    def error(self) -> UserError | None:
+        """The mistake :meth:`fail` recorded, if any."""
+        return self._error
+
+    def set_labels(self, run_id: str, labels: Mapping[str, Any]) -> None:
+        """Replace a run's labels (what frontends show of a search: its generation, trial, score)."""
+        self.table.set(self._get(run_id).id, labels=dict(labels))
+
     # ------------------------------------------------------------------ the plan grows
 
     def submit(self, planned: PlannedRun) -> None:
@@ -429,6 +459,8 @@ class Scheduler:
                 tg.start_soon(self._placement_loop)
                 tg.start_soon(self._metrics_loop)
                 tg.start_soon(self.backend.watch, self._wakeup)
+                for helper in self.helpers:
+                    tg.start_soon(helper)
                 for run in self._adopted:
                     assert run.handle is not None
                     tg.start_soon(self._attempt, run, run.handle, Placement(run.id, self.resources))
@@ -444,7 +476,8 @@ class Scheduler:
         for row in self.table.rows.values():
             counts[row.state] = counts.get(row.state, 0) + 1
         self._done.set()
-        self.summary = Summary(counts, self._interrupted, self._stopped_by_failures, unrecorded)
+        error = str(self._error) if self._error is not None else None
+        self.summary = Summary(counts, self._interrupted, self._stopped_by_failures, unrecorded, error)
         self.table.close()
         return self.summary
 

@@ -142,7 +142,10 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
         print(line, flush=True)
         info: dict[str, Any] = {"pid": os.getpid(), "line": line, "notes": session.notes}
         if session.scheduler.idle:
-            done = all(r.status is not None and r.status.state.value == "completed" for r in session.rec.runs)
+            done = all(
+                r.status is not None and r.status.state.value in ("completed", "stopped")
+                for r in session.rec.runs
+            )
             info["nothing"] = "nothing to do" + (
                 "" if done else "; --retry-failed runs failed and cancelled runs again"
             )
@@ -156,6 +159,8 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
             ready.close()
             summary = await session.run([lambda s: show(s, tty=False), stop_on_signals])
         print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
+        if summary.error:
+            print(f"orchestra: error: {summary.error}", flush=True)
         return summary.exit_code
 
 

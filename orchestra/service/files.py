@@ -33,6 +33,7 @@ def read_rows(sweep: SweepDir) -> list[RunRow]:
             params=ref.params,
             dir=ref.dir.path,
             state=State.QUEUED,
+            labels=ref.labels,
         )
         if status is not None:
             row = replace(row, **status_fields(status))

@@ -298,15 +298,17 @@ class Session:
         start = len(self.rec.plan.variants)
         variants = [replace(v, index=start + i) for i, v in enumerate(variants)]
         plan, new_runs = self.rec.plan.grown(variants)
+        by_name = {v.name: dict(labels[i]) if labels else {} for i, v in enumerate(variants)}
+        # "proposed": not from the sweep file's space, so a later up keeps it rather than calling it a change
+        grown = [{**v.to_json(), "proposed": True, "labels": by_name[v.name]} for v in variants]
         record = {
             **self.rec.record,
-            "variants": [*self.rec.record["variants"], *(v.to_json() for v in variants)],
+            "variants": [*self.rec.record["variants"], *grown],
             "runs": plan.runs_json(),
             "updated": time.time(),
         }
         write_json(self.sweep_dir.sweep_json, record)
         self.rec.plan, self.rec.record = plan, record
-        by_name = {v.name: dict(labels[i]) if labels else {} for i, v in enumerate(variants)}
         planned = [
             PlannedRun(
                 spec,
@@ -356,7 +358,12 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
         runs, recovered = await _recover(prepared.backend, rec)
         runs = [r for r in runs if r.id in chosen]
         notes += recovered
-        yield Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)
+        session = Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)
+        if prepared.sweep.search is not None or prepared.sweep.stopper is not None:
+            from orchestra.search.driver import SearchDriver
+
+            SearchDriver(session)  # proposes now, then runs beside the scheduler (Scheduler.helpers)
+        yield session
     finally:
         lock.release()
 

@@ -38,6 +38,7 @@ from orchestra.tui.screens.confirm import ConfirmScreen
 from orchestra.tui.screens.detail import DetailScreen
 from orchestra.tui.screens.help import HelpScreen
 from orchestra.tui.screens.quit import QuitScreen
+from orchestra.tui.search import OBJECTIVE_PLOT, SearchInfo, best_text, objective_series
 from orchestra.tui.series import Histories, default_metric, variant_metrics, variant_series
 from orchestra.tui.source import SweepSource
 from orchestra.tui.widgets.footer import DashboardFooter
@@ -101,6 +102,7 @@ class Dashboard(App[str | None]):
         self.log_interval = log_interval
         self.slow_interval = slow_interval
         self.histories = Histories()
+        self.search = SearchInfo(self.histories)
         self.snap: Snapshot = source.snapshot()
         self.metric: str | None = None  # the metric the plot shows (None: the run's first)
         self.prompt_mode: str | None = None  # "filter" or "search" while the prompt is open
@@ -218,8 +220,15 @@ class Dashboard(App[str | None]):
         if views:
             in_use = {g.get("index") for r in self.snap.rows if r.state is State.RUNNING for g in r.gpus}
             gpus = (len(in_use), len(views))
+        objective = self.search.objective(self.snap.rows)
         text = header_text(
-            self.sweep_name, self.snap, self.clock(), workers=self.slots, gpus=gpus, status=self._status()
+            self.sweep_name,
+            self.snap,
+            self.clock(),
+            workers=self.slots,
+            gpus=gpus,
+            status=self._status(),
+            best=best_text(self.search.scores(self.snap.rows), objective) if objective else None,
         )
         self.header.show(text)
 
@@ -246,15 +255,29 @@ class Dashboard(App[str | None]):
             self._plotted = (None,)
             return
         siblings = self._siblings(row)
-        metrics = variant_metrics(self.histories, siblings)
+        metrics = self._metrics(row)
         metric = self.metric if self.metric in metrics else default_metric(self.histories, siblings)
         self._plotted = (row.id, metric)
+        objective = self.search.objective(self.snap.rows)
+        if metric == OBJECTIVE_PLOT and objective is not None:
+            scores = self.search.scores(self.snap.rows)
+            best = best_text(scores, objective)
+            title = f"{objective.name} by trial" + (f" · {best}" if best else "")
+            plot.show(objective_series(scores, objective), title=title, empty="no candidate told yet")
+            return
         if metric is None:
             plot.show([], title=f"metrics · {row.variant}", empty="no metrics logged yet")
             return
         series = variant_series(self.histories, siblings, row.id, metric)
         seeds = f" · {len(siblings)} seeds" if len(siblings) > 1 else ""
         plot.show(series, title=f"{metric} · {row.variant}{seeds}")
+
+    def _metrics(self, row: RunRow) -> list[str]:
+        """What the plot can show for ``row``: its variant's metrics, and a search's objective by trial."""
+        metrics = variant_metrics(self.histories, self._siblings(row))
+        if self.search.objective(self.snap.rows) is not None:
+            metrics.append(OBJECTIVE_PLOT)
+        return metrics
 
     def _siblings(self, row: RunRow) -> list[RunRow]:
         """The runs of ``row``'s variant (its seeds)."""
@@ -389,7 +412,7 @@ class Dashboard(App[str | None]):
         row = self.table.current
         if row is None:
             return
-        metrics = variant_metrics(self.histories, self._siblings(row))
+        metrics = self._metrics(row)
         if not metrics:
             self.notify("this run has logged no metrics yet", title="Metrics")
             return
@@ -534,7 +557,7 @@ class Dashboard(App[str | None]):
             )
         row = table.current
         if row is not None:
-            for metric in variant_metrics(self.histories, self._siblings(row)):
+            for metric in self._metrics(row):
                 yield SystemCommand(
                     f"Plot {metric}", f"plot {metric} of {row.variant}", lambda m=metric: self.plot_metric(m)
                 )

@@ -87,8 +87,12 @@ def test_config_runs_a_variant_the_plan_does_not_have_and_it_can_be_run_again(tm
         == "orchestra: run lr=5/1 attempt 1: failed (exception exit 1: ValueError: lr too big)"
     )
     plan = json.loads((tmp_path / "sweeps" / "sweep" / "sweep.json").read_text())
-    assert [(a["variant"]["name"], a["seed"]) for a in plan["adhoc"]] == [("lr=5", 1)]
+    assert [(a["variant"]["name"], a["seed"], a["run"]) for a in plan["adhoc"]] == [("lr=5", 1, 4)]
     assert len(plan["variants"]) == 2, "the plan itself is unchanged"
+    listed = json.loads(orchestra("status", tmp_path / "sweeps" / "sweep", "--json", cwd=tmp_path).stdout)
+    assert [(r["run"], r["id"], r["state"]) for r in listed][-1] == (4, "lr=5/1", "failed"), (
+        "status shows the ad-hoc run after the plan's, with its own number"
+    )
     again = run(tmp_path, "lr=5/1", stdin="x\n")
     assert again.returncode == 1
     status = json.loads((run_dir(tmp_path, "lr=5/1") / "status.json").read_text())

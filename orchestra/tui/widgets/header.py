@@ -19,8 +19,12 @@ def header_text(
     workers: int,
     gpus: tuple[int, int] | None = None,
     status: str = "",
+    best: str | None = None,
 ) -> Text:
-    """``orchestra · quickstart  2 running 5 queued 3 completed  12 runs  elapsed 1m05s  eta 40s  GPUs 2/4``."""
+    """``orchestra · quickstart  2 running 5 queued 3 completed  12 runs  elapsed 1m05s  eta 40s  GPUs 2/4``.
+
+    ``best``: a search's best score so far (``best return 187.5 #17``).
+    """
     text = Text()
     text.append("orchestra", style="bold")
     text.append(" · ", style="dim")
@@ -44,6 +48,8 @@ def header_text(
     if gpus is not None:
         text.append("  GPUs ", style="dim")
         text.append(f"{gpus[0]}/{gpus[1]}")
+    if best:
+        text.append(f"  {best}", style="bold green")
     if status:
         text.append("  ")
         text.append(f" {status} ", style="bold reverse yellow")

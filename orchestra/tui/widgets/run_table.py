@@ -32,6 +32,7 @@ from orchestra.rundir.steps import is_step_key
 from orchestra.scheduler.table import RunRow
 from orchestra.tui.keys import binding
 from orchestra.tui.query import RunQuery
+from orchestra.tui.search import trial_key, trial_text
 from orchestra.units import format_duration
 
 STATE_ORDER = {
@@ -87,14 +88,20 @@ def _metric_column(name: str) -> Column:
     )
 
 
-def base_columns(variant_width: int, seed_width: int, index_width: int, step_width: int = 6) -> list[Column]:
-    """The columns every sweep has, before its metrics."""
+TRIAL = Column("trial", 8, lambda r, now: trial_text(r), lambda r, now: trial_key(r), right=True)
+
+
+def base_columns(
+    variant_width: int, seed_width: int, index_width: int, step_width: int = 6, trials: bool = False
+) -> list[Column]:
+    """The columns every sweep has, before its metrics (and a search's trial after the seed)."""
     return [
         Column("#", index_width, lambda r, now: str(r.index), lambda r, now: r.index, right=True),
         Column("variant", variant_width, lambda r, now: r.variant, lambda r, now: r.variant),
         Column(
             "seed", seed_width, lambda r, now: str(r.seed), lambda r, now: _missing_last(r.seed), right=True
         ),
+        *([TRIAL] if trials else []),
         Column("state", 9, lambda r, now: r.state.value, lambda r, now: STATE_ORDER[r.state]),
         Column(
             "try", 3, lambda r, now: str(r.attempt) if r.attempt else "", lambda r, now: r.attempt, right=True
@@ -191,6 +198,7 @@ class RunTable(ScrollView, can_focus=True):
         self._variant_width = 7
         self._seed_width = 4
         self._index_width = 1
+        self._trials = False  # a search labels its runs with their trial
         self._step_width = 6  # grows with the steps seen: 5000000 is never cut to "50000…"
         self._columns: list[Column] = []
         self._layout_key: tuple[Any, ...] = ()
@@ -216,9 +224,10 @@ class RunTable(ScrollView, can_focus=True):
             return
         self.rows = rows
         self._now = self.clock()
-        if first:
+        if first or len(rows) != len(old_rows):  # the plan grew (a search proposed): new names
             self._measure(rows)
         for row in changed:
+            self._trials = self._trials or "trial" in row.labels
             if row.step is not None and len(str(row.step)) > self._step_width:
                 self._step_width = len(str(row.step))
             for key in row.metrics:
@@ -385,20 +394,32 @@ class RunTable(ScrollView, can_focus=True):
         self._seed_width = max([4, *(len(str(r.seed)) for r in rows)])
         self._index_width = max(1, len(str(max((r.index for r in rows), default=0))))
 
+    def _base_columns(self) -> list[Column]:
+        return base_columns(
+            self._variant_width, self._seed_width, self._index_width, self._step_width, self._trials
+        )
+
     def _all_columns(self) -> list[Column]:
         return [
-            *base_columns(self._variant_width, self._seed_width, self._index_width, self._step_width),
+            *self._base_columns(),
             *(_metric_column(m) for m in self.metric_names),
             WHY,
         ]
 
     def _relayout(self) -> None:
         width = self.scrollable_content_region.width
-        key = (width, tuple(self.metric_names), self._variant_width, self._step_width)
+        key = (
+            width,
+            tuple(self.metric_names),
+            self._variant_width,
+            self._step_width,
+            self._index_width,
+            self._trials,
+        )
         if key == self._layout_key:
             return
         self._layout_key = key
-        cols = base_columns(self._variant_width, self._seed_width, self._index_width, self._step_width)
+        cols = self._base_columns()
         used = 2 + sum(c.width + 1 for c in cols)
         hidden = 0
         for name in self.metric_names:
