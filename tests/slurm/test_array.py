@@ -53,7 +53,8 @@ def test_a_500_run_sweep_is_one_throttled_array_queued_at_once_and_stop_now_ends
         listed = jobs(sweep)
         assert len(listed) == 500
         assert sum(j["state"] == "RUNNING" for j in listed) <= 3, "the throttle holds"
-        assert {j["reason"] for j in listed if j["state"] == "PENDING"} == {"JobArrayTaskLimit"}
+        throttled = [j for j in listed if j["state"] == "PENDING" and j["reason"] == "JobArrayTaskLimit"]
+        assert len(throttled) >= 490, "held back by the array's throttle (others' jobs may hold a CPU too)"
         queued = [s for s in statuses(sweep).values() if s.state is State.QUEUED]
         assert len(queued) >= 490 and all(
             s.handle["job"].startswith(f"{s.handle['array_job_id']}_") for s in queued
@@ -66,8 +67,11 @@ def test_a_500_run_sweep_is_one_throttled_array_queued_at_once_and_stop_now_ends
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, out
-    left = [j for j in jobs(sweep) if j["state"] in ("PENDING", "RUNNING", "COMPLETING")]
-    assert left == [], "every job was taken out of the queue"
+    wait_for(
+        lambda: not [j for j in jobs(sweep) if j["state"] in ("PENDING", "RUNNING", "COMPLETING")],
+        timeout=60,
+        what="every job out of the queue",
+    )
     states = {s.state for s in statuses(sweep).values()}
     assert states <= {State.INTERRUPTED, State.COMPLETED}, states
     assert queued_in < 60, f"queueing 500 runs took {queued_in:.1f}s"
