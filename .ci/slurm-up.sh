@@ -39,14 +39,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# Already up (same root, daemons alive, node answering)? Then only print the export line.
+# Already up (same root, daemons alive)? Then wait until it answers and only print the export
+# line: a busy controller is not a reason to write its configuration again.
 export SLURM_CONF="$SLURM_ROOT/etc/slurm.conf"
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-if alive "$SLURM_ROOT/run/slurmctld.pid" && alive "$SLURM_ROOT/run/slurmd.pid" \
-   && timeout 5 sinfo -h >/dev/null 2>&1; then
-  log "already up"
-  echo "export SLURM_CONF=$SLURM_CONF"
-  exit 0
+if alive "$SLURM_ROOT/run/slurmctld.pid" && alive "$SLURM_ROOT/run/slurmd.pid"; then
+  for _ in $(seq 1 30); do
+    if timeout 5 sinfo -h >/dev/null 2>&1; then
+      log "already up"
+      echo "export SLURM_CONF=$SLURM_CONF"
+      exit 0
+    fi
+    sleep 1
+  done
+  log "slurmctld and slurmd run but do not answer; see $SLURM_ROOT/log/"
+  exit 1
 fi
 
 mkdir -p "$SLURM_ROOT"/{etc,state,spool,log,run,munge,fakedev}

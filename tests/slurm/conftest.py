@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,15 +26,20 @@ DOWN = REPO / ".ci" / "slurm-down.sh"
 STATE = Path(tempfile.gettempdir()) / "orchestra-slurm-tests"  # users count, and whether tests started it
 
 
-def answers() -> bool:
-    """Whether a Slurm controller answers at $SLURM_CONF with an idle or busy node."""
+def answers(tries: int = 3) -> bool:
+    """Whether a Slurm controller answers at $SLURM_CONF (asked again while it is busy)."""
     if shutil.which("sinfo") is None:
         return False
-    try:
-        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and bool(done.stdout.strip())
+    for i in range(tries):
+        try:
+            done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip():
+            return True
+        if i + 1 < tries:
+            time.sleep(2)
+    return False
 
 
 @contextlib.contextmanager
