@@ -111,6 +111,7 @@ class _Run:
         self.tries = 0  # attempts started by this scheduler (for max_retries)
         self.handle: Handle | None = None
         self.launching = False  # placed, being started by the backend (no handle yet)
+        self.queued_handle: QueuedHandle | None = None  # the handle, when it waits in a backend's queue first
         self.stop_reason: Reason | None = None
         self.stop_requested = anyio.Event()
         self.kill_requested = anyio.Event()
@@ -433,6 +434,7 @@ class Scheduler:
         self.table.add(row)
         if planned.handle is not None:
             run.handle = planned.handle
+            run.queued_handle = planned.handle if isinstance(planned.handle, QueuedHandle) else None
             run.tries = 1  # an attempt a previous orchestrator started counts against max_retries
             self._adopted.append(run)
             self._set_row(run, where=planned.handle.id)
@@ -552,6 +554,7 @@ class Scheduler:
                 self._spawn_failed(run, placement, handle, launch.attempt, now)
                 continue
             run.handle = handle
+            run.queued_handle = handle if isinstance(handle, QueuedHandle) else None
             record = handle.record()
             if isinstance(handle, QueuedHandle) and handle.pending:
                 status = run.status.moved(
@@ -730,8 +733,10 @@ class Scheduler:
         while True:
             await anyio.sleep(self.metrics_interval)
             for run in self._active():
-                if run.status.state is not State.RUNNING:
-                    continue  # waiting in a backend's queue (a pending Slurm job): nothing to read yet
+                if run.status.state is not State.RUNNING:  # waiting in a backend's queue: nothing to read
+                    if run.queued_handle is not None and run.handle is not None:
+                        self._show_where(run, run.queued_handle.where)  # "pending (Priority)", "held"
+                    continue
                 self._read_metrics(run)
                 if self.max_log is not None:
                     await self._bound_log(run, self.max_log)
@@ -748,6 +753,10 @@ class Scheduler:
         cut = await anyio.to_thread.run_sync(cap_log, run.dir.output_log, limit)
         if cut is not None:
             self.table.set(run.id, note=cut.describe())
+
+    def _show_where(self, run: _Run, where: str) -> None:
+        if self.table.rows[run.id].where != where:
+            self._set_row(run, where=where)
 
     def _read_metrics(self, run: _Run) -> None:
         records = run.tail.read_new()

@@ -12,6 +12,7 @@ import pytest
 from orchestra.plan.loader import load_sweep_file
 from orchestra.rundir import Reason, State
 from orchestra.service.session import UpOptions, open_session, prepare
+from orchestra.slurm import Slurm
 from orchestra.tui.app import Dashboard
 from tests.helpers import write_sweep
 from tests.tui.conftest import Harness
@@ -50,7 +51,14 @@ def no_user_keymap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @asynccontextmanager
 async def slurm_dashboard(tmp_path: Path) -> AsyncIterator[Harness]:
     sweep = write_sweep(tmp_path, HELD)
-    options = UpOptions(root=tmp_path / "sweeps", backend="slurm", linger=True, grace=3.0, cwd=tmp_path)
+    options = UpOptions(
+        root=tmp_path / "sweeps",
+        backend="slurm",
+        linger=True,
+        grace=3.0,
+        cwd=tmp_path,
+        slurm=Slurm(max_parallel=2),
+    )
     prepared = prepare(load_sweep_file(str(sweep)), options)
     async with open_session(prepared) as session:
         sched = session.scheduler
@@ -71,16 +79,22 @@ async def slurm_dashboard(tmp_path: Path) -> AsyncIterator[Harness]:
 
 async def test_the_dashboard_shows_job_and_node_and_cancels_kills_and_retries_slurm_jobs(tmp_path: Path):
     async with slurm_dashboard(tmp_path) as h:
-        runs = ["x=1/0", "x=2/0", "x=3/0"]
-        await h.until(lambda: all(h.row(r).state is State.RUNNING for r in runs), timeout=90)
-        await h.until(lambda: all(" on " in h.row(r).where for r in runs), timeout=30)
+        await h.until(lambda: all(h.row(r).state is State.RUNNING for r in ("x=1/0", "x=2/0")), timeout=90)
+        await h.until(lambda: all(" on " in h.row(r).where for r in ("x=1/0", "x=2/0")), timeout=30)
         job = h.row("x=1/0").where.split()[1]
         await h.until_text(f"job {job} on ")
+        array = job.split("_")[0]
+        assert h.row("x=3/0").state is State.QUEUED
+        await h.until(
+            lambda: h.row("x=3/0").where == f"job {array}_2 pending (JobArrayTaskLimit)", timeout=30
+        )
+        await h.until_text("pending (JobArrayTaskLimit)")
 
         await h.select("x=1/0")
         await h.press("c", "y")
         await h.until(lambda: h.row("x=1/0").state is State.CANCELLED, timeout=60)
         assert h.row("x=1/0").exit.reason is Reason.CANCELLED
+        await h.until(lambda: h.row("x=3/0").state is State.RUNNING, timeout=60)  # the throttle let it go
 
         await h.select("x=2/0")
         await h.press("K", "y")
