@@ -201,3 +201,26 @@ def test_the_watcher_reads_squeue_json_as_well_as_its_format(tmp_path: Path):
     found = statuses(root / "sweep")
     assert found["x=2/0"].exit.reason is Reason.EXCEPTION
     assert all(s.handle is not None and s.host for s in found.values())
+
+
+def test_a_sweep_under_a_path_with_spaces_and_a_percent_sign_runs(tmp_path: Path):
+    write_sweep(tmp_path, OUTCOMES.replace("[1, 2, 3]", "[1, 3]"))
+    done = orchestra(
+        "up",
+        "sweep.py",
+        "--backend",
+        "slurm",
+        "--foreground",
+        "--root",
+        "my sweeps 100%",
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    sweep = tmp_path / "my sweeps 100%" / "sweep"
+    (sub,) = submissions(sweep)
+    assert "#SBATCH --output='" in (sub / "job.sh").read_text()
+    for run in ("x=1/0", "x=3/0"):
+        assert "[orchestra] run" in (sweep / "runs" / run / "output.log").read_text(), (
+            "Slurm wrote the run's log"
+        )

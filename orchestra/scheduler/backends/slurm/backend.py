@@ -28,6 +28,7 @@ import getpass
 import hashlib
 import math
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -226,6 +227,7 @@ class SlurmBackend:
         self._query = query
         self._accounting = accounting
         self._problem: dict[Resources, str | None] = {}
+        self._array_limit: int | None = None  # tasks one array may have here (MaxArraySize - 1)
         self._live: dict[Key, SlurmHandle] = {}
         self._subs: dict[int, Submission] = {}
         self._seen_events: dict[int, set[str]] = {}
@@ -359,32 +361,32 @@ class SlurmBackend:
         raise AssertionError("unreachable")
 
     def _directives(self, sub: Submission, resources: Resources) -> list[str]:
+        """The job script's ``#SBATCH`` options (values quoted as sbatch reads them)."""
         o = self.options
         n = len(sub.entries)
         throttle = f"%{o.max_parallel}" if o.max_parallel and o.max_parallel < n else ""
-        out = [
-            f"--job-name={self.job_name}",
-            f"--array=0-{n - 1}{throttle}",
-            f"--output={sub.logs}/%a.log",
-            "--open-mode=append",
-            f"--signal=B:USR1@{self.lead}",
-            "--requeue",
-            f"--cpus-per-task={resources.cpus}",
-        ]
-        if resources.gpus:
-            out.append(f"--gres=gpu:{resources.gpus}")
-        if self.minutes is not None:
-            out.append(f"--time={self.minutes}")
-        for flag, value in (
+        logs = str(sub.logs).replace("%", "%%")  # a % of the path itself is no pattern of Slurm's
+        options: list[tuple[str, object]] = [
+            ("--job-name", self.job_name),
+            ("--array", f"0-{n - 1}{throttle}"),
+            ("--output", f"{logs}/%a.log"),
+            ("--open-mode", "append"),
+            ("--signal", f"B:USR1@{self.lead}"),
+            ("--requeue", None),
+            ("--cpus-per-task", resources.cpus),
+            ("--gres", f"gpu:{resources.gpus}" if resources.gpus else None),
+            ("--time", self.minutes),
             ("--partition", o.partition),
             ("--account", o.account),
             ("--qos", o.qos),
             ("--mem", o.mem_flag()),
             ("--constraint", o.constraint),
-        ):
-            if value is not None:
-                out.append(f"{flag}={value}")
-        return out
+        ]
+        return [
+            flag if flag == "--requeue" else f"{flag}={shlex.quote(str(value))}"
+            for flag, value in options
+            if value is not None or flag == "--requeue"
+        ]
 
     def _command_line(self) -> list[str]:
         """sbatch's arguments besides the script: they win over its #SBATCH lines (and SBATCH_ variables)."""
@@ -414,7 +416,7 @@ class SlurmBackend:
 
     async def _max_array(self) -> int:
         """How many tasks one array may have here (MaxArraySize - 1; Slurm's default 1001)."""
-        if not hasattr(self, "_array_limit"):
+        if self._array_limit is None:
             self._array_limit = 1000
             try:
                 out = (await self.commands.run(["scontrol", "show", "config"])).stdout
