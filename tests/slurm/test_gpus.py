@@ -65,19 +65,26 @@ def test_asking_for_more_gpus_than_a_node_has_is_refused_before_anything_is_subm
     assert not (tmp_path / "sweeps").exists(), "nothing written"
 
 
-GPU_MEM = """
+GPU_PLACEMENT = """
     from orchestra import Config, Sweep
 
     def train():
         return 0
 
-    sweep = Sweep(train, Config({}), gpus=1, gpu_mem="8GiB")
+    sweep = Sweep(train, Config({}), gpus=1, {option})
 """
 
 
-def test_gpu_mem_is_a_plan_time_error_on_slurm(tmp_path: Path):
-    write_sweep(tmp_path, GPU_MEM)
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ('gpu_mem="8GiB"', "each run asks for gpu_mem, but Slurm gives whole GPUs"),
+        ("max_gpu_util=50", "each run asks for max_gpu_util, which has no meaning on Slurm"),
+    ],
+)
+def test_live_gpu_placement_options_are_a_plan_time_error_on_slurm(tmp_path: Path, option: str, message: str):
+    write_sweep(tmp_path, GPU_PLACEMENT.replace("{option}", option))
     done = up(tmp_path)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1
-    assert "sweep.py: each run asks for gpu_mem, but Slurm gives whole GPUs" in done.stderr
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"sweep.py: {message}" in done.stderr
     assert not (tmp_path / "sweeps").exists()
