@@ -9,7 +9,7 @@
   additions and no parent-death link: the Python, the sweep and the runs' directories must be at
   the same paths on the compute nodes (a shared filesystem).
 - **Liveness**: one watcher task for all jobs. It lists the job scripts' start and end records
-  (cheap: a directory listing per submission, twice a second) and asks Slurm with one
+  (cheap: a directory listing per submission, four times a second) and asks Slurm with one
   ``squeue`` for every job of the sweep: soon after something changed, then less and less often
   while nothing does. A job that ended is classified from Slurm's end state, the exit record its
   script wrote and the run's ``result.json`` (:func:`.jobs.ended_from`); one that left Slurm's
