@@ -1,14 +1,21 @@
-"""Scheduler benchmarks (issue #4): launch overhead, metric ingestion, reconcile of a finished sweep.
+"""Scheduler benchmarks (issue #4, #16): launch overhead, metric ingestion, reconcile of a finished sweep.
 
-    python bench/bench_scheduler.py [launch|ingest|reconcile|all] [--runs 500] [--workers 2] [--repeats 3]
+    python bench/bench_scheduler.py [launch|ingest|reconcile|all] [--runs 300] [--workers 2] [--repeats 3]
 
-launch     N no-op runs at K workers: `orchestra up --headless` wall time against the floor, a minimal
-           asyncio loop that spawns the same child work (`python -m orchestra.runtime <run-dir>` on the same
-           kind of run directories, K at a time), measured in the same run, alternating; medians.
+launch     N no-op runs at K workers: `orchestra up --headless` wall time against floors spawned by a
+           bare asyncio loop, K at a time, measured in the same run, alternating; medians:
+           - the cloudpickle floor (the target, issue #16): `python -I -c "import cloudpickle, json;
+             f = cloudpickle.load(open('payload.pkl','rb')); print(json.dumps(f(0.5)))"`, the least a
+             run that executes a pickled function can do;
+           - the old floor: orchestra's own child (`python -m orchestra.runtime <run-dir>`), which
+             measures the orchestrator alone and hides the child's cost;
+           - `python -c pass`: the interpreter's own start-up.
 ingest     50 concurrent runs each dumping 200 records/s for 10 s through the real scheduler: records lost
            (must be 0) and the orchestrator's own CPU time.
 reconcile  `orchestra up` on a 10,000-run sweep whose runs are all completed: time until it decides there
-           is nothing to do (whole command, and reconcile() alone); target < 1 s.
+           is nothing to do (whole command, and the session's prepare() alone); target < 1 s.
+first      `orchestra up --headless` of a new 1,000-run sweep: from starting the command to the first run's
+           process being spawned (its status.json's started_at); target < 0.5 s (issue #16, goal 3).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -45,34 +53,73 @@ def orchestra(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
 # ------------------------------------------------------------------------------------------- launch
 
 
-async def floor(run_dirs: list[Path], workers: int) -> float:
-    """The least any orchestrator can do: spawn each run's child work, K at a time, and wait."""
+CLOUDPICKLE_FLOOR = (
+    "import cloudpickle, json; f = cloudpickle.load(open('payload.pkl','rb')); print(json.dumps(f(0.5)))"
+)
+
+
+def floor_entry(x: float) -> None:
+    """The floor's pickled function: a no-op like the sweep's entry (pickled by value, as that is)."""
+    return None
+
+
+async def spawn_all(commands: list[tuple[list[str], Path, Path, dict[str, str]]], workers: int) -> float:
+    """Spawn each ``(argv, cwd, log, env)``, K at a time, as bare as an orchestrator can; wall seconds."""
     sem = asyncio.Semaphore(workers)
 
-    async def one(d: Path) -> None:
+    async def one(argv: list[str], cwd: Path, log_path: Path, env: dict[str, str]) -> None:
         async with sem:
-            with open(d / "output.log", "ab") as log:
-                env = {
-                    **os.environ,
-                    "ORCHESTRA_RUN_DIR": str(d),
-                    "ORCHESTRA_ATTEMPT": "1",
-                    "ORCHESTRA_PARENT_PID": str(os.getpid()),
-                }
+            with open(log_path, "ab") as log:
                 p = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "orchestra.runtime",
-                    str(d),
+                    *argv,
+                    stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    cwd=cwd,
                     env=env,
                     start_new_session=True,
                 )
-                await p.wait()
+                if await p.wait() != 0:
+                    raise SystemExit(f"{argv} failed; see {log_path}")
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(one(d) for d in run_dirs))
+    await asyncio.gather(*(one(*c) for c in commands))
     return time.perf_counter() - t0
+
+
+def cloudpickle_floor(work: Path, run_dirs: list[Path], workers: int) -> float:
+    import cloudpickle
+
+    (work / "payload.pkl").write_bytes(cloudpickle.dumps(floor_entry))
+    argv = [sys.executable, "-I", "-c", CLOUDPICKLE_FLOOR]
+    env = dict(os.environ)
+    return asyncio.run(spawn_all([(argv, work, d / "floor.log", env) for d in run_dirs], workers))
+
+
+def orchestra_child_floor(run_dirs: list[Path], workers: int) -> float:
+    """The old floor: orchestra's own child on the same run directories (it re-runs them)."""
+    commands = []
+    for d in run_dirs:
+        env = {
+            **os.environ,
+            "ORCHESTRA_RUN_DIR": str(d),
+            "ORCHESTRA_ATTEMPT": "2",
+            "ORCHESTRA_PARENT_PID": str(os.getpid()),
+        }
+        commands.append(
+            (
+                [sys.executable, "-m", "orchestra.runtime", str(d)],
+                d.parent.parent.parent.parent,
+                d / "output.log",
+                env,
+            )
+        )
+    return asyncio.run(spawn_all(commands, workers))
+
+
+def pass_floor(work: Path, run_dirs: list[Path], workers: int) -> float:
+    argv = [sys.executable, "-c", "pass"]
+    return asyncio.run(spawn_all([(argv, work, d / "pass.log", dict(os.environ)) for d in run_dirs], workers))
 
 
 def bench_launch(n: int, workers: int, repeats: int) -> None:
@@ -87,7 +134,25 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
             sweep = Sweep(noop, Config({{"i": Grid(list(range({n})))}}))
         """,
         )
-        ours, floors = [], []
+        # bytecode cached, as in any installed package, kept out of the source tree; -I floors ignore both
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        warm = write(
+            work / "warm.py",
+            """
+            from orchestra import Sweep, Config, Grid
+            def noop(config):
+                return None
+            sweep = Sweep(noop, Config({"i": Grid([0, 1, 2, 3])}))
+        """,
+        )
+        out = orchestra("up", warm, "--root", work / "sweeps", "--workers", workers, "--headless", cwd=work)
+        assert out.returncode == 0, out.stdout + out.stderr
+        warm_dirs = sorted((work / "sweeps" / "warm" / "runs").glob("*/0"))
+        cloudpickle_floor(work, warm_dirs, workers)
+        orchestra_child_floor(warm_dirs, workers)
+        ours: list[float] = []
+        floors: dict[str, list[float]] = {"cloudpickle": [], "old": [], "pass": []}
         for rep in range(repeats):
             t0 = time.perf_counter()
             out = orchestra(
@@ -106,14 +171,30 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
             assert out.returncode == 0, out.stdout + out.stderr
             run_dirs = sorted((work / "sweeps" / f"r{rep}" / "runs").glob("*/0"))
             assert len(run_dirs) == n
-            floors.append(asyncio.run(floor(run_dirs, workers)))
+            floors["cloudpickle"].append(cloudpickle_floor(work, run_dirs, workers))
+            floors["old"].append(orchestra_child_floor(run_dirs, workers))
+            floors["pass"].append(pass_floor(work, run_dirs, workers))
             print(
-                f"  repeat {rep}: orchestra up {ours[-1]:.2f}s  floor {floors[-1]:.2f}s  ratio {ours[-1] / floors[-1]:.3f}"
+                f"  repeat {rep}: orchestra up {ours[-1]:.2f}s  cloudpickle floor {floors['cloudpickle'][-1]:.2f}s "
+                f"(ratio {ours[-1] / floors['cloudpickle'][-1]:.3f})  old floor {floors['old'][-1]:.2f}s  "
+                f"python -c pass {floors['pass'][-1]:.2f}s"
             )
-        o, fl = statistics.median(ours), statistics.median(floors)
+        o = statistics.median(ours)
+        cp, old, bare = (statistics.median(floors[k]) for k in ("cloudpickle", "old", "pass"))
+
+        def paired(
+            k: str,
+        ) -> float:  # each repeat's ratio, measured back to back: steadier on a loaded machine
+            return statistics.median(a / b for a, b in zip(ours, floors[k]))
+
         print(
-            f"launch: {n} no-op runs, K={workers}: orchestra up {o:.2f}s (median of {repeats}), floor {fl:.2f}s, "
-            f"ratio {o / fl:.3f} (target <= 1.10); per run {1000 * o / n:.1f} ms vs {1000 * fl / n:.1f} ms"
+            f"launch: {n} no-op runs, K={workers}, medians of {repeats}: orchestra up {o:.2f}s, "
+            f"cloudpickle floor {cp:.2f}s, ratio {paired('cloudpickle'):.3f} (median of the repeats' ratios; "
+            f"target <= 1.10); per run {1000 * o / n:.1f} ms vs {1000 * cp / n:.1f} ms"
+        )
+        print(
+            f"launch: old floor (orchestra's own child spawned by asyncio) {old:.2f}s, ratio {paired('old'):.3f}; "
+            f"python -c pass {bare:.2f}s ({1000 * bare / n:.1f} ms per run)"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -125,8 +206,8 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
 def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None:
     import anyio
 
-    sys.path.insert(0, str(REPO))
-    from tests.helpers import build_scheduler
+    from orchestra.plan.loader import load_sweep_file
+    from orchestra.service.session import UpOptions, open_session, prepare
 
     work = Path(tempfile.mkdtemp(prefix="orch-bench-ingest-"))
     try:
@@ -146,11 +227,18 @@ def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None
             sweep = Sweep(loud, Config({{"i": Grid(list(range({runs})))}}))
         """,
         )
-        sched = build_scheduler(f, work / "sweeps", workers=runs, metrics_interval=0.5)
+        options = UpOptions(root=work / "sweeps", workers=runs, metrics_interval=0.5, cwd=work)
+        prepared = prepare(load_sweep_file(str(f)), options)
+
+        async def run() -> Any:
+            async with open_session(prepared) as session:
+                await session.run()
+                return session.scheduler
+
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        anyio.run(sched.run)
+        sched = anyio.run(run)
         wall = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -177,9 +265,9 @@ def bench_ingest(runs: int = 50, rate: int = 200, seconds: float = 10.0) -> None
 
 def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
     from orchestra.plan.loader import load_sweep_file
-    from orchestra.plan.prepare import apply, reconcile
+    from orchestra.plan.prepare import apply
     from orchestra.rundir import Exit, Reason, State, Status
-    from orchestra.runtime.payload import dumps_entry
+    from orchestra.service.session import UpOptions, prepare
 
     work = Path(tempfile.mkdtemp(prefix="orch-bench-reconcile-"))
     try:
@@ -193,9 +281,10 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
         """,
         )
         loaded = load_sweep_file(str(f))
-        payload = dumps_entry(loaded.sweep.entry, by_value=[loaded.module])
-        rec = reconcile(loaded, work / "sweeps", payload=payload)
-        apply(rec, payload)
+        options = UpOptions(root=work / "sweeps", workers=2)
+        prepared = prepare(loaded, options)
+        rec = prepared.rec
+        apply(rec, prepared.payload)
         now = time.time()
         for r in rec.runs:
             r.dir.path.mkdir(parents=True)
@@ -209,7 +298,7 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
             whole.append(time.perf_counter() - t0)
             assert out.returncode == 0 and "nothing to do" in out.stdout, out.stdout + out.stderr
             t0 = time.perf_counter()
-            rec = reconcile(loaded, work / "sweeps", payload=payload)
+            rec = prepare(loaded, options).rec  # reads only: pickling, the backend's check, reconcile
             inner.append(time.perf_counter() - t0)
             assert not rec.to_start
         t0 = time.perf_counter()
@@ -217,8 +306,57 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
         startup = time.perf_counter() - t0
         print(
             f"reconcile: {n} completed runs: `orchestra up` decides nothing to do in {statistics.median(whole):.3f}s "
-            f"(median of {repeats}; target < 1 s); reconcile() alone {statistics.median(inner):.3f}s; "
+            f"(median of {repeats}; target < 1 s); prepare() alone {statistics.median(inner):.3f}s; "
             f"python + orchestra import floor {startup:.3f}s"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------- first
+
+
+def bench_first(n: int = 1000, repeats: int = 5) -> None:
+    import json
+    import signal
+
+    work = Path(tempfile.mkdtemp(prefix="orch-bench-first-"))
+    try:
+        f = write(
+            work / "big.py",
+            f"""
+            from orchestra import Sweep, Config, Grid
+            def noop(config):
+                return None
+            sweep = Sweep(noop, Config({{"i": Grid(list(range({n})))}}))
+        """,
+        )
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as an installed package has it
+        os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        firsts = []
+        for rep in range(repeats + 1):  # the first warms the bytecode and the page cache
+            argv = [sys.executable, "-m", "orchestra", "up", str(f), "--headless", "--name", f"r{rep}"]
+            t0 = time.time()
+            p = subprocess.Popen(argv, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            runs = work / "sweeps" / f"r{rep}" / "runs"
+            first = None
+            while first is None and p.poll() is None:
+                for status in runs.glob("*/0/status.json") if runs.is_dir() else []:
+                    try:
+                        started = json.loads(status.read_bytes()).get("started_at")
+                    except ValueError:
+                        continue
+                    if started:
+                        first = started
+                time.sleep(0.002)
+            p.send_signal(signal.SIGINT)
+            p.wait()
+            assert first is not None, "no run started"
+            if rep:
+                firsts.append(first - t0)
+        print(
+            f"first: `orchestra up` of a new {n}-run sweep to its first run spawned: "
+            f"{statistics.median(firsts):.3f}s (median of {repeats}; target < 0.5 s)"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -226,11 +364,15 @@ def bench_reconcile(n: int = 10_000, repeats: int = 5) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", nargs="?", default="all", choices=["launch", "ingest", "reconcile", "all"])
-    p.add_argument("--runs", type=int, default=500)
+    p.add_argument(
+        "what", nargs="?", default="all", choices=["launch", "ingest", "reconcile", "first", "all"]
+    )
+    p.add_argument("--runs", type=int, default=300)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
+    if a.what in ("first", "all"):
+        bench_first()
     if a.what in ("reconcile", "all"):
         bench_reconcile()
     if a.what in ("ingest", "all"):

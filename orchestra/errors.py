@@ -7,7 +7,6 @@ the CLI prints it and exits with status 2. Any other exception is a bug in orche
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -48,5 +47,7 @@ class CompatAssertionError(SpaceError, AssertionError):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """``"; did you mean 'status'?"`` when a candidate is close to ``word``, else ``""``."""
+    import difflib  # here, not above: every run's process imports this module and never needs it
+
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""

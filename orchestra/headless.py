@@ -45,11 +45,29 @@ async def show(
     console = Console(file=file, force_terminal=tty, soft_wrap=True, highlight=False)
     events = scheduler.events()
     total = len(scheduler.snapshot().rows)
+    said: set[str] = set()
+
+    def say_alerts(printer: Console) -> None:
+        for text in scheduler.snapshot().alerts:
+            if text not in said:
+                said.add(text)
+                printer.print(f"orchestra: {text}", markup=False)
+
     if not console.is_terminal:
-        async with events:
-            async for ev in events:
-                if ev.row.state.finished:
-                    console.print(finished_line(ev.row), markup=False)
+
+        async def print_alerts() -> None:
+            while True:
+                say_alerts(console)
+                await anyio.sleep(0.5)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(print_alerts)
+            async with events:
+                async for ev in events:
+                    if ev.row.state.finished:
+                        console.print(finished_line(ev.row), markup=False)
+            say_alerts(console)
+            tg.cancel_scope.cancel()
         return
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -88,6 +106,7 @@ async def show(
             tg.start_soon(print_events)
             while not scheduler.done:
                 refresh()
+                say_alerts(progress.console)
                 await anyio.sleep(0.25)
             refresh()
             tg.cancel_scope.cancel()

@@ -109,12 +109,17 @@ def with_environ(name: str, predicate: Callable[[str], bool]) -> list[int]:
     return out
 
 
-def children(pid: int | None = None) -> list[int]:
-    """Direct children of ``pid`` (default: this process), from ``/proc/<pid>/task/*/children``."""
+def children(pid: int | None = None, *, all_threads: bool = True) -> list[int]:
+    """Direct children of ``pid`` (default: this process), from ``/proc/<pid>/task/*/children``.
+
+    ``all_threads=False`` reads the main thread's list alone: where orphans adopted by a subreaper
+    appear (the kernel hands them to its thread-group leader while it lives), and one read
+    instead of one per thread.
+    """
     pid = os.getpid() if pid is None else pid
     out: list[int] = []
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
+        tasks = os.listdir(f"/proc/{pid}/task") if all_threads else [str(pid)]
     except OSError:
         return out
     for tid in tasks:

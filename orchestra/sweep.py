@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from orchestra.errors import UserError
+from orchestra.errors import PlanError, UserError
+from orchestra.pathnames import check_path_component
+from orchestra.redact import secret_name, secret_value
+from orchestra.runtime.snapshot import SNAPSHOT_MODES as SNAPSHOT_MODES
+from orchestra.runtime.snapshot import check_snapshot_settings
 from orchestra.space.config import Config
-from orchestra.space.naming import check_path_component
 from orchestra.space.params import derive_seed, seeded_draws
 from orchestra.space.values import to_json_value
 from orchestra.space.variant import Space, Variant, as_space
@@ -17,23 +22,9 @@ from orchestra.units import parse_bytes, parse_duration
 if TYPE_CHECKING:
     from orchestra.slurm import Slurm
 
-SNAPSHOT_MODES = ("all", "last", "gap", "gap_and_last", "gap_overwrite", "none")
 ORDERS = ("sweep", "round_robin")
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 MIN_LOG = 64 << 10  # below this a bounded output.log would be all marker
-
-
-def check_snapshot_settings(mode: str, gap: int) -> None:
-    """garage's rules: a known mode, ``gap >= 1``, ``last`` only with gap 1, ``gap_overwrite`` with gap > 1."""
-    if mode not in SNAPSHOT_MODES:
-        raise UserError(f"snapshot_mode {mode!r} is not one of {', '.join(SNAPSHOT_MODES)}")
-    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
-        raise UserError(f"snapshot_gap must be a positive integer, got {gap!r}")
-    if mode == "last" and gap != 1:
-        raise UserError(f"snapshot_mode 'last' saves every iteration, so snapshot_gap must be 1 (got {gap})")
-    if mode == "gap_overwrite" and gap <= 1:
-        raise UserError(
-            "snapshot_mode 'gap_overwrite' needs snapshot_gap > 1; use 'last' to save every iteration"
-        )
 
 
 @dataclass(frozen=True)
@@ -135,6 +126,18 @@ class Sweep:
     Each run calls ``entry`` in its own process with what it names among ``config``, ``seed``,
     ``device``, ``logdir``, ``ctx`` (or garage's ``ctxt``) and the top-level config keys.
 
+    ``env`` adds variables to every run's environment: ``{"NAME": "value"}`` sets one;
+    ``{"NAME": None}`` (or ``env=["NAME", ...]``) passes ``NAME`` on from the environment of
+    ``orchestra up``. A secret (its name or value looks like a credential: see
+    :mod:`orchestra.redact`) is never written to disk: ``sweep.json`` records its name only, and
+    its value is taken from the environment of ``orchestra up``, every time; give it as
+    ``os.environ["NAME"]`` or None, not as a literal in the sweep file (whose text travels in
+    ``payload.pkl``). ``up`` stops with one line when such a variable is not set.
+
+    ``preload`` names modules (``["numpy", "gymnasium", "torch"]``) that a zygote process imports
+    once per sweep; each run is then forked from it instead of starting a fresh interpreter
+    (a warm start: docs/run-directory.md). Where that cannot be safe, runs start cold.
+
     ``step`` names the logged key that is the x axis of every record (``"env_steps"``); without
     it the first recognised step name a record logged is (``orchestra.rundir.steps.STEP_KEYS``).
     ``objective`` and ``mode`` (``"max"`` or ``"min"``) name the metric that tells configs apart:
@@ -165,9 +168,10 @@ class Sweep:
         timeout: str | float | None = None,
         max_failures: int | None = None,
         order: str = "sweep",
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | Iterable[str] | None = None,
         archive_launch_repo: bool = False,
         backend: Slurm | str | None = None,
+        preload: Iterable[str] = (),
         sample_seed: int | None = None,
         max_log: str | int | None = "1GiB",
         step: str | None = None,
@@ -211,9 +215,10 @@ class Sweep:
         if order not in ORDERS:
             raise UserError(f"Sweep order {order!r} is not one of {', '.join(ORDERS)}")
         self.order = order
-        self.env = {str(k): str(v) for k, v in (env or {}).items()}
+        self.env, self.env_from_launch, self._env_problem = _resolve_env(env)
         self.archive_launch_repo = bool(archive_launch_repo)
         self.backend = _check_backend(backend)
+        self.preload = _check_preload(preload)
         if sample_seed is not None and (isinstance(sample_seed, bool) or not isinstance(sample_seed, int)):
             raise UserError(f"Sweep sample_seed must be an integer, got {sample_seed!r}")
         self.sample_seed = sample_seed
@@ -242,7 +247,12 @@ class Sweep:
             from orchestra.search.stoppers import stopper_from_json
 
             options["stopper"] = stopper_from_json(stopper)
-        return cls(
+        # secrets were recorded by name only: their values come from this up's environment again
+        options["env"] = {
+            **(settings.get("env") or {}),
+            **dict.fromkeys(settings.get("env_from_launch") or ()),
+        }
+        sweep = cls(
             _recorded_entry,
             _RecordedSpace(record),
             list(record.get("seeds") or [0]),
@@ -250,6 +260,8 @@ class Sweep:
             **{k: v for k, v in resources.items() if v is not None},
             **options,
         )
+        sweep.check_env()  # before anything is written, as reconcile checks a sweep file's
+        return sweep
 
     def plan(
         self, name: str | None = None, *, space: Space | None = None, seeds: tuple[int, ...] | None = None
@@ -283,9 +295,11 @@ class Sweep:
             "timeout": self.timeout,
             "max_failures": self.max_failures,
             "order": self.order,
-            "env": self.env,
+            "env": {k: v for k, v in self.env.items() if k not in self.env_from_launch},
+            "env_from_launch": list(self.env_from_launch),
             "archive_launch_repo": self.archive_launch_repo,
             **({"backend": {"slurm": self.backend.to_json()}} if self.backend is not None else {}),
+            "preload": list(self.preload),
             "max_log": self.max_log,
             "step": self.step,
             "objective": self.objective,
@@ -314,6 +328,11 @@ class Sweep:
             },
             "budget": self.budget,
         }
+
+    def check_env(self) -> None:
+        """Raise PlanError when an ``env`` entry cannot be given to the runs (checked before launch)."""
+        if self._env_problem is not None:
+            raise PlanError(self._env_problem)
 
     def run_options(self) -> dict[str, Any]:
         """What the run's own process needs to know, written into each ``config.json``."""
@@ -393,6 +412,64 @@ def _check_util(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
         raise UserError(f"Sweep max_gpu_util must be a percentage in (0, 100], got {value!r}")
     return float(value)
+
+
+def _resolve_env(
+    env: Mapping[str, str | None] | Iterable[str] | None,
+) -> tuple[dict[str, str], tuple[str, ...], str | None]:
+    """``(values for the runs, names taken from the launching environment, first problem or None)``."""
+    if env is None:
+        return {}, (), None
+    if isinstance(env, str):
+        raise UserError(f"Sweep env must be a dict or a list of names, got the string {env!r}")
+    items = list(env.items()) if isinstance(env, Mapping) else [(name, None) for name in env]
+    values: dict[str, str] = {}
+    from_launch: list[str] = []
+    problem: str | None = None
+    for name, value in items:
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            raise UserError(f"Sweep env: {name!r} is not an environment variable name")
+        launching = os.environ.get(name)
+        text = None if value is None else str(value)
+        if text is not None and text != launching and (secret_name(name) or secret_value(text)):
+            problem = problem or (
+                f"Sweep env {name!r} looks like a secret, and orchestra never writes secrets to disk: export "
+                f"{name} in the environment of `orchestra up` and write env={{{name!r}: None}} (or "
+                f"os.environ[{name!r}]) in the sweep file instead of its value"
+            )
+            continue
+        if text is None or secret_name(name) or secret_value(text):
+            from_launch.append(name)
+            if launching is None:
+                problem = problem or (
+                    f"Sweep env {name!r} is taken from the environment of `orchestra up`, where it is not set; "
+                    f"export {name} first (orchestra passes it to the runs and never writes it to disk)"
+                )
+                continue
+            text = launching
+        values[name] = text
+    return values, tuple(from_launch), problem
+
+
+def _check_preload(preload: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(preload, str):
+        preload = [preload]
+    out = tuple(preload)
+    for name in out:
+        if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name):
+            raise UserError(f"Sweep preload: {name!r} is not a module name (e.g. 'numpy' or 'torch.nn')")
+    dupes = sorted({n for n in out if out.count(n) > 1})
+    if dupes:
+        raise UserError(f"Sweep preload lists {dupes[0]!r} twice")
+    import importlib.util
+
+    for name in out:
+        top = name.split(".")[0]
+        if importlib.util.find_spec(top) is None:  # finds, does not import
+            raise UserError(
+                f"Sweep preload {name!r}: no module {top!r} is installed; fix the name or install it"
+            )
+    return out
 
 
 def _recorded_entry(*args: Any, **kwargs: Any) -> None:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestra import __version__
+from orchestra.atomic import remove_stale_temps
 from orchestra.errors import PlanError
+from orchestra.pathnames import check_path_component
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.overrides import Override
 from orchestra.plan.overrides import apply as apply_overrides
@@ -31,7 +33,10 @@ from orchestra.plan.overrides import parse_all as parse_overrides
 from orchestra.plan.overrides import shown as shown_overrides
 from orchestra.plan.overrides import texts as override_texts
 from orchestra.rundir import (
+    CONFIG_JSON,
     FORMAT,
+    RUNS,
+    STATUS_JSON,
     Exit,
     Reason,
     RunDir,
@@ -42,8 +47,8 @@ from orchestra.rundir import (
     read_json_or_none,
     write_json,
 )
+from orchestra.rundir.files import DIR_MODE, open_dir_nofollow
 from orchestra.rundir.plan import run_numbers
-from orchestra.space.naming import check_path_component
 from orchestra.space.variant import Variant
 from orchestra.sweep import Plan, RunSpec
 
@@ -112,6 +117,7 @@ def reconcile(
     ``overrides`` (the command line's) change the space; None keeps those the plan was made with.
     """
     sweep = loaded.sweep
+    sweep.check_env()
     name = sweep_name(loaded, name)
     sweep_dir = SweepDir(Path(root) / name)
     notes: list[str] = []
@@ -160,8 +166,15 @@ def reconcile(
         key=lambda r: int(r[2]),
     )
     extra = _proposal_fields(old)
+    started = _started_variants(sweep_dir)
     runs = [
-        _decide(spec, sweep_dir, retry_failed, extra.get(spec.variant.name, {}).get("labels", {}))
+        _decide(
+            spec,
+            sweep_dir,
+            retry_failed,
+            extra.get(spec.variant.name, {}).get("labels", {}),
+            spec.variant.name in started,
+        )
         for spec in plan.runs
     ]
     record = {
@@ -219,18 +232,30 @@ def _effective_overrides(
 
 def apply(rec: Reconciled, payload: bytes, *, launch: bool = True) -> list[str]:
     """Write the payload, ``sweep.json`` and (``launch``) ``launch/``; returns warning lines (a large
-    launch archive). A sweep run again from its record keeps the launch it was made with."""
-    from orchestra.runtime.metadata import write_launch
+    launch archive). A sweep run again from its record keeps the launch it was made with.
+
+    Called under the sweep's lock, so no other orchestrator writes here: the temp files that
+    orchestrators write (``.payload.pkl.*.tmp``, ``.sweep.json.*.tmp``, a run's
+    ``.status.json.*.tmp`` and ``.config.json.*.tmp``) are left by a killed one and removed. Runs
+    remove their own (result, metadata, snapshots) when their next attempt starts: on a cluster a
+    run may still be alive while this runs.
+    """
+    from orchestra.plan.launch import write_launch
     from orchestra.runtime.payload import write_payload
 
-    rec.sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    rec.sweep_dir.runs.mkdir(exist_ok=True)
-    write_payload(rec.sweep_dir.payload, payload)
-    write_json(rec.sweep_dir.sweep_json, rec.record)
+    sweep = rec.sweep_dir
+    sweep.path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    _ensure_runs_dir(sweep)
+    remove_stale_temps(sweep.path)
+    write_payload(sweep.payload, payload)
+    write_json(sweep.sweep_json, rec.record)
+    for r in rec.runs:
+        if r.start or r.orphaned:  # the runs whose status a killed orchestrator may have been writing
+            remove_stale_temps(r.dir.path, ORCHESTRATOR_FILES)
     if not launch:
         return []
     return write_launch(
-        rec.sweep_dir, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
+        sweep, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
     )
 
 
@@ -250,8 +275,15 @@ def reconcile_recorded(sweep_dir: SweepDir, *, retry_failed: bool = False) -> Re
             f"{sweep_dir.sweep_json}: a variant or run is malformed ({exc!r}); repair or remove it"
         ) from None
     extra = _proposal_fields(record)
+    started = _started_variants(sweep_dir)
     runs = [
-        _decide(spec, sweep_dir, retry_failed, extra.get(spec.variant.name, {}).get("labels", {}))
+        _decide(
+            spec,
+            sweep_dir,
+            retry_failed,
+            extra.get(spec.variant.name, {}).get("labels", {}),
+            spec.variant.name in started,
+        )
         for spec in plan.runs
     ]
     notes = []
@@ -287,9 +319,32 @@ def mark_retry(rec: Reconciled, texts: Sequence[str]) -> Reconciled:
     return replace(rec, runs=runs)
 
 
-def _decide(spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool, labels: Mapping[str, Any]) -> PlannedRun:
+ORCHESTRATOR_FILES = (STATUS_JSON, CONFIG_JSON)  # what the orchestrator writes in a run directory
+
+
+def _ensure_runs_dir(sweep: SweepDir) -> None:
+    """Make ``runs/`` (0755); a link or a file in its place is refused, never followed."""
+    fd = os.open(sweep.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(open_dir_nofollow(fd, RUNS, create=True, where=str(sweep.runs)))
+    finally:
+        os.close(fd)
+
+
+def _started_variants(sweep_dir: SweepDir) -> set[str]:
+    """Names of the variants that have a directory: only their runs can have a status to read."""
+    try:
+        return set(os.listdir(sweep_dir.runs))
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+
+
+def _decide(
+    spec: RunSpec, sweep_dir: SweepDir, retry_failed: bool, labels: Mapping[str, Any], started: bool
+) -> PlannedRun:
     run_dir = sweep_dir.run(spec.variant.name, spec.seed)
-    status = run_dir.read_status()
+    # a fresh sweep of 100,000 runs needs no 100,000 failed opens to learn that none has started
+    status = run_dir.read_status() if started else None
     if status is not None and (
         status.state is State.RUNNING or (status.state is State.QUEUED and status.handle)
     ):  # running, or waiting in a backend's own queue (a pending Slurm job): the backend recovers it

@@ -9,25 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.errors import RunDirError
+from orchestra.pathnames import check_path_component
 from orchestra.rundir.jsonio import read_json, read_json_or_none, write_json
+from orchestra.rundir.names import (
+    CONFIG_JSON,
+    FORMAT,
+    LAUNCH,
+    LOCK,
+    METADATA_JSON,
+    METRICS_JSONL,
+    OUTPUT_LOG,
+    PAYLOAD,
+    RESULT_JSON,
+    RUNS,
+    SNAPSHOTS,
+    STATUS_JSON,
+    SWEEP_JSON,
+)
 from orchestra.rundir.status import Status
-from orchestra.space.naming import check_path_component
-
-SWEEP_JSON = "sweep.json"
-PAYLOAD = "payload.pkl"
-LOCK = "orchestra.lock"
-LAUNCH = "launch"
-RUNS = "runs"
-
-CONFIG_JSON = "config.json"
-STATUS_JSON = "status.json"
-METADATA_JSON = "metadata.json"
-RESULT_JSON = "result.json"
-OUTPUT_LOG = "output.log"
-METRICS_JSONL = "metrics.jsonl"
-SNAPSHOTS = "snapshots"
-
-FORMAT = 1  # the version of this layout, written into sweep.json
 
 
 class RunDir:

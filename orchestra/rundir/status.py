@@ -9,12 +9,6 @@ from typing import Any
 
 from orchestra.errors import RunDirError
 
-# Exit statuses of `python -m orchestra.runtime` (anything else is the user's own sys.exit code).
-EXIT_OK = 0
-EXIT_ERROR = 1  # the entry function raised; result.json has the exception
-EXIT_SETUP = 3  # the run could not start (bad run dir, payload, missing parameter); retrying will not help
-EXIT_TERMINATED = 128 + 15  # SIGTERM reached the run and it stopped
-
 
 class State(str, Enum):
     """Where a run is: pueue's vocabulary, narrowed to what a sweep needs.

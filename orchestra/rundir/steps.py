@@ -12,7 +12,6 @@ prefix (stable-baselines' ``time/total_timesteps``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -68,7 +67,9 @@ def as_step(value: Any) -> int | None:
     """``value`` as a step: an int, or a float with an integral value; None for anything else."""
     if type(value) is int:
         return value
-    if type(value) is float and math.isfinite(value) and value.is_integer():
+    if (
+        type(value) is float and value.is_integer()
+    ):  # False for nan and inf (no math import on the run's path)
         return int(value)
     return None
 

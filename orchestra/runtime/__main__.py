@@ -1,8 +1,6 @@
 """``python -m orchestra.runtime <run-dir>``: see :mod:`orchestra.runtime.entrypoint`."""
 
-import sys
-
-from orchestra.runtime.entrypoint import main
+from orchestra.runtime.entrypoint import exit_with, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

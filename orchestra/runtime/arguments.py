@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.errors import UserError
@@ -24,16 +23,24 @@ class EntryArgumentError(UserError):
     """The entry function asks for something the run cannot give it."""
 
 
-@dataclass(frozen=True)
 class Call:
-    """A function with the arguments it will be called with."""
+    """A function with the arguments it will be called with (a plain class: a dataclass costs
+    every run's start-up the compiling of its generated methods)."""
 
-    fn: Callable[..., Any]
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("args", "fn", "kwargs")
+
+    def __init__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs if kwargs is not None else {}
 
     def __call__(self) -> Any:
         return self.fn(*self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"Call({self.fn!r}, {self.args!r}, {self.kwargs!r})"
 
 
 def bind(fn: Callable[..., Any], config: Mapping[str, Any], facts: Mapping[str, Callable[[], Any]]) -> Call:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestra.rundir import SNAPSHOTS
+from orchestra.rundir.names import SNAPSHOTS
 from orchestra.runtime.logger import Logger
 from orchestra.runtime.snapshot import Snapshotter
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class RunContext:
@@ -46,14 +48,30 @@ class RunContext:
         logger: Logger | None = None,
         snapshot_mode: str = "last",
         snapshot_gap: int = 1,
+        run_dir_fd: int | None = None,
     ) -> None:
-        self.logdir = Path(logdir)
+        self._logdir = os.fspath(logdir)
+        self._path: Path | None = None
         self.seed = seed
         self.config = config
         self.device = device
         self.attempt = attempt
         self.logger = logger if logger is not None else Logger()
-        self.snapshotter = Snapshotter(self.logdir / SNAPSHOTS, snapshot_mode, snapshot_gap, create=False)
+        self.snapshotter = Snapshotter(
+            os.path.join(self._logdir, SNAPSHOTS),
+            snapshot_mode,
+            snapshot_gap,
+            create=False,
+            parent_fd=run_dir_fd,
+        )
+
+    @property
+    def logdir(self) -> Path:
+        if self._path is None:
+            from pathlib import Path  # made when asked for: a run that never asks does not import pathlib
+
+            self._path = Path(self._logdir)
+        return self._path
 
     @property
     def snapshot_dir(self) -> str:
@@ -87,4 +105,4 @@ class RunContext:
         return (0 if itr is None else itr + 1), obj
 
     def __repr__(self) -> str:
-        return f"RunContext(logdir={str(self.logdir)!r}, seed={self.seed}, device={self.device!r}, attempt={self.attempt})"
+        return f"RunContext(logdir={self._logdir!r}, seed={self.seed}, device={self.device!r}, attempt={self.attempt})"

@@ -9,8 +9,7 @@ name, so neither is imported here.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 _INT64 = 2**63
@@ -46,7 +45,7 @@ def _scalar(value: Any, max_string: int) -> Any:
     if isinstance(value, int):
         return value if -_INT64 <= value < _INT64 else str(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else _nonfinite(value)
+        return value if value - value == 0.0 else _nonfinite(value)  # inf - inf and nan - nan are nan
     if isinstance(value, str):
         return _clean_str(value, max_string)
     return _NOT_SCALAR
@@ -96,7 +95,7 @@ def _unwrap_scalar(value: Any, squeeze: bool = False) -> Any:
         return value
     try:
         shape = tuple(value.shape)
-        if shape == () or (squeeze and math.prod(shape) == 1):
+        if shape == () or (squeeze and _prod(shape) == 1):
             return value.item()
     except Exception:
         return value
@@ -108,7 +107,7 @@ def _array_as_list(value: Any) -> list[Any] | str | None:
     if type(value).__module__.split(".", 1)[0] not in _ARRAY_MODULES or not hasattr(value, "tolist"):
         return None
     try:
-        size = math.prod(tuple(value.shape))
+        size = _prod(tuple(value.shape))
         if size > MAX_ARRAY:
             return f"{type(value).__name__}(shape={tuple(value.shape)}, dtype={value.dtype})"
         out = value.tolist()
@@ -118,7 +117,15 @@ def _array_as_list(value: Any) -> list[Any] | str | None:
 
 
 def _nonfinite(x: float) -> str:
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return "nan" if x != x else ("inf" if x > 0 else "-inf")
+
+
+def _prod(shape: Iterable[int]) -> int:
+    """``math.prod``, without loading the math module into every run for it."""
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _clean_str(s: str, limit: int) -> str:

@@ -38,14 +38,17 @@ import os
 import pickle
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from orchestra.atomic import atomic_file
-from orchestra.rundir import JsonlWriter
 from orchestra.rundir.steps import row_step
 from orchestra.runtime.jsonsafe import metric_value
+
+if TYPE_CHECKING:
+    from orchestra.rundir.jsonio import JsonlWriter
 
 
 class MetricsWriter:
@@ -58,21 +61,26 @@ class MetricsWriter:
     (earlier attempts) count, so a retried run's implicit steps continue where the last attempt stopped.
     """
 
-    def __init__(self, path: str | os.PathLike[str], attempt: int, step: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        attempt: int,
+        step: str | None = None,
+        *,
+        opener: Callable[[], int] | None = None,
+    ) -> None:
         self.path = os.fspath(path)
         self.attempt = attempt
         self.step = step
+        # opener: returns ``path`` opened for reading and appending (the run opens it without following links)
+        self._opener = opener
         self._writer: JsonlWriter | None = None
         self._count = 0
         self._last: int | None = None  # the last step a row of this attempt logged
 
     def write_rows(self, rows: list[dict[str, Any]], step: str | None = None) -> None:
         if self._writer is None:
-            self._count, complete = _count_lines(self.path)
-            if not complete:  # an earlier writer died mid-line: end that line, so ours stay whole
-                with open(self.path, "ab") as f:
-                    f.write(b"\n")
-            self._writer = JsonlWriter(self.path)
+            self._writer = self._open()
         now = time.time()
         declared = step or self.step
         for values in rows:
@@ -88,6 +96,22 @@ class MetricsWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    def _open(self) -> JsonlWriter:
+        from orchestra.rundir.jsonio import JsonlWriter  # orjson: paid at the first dump, not at start-up
+
+        if self._opener is not None:
+            fd = self._opener()
+        else:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            self._count, complete = _count_lines(fd)
+            if not complete:  # an earlier writer died mid-line: end that line, so ours stay whole
+                os.write(fd, b"\n")
+        except BaseException:
+            os.close(fd)
+            raise
+        return JsonlWriter(self.path, fd=fd)
 
 
 _RUN_METRICS: list[MetricsWriter] = []  # the run's writer, set by the runtime: every Logger uses it
@@ -195,17 +219,14 @@ class RunLogger(Logger):
     recent_only = True
 
 
-def _count_lines(path: str) -> tuple[int, bool]:
-    """Complete lines in ``path`` (0 when missing), and whether it ends with a newline (or is empty).
+def _count_lines(fd: int) -> tuple[int, bool]:
+    """Complete lines in the file open as ``fd``, and whether it ends with a newline (or is empty).
 
-    Read in blocks, so a large file costs little memory.
+    Read in blocks with ``pread``, so a large file costs little memory and the offset is untouched.
     """
-    count, last = 0, b"\n"
-    try:
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                count += block.count(b"\n")
-                last = block[-1:]
-    except FileNotFoundError:
-        pass
+    count, last, offset = 0, b"\n", 0
+    while block := os.pread(fd, 1 << 20, offset):
+        count += block.count(b"\n")
+        last = block[-1:]
+        offset += len(block)
     return count, last == b"\n"

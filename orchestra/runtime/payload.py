@@ -21,7 +21,7 @@ import linecache
 import os
 import types
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import cloudpickle
 
@@ -63,20 +63,47 @@ def dumps_entry(fn: Callable[..., Any], by_value: Iterable[types.ModuleType] = (
 
 
 def write_payload(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write payload bytes atomically (temp file, fsync, rename)."""
-    write_bytes(path, data)
+    """Write payload bytes atomically (temp file, fsync, rename), mode 0644 whatever the umask."""
+    write_bytes(path, data, mode=0o644)
 
 
 def load_payload(path: str | os.PathLike[str]) -> Callable[..., Any]:
-    """Unpickle the entry function; any failure is a PayloadError that says what to fix.
-
-    The sweep file's code objects get their file name back and its launch-time source is
-    registered with :mod:`linecache` (see the module docstring).
-    """
+    """Unpickle the entry function from ``path``; see :func:`load_payload_file`."""
     where = os.fspath(path)
+    with open(where, "rb") as f:
+        return load_payload_file(f, where)
+
+
+def check_payload_file(st: os.stat_result, where: str) -> None:
+    """Refuse a payload that someone else could have written: every run executes what it holds.
+
+    It must belong to this user (or root) and be writable by nobody else (``orchestra up``
+    writes it 0644).
+    """
+    euid = os.geteuid()
+    if st.st_uid not in (euid, 0):
+        raise PayloadError(
+            f"{where}: belongs to uid {st.st_uid}, not to this user (uid {euid}); every run executes it, "
+            "so it must be yours: run `orchestra up` again to rewrite it"
+        )
+    if st.st_mode & 0o022:
+        who = " and ".join(w for w, bit in (("its group", 0o020), ("others", 0o002)) if st.st_mode & bit)
+        raise PayloadError(
+            f"{where}: is writable by {who} (mode {st.st_mode & 0o777:04o}), and every run executes it: "
+            f"`chmod go-w {where}` or run `orchestra up` again, which writes it 0644"
+        )
+
+
+def load_payload_file(f: BinaryIO, where: str) -> Callable[..., Any]:
+    """Unpickle the entry function from the open file ``f``; any failure is a PayloadError that says what to fix.
+
+    The file's owner and mode are checked first (:func:`check_payload_file`). The sweep file's
+    code objects get their file name back and its launch-time source is registered with
+    :mod:`linecache` (see the module docstring).
+    """
+    check_payload_file(os.fstat(f.fileno()), where)
     try:
-        with open(where, "rb") as f:
-            fn = cloudpickle.load(f)
+        fn = cloudpickle.load(f)
         if isinstance(fn, dict) and fn.get("format") == _FORMAT:
             sources = fn["sources"]
             fn = fn["entry"]

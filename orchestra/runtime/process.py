@@ -1,12 +1,17 @@
-"""Process hygiene for a run: line-buffered output, dying with the orchestrator, SIGTERM as an exception."""
+"""Process hygiene for a run: line-buffered output, dying with its parent, SIGTERM as an exception."""
 
 from __future__ import annotations
 
+import importlib
 import os
-import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
+
+# The C module behind ``signal``: the Python one builds enums that cost every run ~0.5 ms.
+signal: Any = importlib.import_module("_signal")
 
 PR_SET_PDEATHSIG = 1
 
@@ -38,28 +43,85 @@ def line_buffer_stdio() -> None:
             reconfigure(line_buffering=True)
 
 
-def die_with_parent(expected_parent: int | None) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies, and die now if it already has.
+def die_with_parent(expected_parent: int, sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to SIGKILL (or send ``sig`` to) this process when its parent dies, and die now if it already has.
 
-    The parent-death signal fires when the *thread* that started this process exits, so the
-    orchestrator must start runs from a thread that lives as long as it does. It is set after
-    exec, so a parent that died between fork and here is caught by comparing ``getppid()``
-    with ``expected_parent`` (``ORCHESTRA_PARENT_PID``): the run then ends as a SIGKILL would
-    have ended it. Without ``expected_parent`` (a run started by hand) only the signal is set.
+    Called only when the backend asks for the link (``ORCHESTRA_PARENT_PID``): a local run dies
+    with its orchestrator (or with the zygote it was forked from), a Slurm job (whose parent is
+    slurmstepd) does not. The parent-death signal fires when the *thread* that started this
+    process exits, so the parent must start runs from a thread that lives as long as it does. It
+    is set after exec (or fork), so a parent that died in between is caught by comparing
+    ``getppid()`` with ``expected_parent``: the run then ends as a SIGKILL would have ended it.
     """
     if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            err = ctypes.get_errno()
+        err = set_parent_death_signal(sig)
+        if err:
             print(f"[orchestra] prctl(PR_SET_PDEATHSIG) failed: {os.strerror(err)}", file=sys.stderr)
-    if expected_parent is not None and os.getppid() != expected_parent:
+    if os.getppid() != expected_parent:
         print(
-            f"[orchestra] the orchestrator (pid {expected_parent}) is gone before the run started; exiting",
+            f"[orchestra] the process that started this run (pid {expected_parent}) is gone before the run "
+            "started; exiting",
             file=sys.stderr,
         )
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def set_parent_death_signal(sig: int) -> int:
+    """``prctl(PR_SET_PDEATHSIG, sig)``; returns 0 or the errno (Linux only)."""
+    prctl = _prctl()
+    if prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0:
+        return 0
+    return _get_errno()
+
+
+_PRCTL: list[Callable[..., int]] = []
+
+
+def _prctl() -> Callable[..., int]:
+    """libc's ``prctl``, reached through ``_ctypes`` directly.
+
+    ``import ctypes`` costs about 2 ms, a tenth of a bare Python's start-up, and every run pays
+    it; the four names used here have been in ``_ctypes`` since Python 2.5. Should they ever move,
+    the public module is used instead.
+    """
+    if _PRCTL:
+        return _PRCTL[0]
+    try:
+        import _ctypes
+
+        ct: Any = _ctypes  # private names, typed loosely on purpose
+
+        class _CInt(ct._SimpleCData):
+            _type_ = "i"
+
+        class _Function(ct.CFuncPtr):
+            _flags_ = ct.FUNCFLAG_CDECL | ct.FUNCFLAG_USE_ERRNO
+            _restype_ = _CInt
+
+        class _Libc:
+            _handle = ct.dlopen(None)
+
+        function: Any = _Function(("prctl", _Libc()))
+        call: Callable[..., int] = lambda *args: int(function(*args))  # noqa: E731
+    except (ImportError, AttributeError, TypeError, OSError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.prctl
+    _PRCTL.append(call)
+    return call
+
+
+def _get_errno() -> int:
+    try:
+        import _ctypes
+
+        ct: Any = _ctypes
+        return int(ct.get_errno())
+    except (ImportError, AttributeError):
+        import ctypes
+
+        return ctypes.get_errno()
 
 
 class TermSignal:

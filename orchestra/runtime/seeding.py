@@ -1,21 +1,26 @@
 """Seed ``random``, ``numpy`` and ``torch`` from the run's seed, without importing what the run does not use.
 
-``random`` is seeded at once. numpy and torch are seeded at once when they are already imported,
-and otherwise the moment the run first imports them (an import hook that removes itself), so
-``import torch`` inside the entry function gets a seeded torch, and a run that never touches
-torch does not pay the second it takes to import it. numpy's global generator takes the seed
-modulo 2**32 (its limit); torch gets ``torch.manual_seed(seed)``, which seeds every device.
+Each is seeded at once when it is already imported, and otherwise the moment the run first
+imports it (an import hook that removes itself), so ``import torch`` inside the entry function
+gets a seeded torch, and a run that never touches torch does not pay the second it takes to
+import it (nor one that never uses ``random`` the millisecond of importing that). numpy's global
+generator takes the seed modulo 2**32 (its limit); torch gets ``torch.manual_seed(seed)``, which
+seeds every device.
 """
 
 from __future__ import annotations
 
-import random
+import importlib
 import sys
 import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 Seeder = Callable[[types.ModuleType, int], None]
+
+
+def _seed_random(random: types.ModuleType, seed: int) -> None:
+    random.seed(seed)
 
 
 def _seed_numpy(np: types.ModuleType, seed: int) -> None:
@@ -26,12 +31,20 @@ def _seed_torch(torch: types.ModuleType, seed: int) -> None:
     torch.manual_seed(seed)
 
 
-SEEDERS: dict[str, Seeder] = {"numpy": _seed_numpy, "torch": _seed_torch}
+SEEDERS: dict[str, Seeder] = {"random": _seed_random, "numpy": _seed_numpy, "torch": _seed_torch}
+NEEDED = {"numpy": "numpy.random"}  # what a seeder imports that its module does not import itself
+
+
+def import_what_seeding_needs() -> None:
+    """Import what seeding the modules already imported will import (``numpy.random``: numpy 2
+    imports it on first use, 10-20 ms). A warm-start zygote calls it once, so its runs do not."""
+    for name, needed in NEEDED.items():
+        if name in sys.modules:
+            importlib.import_module(needed)
 
 
 def seed_everything(seed: int) -> None:
-    """Seed ``random`` now, and numpy and torch now or when they are first imported."""
-    random.seed(seed)
+    """Seed ``random``, numpy and torch now, or when they are first imported."""
     pending: dict[str, Seeder] = {}
     for name, seeder in SEEDERS.items():
         module = sys.modules.get(name)

@@ -26,17 +26,14 @@ from __future__ import annotations
 import errno
 import os
 import pickle
-import re
 from typing import Any
 
-import cloudpickle
-
-from orchestra.atomic import atomic_file
+from orchestra.atomic import atomic_file, remove_stale_temps
 from orchestra.errors import UserError
-from orchestra.sweep import check_snapshot_settings
+from orchestra.rundir.files import open_dir_nofollow, open_file_nofollow
 
 PARAMS = "params.pkl"
-_ITR_FILE = re.compile(r"itr_(\d+)\.pkl")
+SNAPSHOT_MODES = ("all", "last", "gap", "gap_and_last", "gap_overwrite", "none")
 
 
 class SnapshotSettingsError(UserError, ValueError):
@@ -47,12 +44,26 @@ class NotAFileError(Exception):
     """garage's error for a snapshot path that exists but is not a file, or does not exist."""
 
 
-def check_settings(mode: str, gap: int) -> None:
-    """garage's validation of a snapshot mode and gap; raises SnapshotSettingsError (a ValueError)."""
-    try:
-        check_snapshot_settings(mode, gap)
-    except UserError as exc:
-        raise SnapshotSettingsError(str(exc)) from None
+def check_snapshot_settings(mode: str, gap: int) -> None:
+    """garage's rules: a known mode, ``gap >= 1``, ``last`` only with gap 1, ``gap_overwrite`` with gap > 1.
+
+    Raises :class:`SnapshotSettingsError` (a UserError and, as in garage, a ValueError).
+    """
+    if mode not in SNAPSHOT_MODES:
+        raise SnapshotSettingsError(f"snapshot_mode {mode!r} is not one of {', '.join(SNAPSHOT_MODES)}")
+    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
+        raise SnapshotSettingsError(f"snapshot_gap must be a positive integer, got {gap!r}")
+    if mode == "last" and gap != 1:
+        raise SnapshotSettingsError(
+            f"snapshot_mode 'last' saves every iteration, so snapshot_gap must be 1 (got {gap})"
+        )
+    if mode == "gap_overwrite" and gap <= 1:
+        raise SnapshotSettingsError(
+            "snapshot_mode 'gap_overwrite' needs snapshot_gap > 1; use 'last' to save every iteration"
+        )
+
+
+check_settings = check_snapshot_settings  # the name orchestra.compat.garage calls it by
 
 
 def itr_file(itr: int) -> str:
@@ -65,6 +76,10 @@ class Snapshotter:
     >>> s = Snapshotter("run/snapshots", snapshot_mode="gap", snapshot_gap=10)
     >>> s.save_itr_params(20, {"weights": w})       # writes itr_20.pkl
     >>> s.load("run/snapshots", "last")             # the newest: params.pkl, else the highest itr_N.pkl
+
+    A run's own snapshotter (``ctx``'s) is given ``parent_fd``, its run directory's descriptor:
+    it then reaches ``snapshots/`` and every file in it without following a link, refuses a
+    ``snapshots`` that is a link, and loads only regular files (:mod:`orchestra.rundir.files`).
     """
 
     def __init__(
@@ -74,6 +89,7 @@ class Snapshotter:
         snapshot_gap: int = 1,
         *,
         create: bool = True,
+        parent_fd: int | None = None,
     ) -> None:
         check_settings(snapshot_mode, snapshot_gap)
         if snapshot_dir is None:
@@ -81,8 +97,9 @@ class Snapshotter:
         self._snapshot_dir = os.fspath(snapshot_dir)
         self._snapshot_mode = snapshot_mode
         self._snapshot_gap = snapshot_gap
+        self._parent_fd = parent_fd
         if create:
-            os.makedirs(self._snapshot_dir, exist_ok=True)
+            os.close(self._open_dir(create=True))
 
     @property
     def snapshot_dir(self) -> str:
@@ -119,12 +136,17 @@ class Snapshotter:
         names = self.files_for(itr)
         if not names:
             return
-        os.makedirs(self._snapshot_dir, exist_ok=True)
-        for name in names:
-            with atomic_file(os.path.join(self._snapshot_dir, name)) as f:
-                cloudpickle.dump(params, f, protocol=pickle.HIGHEST_PROTOCOL)
-                if name == PARAMS:
-                    pickle.dump({"itr": itr}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        import cloudpickle  # the run has it loaded already; a sweep file that only declares modes need not
+
+        dir_fd = self._open_dir(create=True)
+        try:
+            for name in names:
+                with atomic_file(name, dir_fd=dir_fd) as f:
+                    cloudpickle.dump(params, f, protocol=pickle.HIGHEST_PROTOCOL)
+                    if name == PARAMS:
+                        pickle.dump({"itr": itr}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            os.close(dir_fd)
 
     def load(self, load_dir: str | os.PathLike[str], itr: int | str = "last") -> Any:
         """Load one snapshot from ``load_dir``: iteration ``itr``, or ``'last'``/``'first'``.
@@ -142,19 +164,55 @@ class Snapshotter:
         ``itr`` is None for a ``params.pkl`` that does not record its iteration (written by garage).
         """
         try:
-            path = _pick(self._snapshot_dir, "last")
+            dir_fd = self._open_dir(create=False)
         except FileNotFoundError:
             return None
-        with open(path, "rb") as f:
+        try:
+            name = _newest(os.listdir(dir_fd))
+            if name is None:
+                return None
+            where = os.path.join(self._snapshot_dir, name)
+            fd = open_file_nofollow(dir_fd, name, os.O_RDONLY, where=where)
+        finally:
+            os.close(dir_fd)
+        with open(fd, "rb") as f:
             obj = pickle.load(f)
-            if os.path.basename(path) != PARAMS:
-                return _itr_of(os.path.basename(path)), obj
+            if name != PARAMS:
+                return _itr_of(name), obj
             try:
                 trailer = pickle.load(f)
             except EOFError:
                 return None, obj
         itr = trailer.get("itr") if isinstance(trailer, dict) else None
         return (itr if isinstance(itr, int) else None), obj
+
+    def remove_stale_temps(self) -> None:
+        """Remove temp files of snapshot writes that a killed attempt left behind."""
+        try:
+            dir_fd = self._open_dir(create=False)
+        except FileNotFoundError:
+            return
+        try:
+            remove_stale_temps(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _open_dir(self, *, create: bool) -> int:
+        """A descriptor of the snapshot directory (FileNotFoundError when missing and not ``create``)."""
+        if self._parent_fd is not None:
+            name = os.path.basename(self._snapshot_dir)
+            return open_dir_nofollow(self._parent_fd, name, create=create, where=self._snapshot_dir)
+        if create:
+            os.makedirs(self._snapshot_dir, exist_ok=True)
+        return os.open(self._snapshot_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _newest(names: list[str]) -> str | None:
+    """``params.pkl`` if present, else the highest-numbered ``itr_N.pkl``, else None."""
+    if PARAMS in names:
+        return PARAMS
+    numbered = [n for n in names if _is_itr_file(n)]
+    return max(numbered, key=_itr_of) if numbered else None
 
 
 def _pick(load_dir: str, itr: int | str) -> str:
@@ -170,7 +228,7 @@ def _pick(load_dir: str, itr: int | str) -> str:
                 names = os.listdir(load_dir)
             except FileNotFoundError:
                 names = []
-            numbered = sorted((n for n in names if _ITR_FILE.fullmatch(n)), key=_itr_of)
+            numbered = sorted((n for n in names if _is_itr_file(n)), key=_itr_of)
             if not numbered:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "*.pkl file in", load_dir)
             path = os.path.join(load_dir, numbered[0] if itr == "first" else numbered[-1])
@@ -179,7 +237,12 @@ def _pick(load_dir: str, itr: int | str) -> str:
     return path
 
 
+def _is_itr_file(name: str) -> bool:
+    """Whether ``name`` is ``itr_<n>.pkl`` (n in ASCII digits)."""
+    digits = name[4:-4]
+    return name.startswith("itr_") and name.endswith(".pkl") and digits.isascii() and digits.isdigit()
+
+
 def _itr_of(name: str) -> int:
-    m = _ITR_FILE.fullmatch(name)
-    assert m is not None
-    return int(m.group(1))
+    assert _is_itr_file(name)
+    return int(name[4:-4])

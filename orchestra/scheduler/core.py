@@ -42,6 +42,7 @@ from orchestra.rundir import (
     read_json_or_none,
     write_json,
 )
+from orchestra.rundir.files import PlantedLinkError, ensure_run_dir
 from orchestra.scheduler.backends import (
     Backend,
     Ended,
@@ -112,6 +113,7 @@ class _Run:
         self.handle: Handle | None = None
         self.launching = False  # placed, being started by the backend (no handle yet)
         self.queued_handle: QueuedHandle | None = None  # the handle, when it waits in a backend's queue first
+        self.unsafe = False  # its directory is (or passes through) a planted link: never written
         self.stop_reason: Reason | None = None
         self.stop_requested = anyio.Event()
         self.kill_requested = anyio.Event()
@@ -196,6 +198,7 @@ class Scheduler:
         self.summary: Summary | None = None  # set when run() has returned
         self._backfill: list[str] = []
         self._adopted: list[_Run] = []  # re-attached attempts, supervised once run() starts
+        self._live: dict[str, _Run] = {}  # runs being started or running (see _track)
         for p in runs:
             self._add(p)
         self._queue.sort(key=lambda rid: self.runs[rid].order)
@@ -251,6 +254,12 @@ class Scheduler:
     async def send(self, command: Command) -> list[Reply]:
         """:meth:`request` with the face of a remote sweep (the dashboard sends commands this way)."""
         return self.request(command)
+
+    def alert(self, text: str) -> None:
+        """Say something sweep-wide that a user must see (the dashboard's header, headless output)."""
+        if text not in self._alerts.values():
+            self._alerts[f"note:{len(self._alerts)}"] = text
+            self.table.touch()
 
     def hold(self) -> None:
         """Keep the sweep alive when every run has finished (a dashboard is attached: it may retry)."""
@@ -436,6 +445,7 @@ class Scheduler:
             run.handle = planned.handle
             run.queued_handle = planned.handle if isinstance(planned.handle, QueuedHandle) else None
             run.tries = 1  # an attempt a previous orchestrator started counts against max_retries
+            self._track(run)
             self._adopted.append(run)
             self._set_row(run, where=planned.handle.id)
         elif planned.start:
@@ -484,7 +494,14 @@ class Scheduler:
         return self.summary
 
     def _active(self) -> list[_Run]:
-        return [r for r in self.runs.values() if r.active]
+        return list(self._live.values())
+
+    def _track(self, run: _Run) -> None:
+        """Keep :meth:`_active` O(active runs): called wherever a run's launching or handle changes."""
+        if run.active:
+            self._live[run.id] = run
+        else:
+            self._live.pop(run.id, None)
 
     def _check_done(self) -> None:
         if self._active():
@@ -517,6 +534,7 @@ class Scheduler:
             self._queue.remove(rid)
             run = self.runs[rid]
             run.launching = True
+            self._track(run)
             chosen.append((run, placement))
         return chosen
 
@@ -529,8 +547,13 @@ class Scheduler:
             run.new_attempt()
             attempt = run.status.attempt + 1
             try:
-                run.dir.path.mkdir(parents=True, exist_ok=True)
+                ensure_run_dir(run.dir.path)  # refuses a planted link on the way down
                 self._write_config(run)
+            except PlantedLinkError as exc:
+                run.unsafe = True  # nothing more is written through it, not even its status
+                self.alert(f"{exc}; run {run.id} was not started")
+                self._spawn_failed(run, placement, exc, attempt, now)
+                continue
             except OSError as exc:
                 self._spawn_failed(run, placement, exc, attempt, now)
                 continue
@@ -548,13 +571,15 @@ class Scheduler:
         finally:
             for run, _ in batch:
                 run.launching = False
+                self._track(run)
         assert self._tg is not None
         for (run, placement), (launch, _), handle in zip(ready, launches, handles):
-            if isinstance(handle, OSError):
+            if isinstance(handle, Exception):
                 self._spawn_failed(run, placement, handle, launch.attempt, now)
                 continue
             run.handle = handle
             run.queued_handle = handle if isinstance(handle, QueuedHandle) else None
+            self._track(run)
             record = handle.record()
             if isinstance(handle, QueuedHandle) and handle.pending:
                 status = run.status.moved(
@@ -585,7 +610,9 @@ class Scheduler:
                 self._record(run, status, note="", where=handle.id)
             self._tg.start_soon(self._attempt, run, handle, placement)
 
-    def _spawn_failed(self, run: _Run, placement: Placement, exc: OSError, attempt: int, now: float) -> None:
+    def _spawn_failed(
+        self, run: _Run, placement: Placement, exc: Exception, attempt: int, now: float
+    ) -> None:
         self.backend.release(placement)
         exit_ = Exit(Reason.SPAWN, message=f"{type(exc).__name__}: {exc}")
         self._finish(run, State.FAILED, exit_, now, attempt=attempt)
@@ -614,6 +641,7 @@ class Scheduler:
     async def _shutdown_attempt(self, run: _Run, handle: Handle, placement: Placement) -> None:
         if self.backend.runs_outlive_orchestrator and run.stop_reason is None:
             run.handle = None  # its status stays 'running' with the job's record: the next up re-attaches
+            self._track(run)
             return
         run.request_stop(run.stop_reason or Reason.INTERRUPTED, graceful=True)
         handle.terminate()
@@ -696,6 +724,7 @@ class Scheduler:
 
     def _ended(self, run: _Run, placement: Placement, ended: Ended) -> None:
         run.handle = None
+        self._track(run)
         self._read_metrics(run)
         self.backend.release(placement)
         result = read_json_or_none(run.dir.result)
@@ -827,16 +856,21 @@ class Scheduler:
         changes: dict[str, Any] = {"exit": exit_, "ended_at": now, "pid": None}
         if attempt is not None:
             changes["attempt"] = attempt
-        if not run.dir.path.exists():
-            run.dir.path.mkdir(parents=True, exist_ok=True)
-            self._write_config(run)
+        if not run.unsafe and not run.dir.path.exists():
+            try:
+                ensure_run_dir(run.dir.path)
+                self._write_config(run)
+            except PlantedLinkError as exc:
+                run.unsafe = True
+                self.alert(str(exc))
         self._record(run, run.status.moved(state, now, **changes), note="", where="")
         self._wakeup()
 
     def _record(self, run: _Run, status: Status, **row: Any) -> None:
         """The one place a run's state changes: status.json (on the writer thread) and its row."""
         run.status = status
-        self.writer.write(run.dir.status, status.to_json())
+        if not run.unsafe:
+            self.writer.write(run.dir.status, status.to_json())
         self._set_row(run, **status_fields(status), **row)
 
     def _set_row(self, run: _Run, **changes: Any) -> None:

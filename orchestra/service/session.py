@@ -363,9 +363,34 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
             from orchestra.search.driver import SearchDriver
 
             SearchDriver(session)  # proposes now, then runs beside the scheduler (Scheduler.helpers)
-        yield session
+        async with _warm_starts(prepared, session):
+            yield session
     finally:
         lock.release()
+
+
+@asynccontextmanager
+async def _warm_starts(prepared: Prepared, session: Session) -> AsyncIterator[None]:
+    """With ``Sweep(preload=...)`` on the local backend, runs fork from a zygote that imported those
+    modules once (orchestra.runtime.zygote); it lives as long as the session, since the runs' exit
+    statuses come back through it. Why it cannot be used (a preload started threads) is said once."""
+    from orchestra.scheduler.backends.local import LocalBackend
+
+    backend = prepared.backend
+    if not prepared.sweep.preload or not isinstance(backend, LocalBackend):
+        yield
+        return
+    from orchestra.scheduler.backends.zygote import ZygoteLauncher
+
+    launcher = ZygoteLauncher(
+        prepared.sweep.preload, log_path=session.sweep_dir.path / "zygote.log", notify=session.scheduler.alert
+    )
+    async with launcher:
+        backend.zygote = launcher
+        try:
+            yield
+        finally:
+            backend.zygote = None
 
 
 async def _recover(backend: Backend, rec: Reconciled) -> tuple[list[PlannedRun], list[str]]:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestra.errors import SpaceError
+from orchestra.pathnames import check_path_component as check_path_component  # moved; kept importable here
 
 MAX_NAME = 96
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -82,14 +82,3 @@ def unique_names(proposals: list[str], digests: list[str], *, default: str = "de
         taken.add(n)
         out.append(n)
     return out
-
-
-def check_path_component(name: str, what: str) -> str:
-    """Refuse names that would escape a directory: empty, ``.``, ``..``, ``/``, ``\\`` or NUL."""
-    if not isinstance(name, str) or not name:
-        raise SpaceError(f"{what} {name!r}: must be a non-empty string")
-    if name in (".", "..") or "/" in name or "\0" in name or "\\" in name:
-        raise SpaceError(f"{what} {name!r}: must not be '.' or '..' or contain '/', '\\' or NUL")
-    if len(name) > 200:
-        raise SpaceError(f"{what} {name[:40]!r}...: longer than 200 characters")
-    return name

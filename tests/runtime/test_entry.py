@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +26,8 @@ from tests.runtime.harness import (
     wait_for,
     write_run_config,
 )
+
+TORCH = importlib.util.find_spec("torch") is not None  # a bench dependency: installed on some machines
 
 HEADER = """\
 import os, sys, time
@@ -69,7 +72,7 @@ def test_completed_run_writes_result_metrics_snapshots_and_banner(tmp_path: Path
     assert fin.metrics[2]["values"] == {"iteration": 2, "loss": 1 / 3} and fin.metrics[2]["attempt"] == 1
     assert sorted(os.listdir(fin.run.snapshots)) == ["itr_0.pkl", "itr_2.pkl", "itr_4.pkl"]
     meta = fin.metadata
-    assert meta["run"] == "lr=0.5/3" and meta["attempt"] == 1 and meta["ended_at"] is not None
+    assert meta["run"] == "lr=0.5/3" and meta["attempt"] == 1 and meta["start"] == {"mode": "cold"}
     assert meta["launcher"] == str(tmp_path / "sweep.py")  # not in a git repository: absolute, like garage
 
 
@@ -91,7 +94,7 @@ def test_arguments_are_injected_by_name(tmp_path: Path) -> None:
     ret = fin.result["return"]
     assert ret["config"] == {"lr": 0.1, "hidden": 64, "extra": "x", "seed": 99}
     assert ret["seed"] == 7  # the run's seed wins over a config key of the same name
-    assert ret["device"] == "cpu"  # a string: torch is not installed here
+    assert ret["device"] == ("device(type='cpu')" if TORCH else "cpu")  # torch.device where installed
     assert ret["logdir"] == ["PosixPath", str(fin.run.path)]
     assert ret["ctx"] == "RunContext"
     assert (ret["lr"], ret["hidden"], ret["optional"]) == (0.1, 64, "kept")
@@ -549,7 +552,7 @@ def test_metadata_records_git_host_packages_gpus_and_redacts_secrets(tmp_path: P
     assert meta["env"]["PLAIN_SETTING"] == "visible"
     assert "hunter2" not in fin.run.metadata.read_text() and "sk-123" not in fin.run.metadata.read_text()
     assert meta["packages"]["numpy"] == __import__("numpy").__version__
-    assert "torch" not in meta["packages"]
+    assert ("torch" in meta["packages"]) == TORCH
     assert meta["orchestra_version"] and meta["hostname"] and meta["python"]["executable"]
     assert meta["config_hash"] and meta["cwd"] == str(repo / "exps") and meta["argv"][-1] == str(fin.run.path)
 
@@ -649,6 +652,61 @@ def test_the_runtime_imports_nothing_heavy(tmp_path: Path) -> None:
     fin = run_sweep(tmp_path, sweep_source("def train():\n    return sorted(sys.modules)\n"))
     in_run = {m.split(".")[0] for m in fin.result["return"]}
     assert in_run.isdisjoint(BANNED) and "numpy" not in in_run
+
+
+# What a no-op run may load beyond the bare cloudpickle floor (issue 16): the runtime's own modules,
+# nothing else. Adding an import to the run's path means adding it here, on purpose.
+RUN_PATH = {
+    "faulthandler",
+    "runpy",  # python -m, with what it imports where site has not already (an installed orchestra)
+    "importlib.util",
+    "importlib._abc",
+    "__future__",  # from __future__ import annotations, in every orchestra module
+    "errno",
+    "orchestra",
+    "orchestra.atomic",
+    "orchestra.errors",
+    "orchestra.redact",
+    "orchestra.rundir",
+    "orchestra.rundir.files",
+    "orchestra.rundir.names",
+    "orchestra.rundir.steps",
+    "orchestra.runtime",
+    "orchestra.runtime.arguments",
+    "orchestra.runtime.entrypoint",
+    "orchestra.runtime.jsonsafe",
+    "orchestra.runtime.logger",
+    "orchestra.runtime.metadata",
+    "orchestra.runtime.payload",
+    "orchestra.runtime.process",
+    "orchestra.runtime.seeding",
+}
+
+
+def test_a_no_op_run_loads_nothing_beyond_the_cloudpickle_floor_but_the_runtime(tmp_path: Path) -> None:
+    floor = subprocess.run(
+        [sys.executable, "-I", "-c", "import sys, cloudpickle, json; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    fin = run_sweep(
+        tmp_path,
+        "import sys\nfrom orchestra import Sweep, Config\n"
+        + textwrap.dedent(
+            """
+        def train():
+            return sorted(sys.modules)
+
+        sweep = Sweep(train, Config({}))
+        """
+        ),
+    )
+    assert fin.code == 0, fin.log
+    assert (
+        set(fin.result["return"]) - set(floor) <= RUN_PATH
+    )  # no orchestra.space, orjson, ctypes, subprocess, ...
 
 
 def test_finished_result_lets_the_scheduler_tell_attempts_apart(tmp_path: Path) -> None:

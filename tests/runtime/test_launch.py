@@ -6,8 +6,9 @@ import os
 import subprocess
 from pathlib import Path
 
+from orchestra.plan.launch import git_info, package_versions, write_launch
+from orchestra.redact import redact_env
 from orchestra.rundir import SweepDir, read_json
-from orchestra.runtime.metadata import git_info, package_versions, redact_env, write_launch
 
 GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
 
@@ -81,7 +82,7 @@ def test_write_launch_outside_a_repository(tmp_path: Path) -> None:
     }
     warnings = write_launch(sweep, launcher, archive=True)
     assert len(warnings) == 1 and "not in a git repository" in warnings[0]
-    assert sorted(os.listdir(sweep.launch)) == ["git.json"]
+    assert sorted(os.listdir(sweep.launch)) == ["git.json", "packages.json"]
 
 
 def test_secret_looking_names_and_url_passwords_are_redacted() -> None:

@@ -350,3 +350,51 @@ def test_interrupted_runs_resume_from_their_snapshots_on_the_next_up(tmp_path: P
         first = [r["values"]["iteration"] for r in records if r["attempt"] == 1]
         assert second[0] > 0 and second[0] <= max(first) + 1, "attempt 2 starts after its newest snapshot"
         assert second[-1] == 199
+
+
+def test_a_run_directory_planted_as_a_link_is_neither_started_nor_written(tmp_path: Path):
+    """A symlink where a run's directory belongs: the orchestrator writes nothing through it."""
+    write_sweep(
+        tmp_path,
+        """
+        from orchestra import Sweep, Config, Grid
+        def train(x):
+            return x
+        sweep = Sweep(train, Config({"x": Grid([1, 2])}))
+        """,
+    )
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "sweeps" / "sweep" / "runs" / "x=1").mkdir(parents=True)
+    (tmp_path / "sweeps" / "sweep" / "runs" / "x=1" / "0").symlink_to(outside)
+    out = orchestra("up", "sweep.py", "--root", "sweeps", cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert list(outside.iterdir()) == [], "nothing written through the link"
+    assert "is a symbolic link" in out.stdout and "run x=1/0 was not started" in out.stdout
+    assert "failed     x=1/0" in out.stdout and "completed  x=2/0" in out.stdout
+
+
+def test_preloaded_modules_reach_runs_forked_from_the_sweeps_zygote(tmp_path: Path):
+    """Sweep(preload=...) through `orchestra up`: runs start as forks of a zygote that imported them."""
+    write_sweep(
+        tmp_path,
+        """
+        import os, sys
+        from orchestra import Sweep, Config, Grid
+        def train(x):
+            return {"preloaded": "xml.dom.minidom" in sys.modules, "parent": os.getppid(), "pgid": os.getpgid(0), "pid": os.getpid()}
+        sweep = Sweep(train, Config({"x": Grid([1, 2, 3])}), preload=["xml.dom.minidom"])
+        """,
+    )
+    proc = popen_orchestra("up", "sweep.py", "--root", "sweeps", "--workers", "2", cwd=tmp_path)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    sweep_dir = tmp_path / "sweeps" / "sweep"
+    results = [
+        json.loads((d / "result.json").read_text())["return"] for d in sorted(sweep_dir.glob("runs/*/0"))
+    ]
+    assert len(results) == 3
+    assert all(r["preloaded"] for r in results), "the entry found the module imported before it ran"
+    assert all(r["parent"] != proc.pid for r in results), "forked by the zygote, not spawned by up"
+    assert all(r["pgid"] == r["pid"] for r in results), "each run leads its own process group"
+    assert (sweep_dir / "zygote.log").exists()

@@ -567,5 +567,5 @@ async def test_a_run_that_cannot_be_spawned_fails_and_gives_its_slot_back(tmp_pa
     await run_to_end(sched, timeout=60)
     st = statuses(tmp_path / "sweeps" / "sweep")
     assert st["i=0/0"].state is State.FAILED and st["i=0/0"].exit.reason is Reason.SPAWN
-    assert "IsADirectoryError" in st["i=0/0"].exit.message
+    assert "output.log: is not a regular file" in st["i=0/0"].exit.message
     assert st["i=1/0"].state is State.COMPLETED and st["i=2/0"].state is State.COMPLETED

@@ -164,8 +164,9 @@ class Backend(Protocol):
         """The attempt that held ``placement`` has ended (all its processes are gone)."""
         ...
 
-    async def launch(self, batch: Sequence[tuple[RunLaunch, Placement]]) -> list[Handle | OSError]:
-        """Start a batch of attempts (one ``sbatch --array`` on Slurm); per item a handle or the error."""
+    async def launch(self, batch: Sequence[tuple[RunLaunch, Placement]]) -> list[Handle | Exception]:
+        """Start a batch of attempts (one ``sbatch --array`` on Slurm); per item a handle or the error
+        that kept it from starting (an OSError, a planted link where its output belongs)."""
         ...
 
     async def recover(self, sweep_runs: Path, running: Mapping[str, Status]) -> dict[str, Handle | None]:

@@ -28,7 +28,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import Process
@@ -36,11 +36,15 @@ from anyio.abc import Process
 from orchestra import proc
 from orchestra.errors import PlanError
 from orchestra.rundir import OUTPUT_LOG, Status
+from orchestra.rundir.files import PlantedLinkError, open_run_file
 from orchestra.scheduler.backends import Ended, Placement, RunLaunch
 from orchestra.scheduler.gpu import GpuGrant, GpuLedger
 from orchestra.scheduler.resources import CpuSlots
 from orchestra.scheduler.runenv import run_env
 from orchestra.sweep import Resources
+
+if TYPE_CHECKING:
+    from orchestra.scheduler.backends.zygote import ZygoteLauncher
 
 PR_SET_CHILD_SUBREAPER = 36
 REAP_TIMEOUT = 5.0  # seconds a SIGKILLed process may take to vanish before we call it stuck
@@ -97,7 +101,7 @@ class LocalHandle:
     async def wait(self) -> Ended:
         rc = await self._process.wait()
         await self._backend.reap_run(self.pid, self._run_dir)
-        return Ended(rc)
+        return Ended(rc, message=getattr(self._process, "lost", None) or "")
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
@@ -140,6 +144,7 @@ class LocalBackend:
         self._handles: dict[str, LocalHandle] = {}  # run id -> its live attempt
         self._leaders: set[int] = set()
         self._launching = 0
+        self.zygote: ZygoteLauncher | None = None  # warm starts (Sweep(preload=...)): set by the session
         if gpus is not None:
             gpus.pids_of = self.pids_of
 
@@ -205,7 +210,7 @@ class LocalBackend:
         for launch, placement in batch:
             try:
                 out.append(await self._start(launch, placement))
-            except OSError as exc:
+            except (OSError, PlantedLinkError) as exc:  # it cannot start; the others still may
                 out.append(exc)
         return out
 
@@ -220,15 +225,12 @@ class LocalBackend:
             device_env=placement.env or None,
         )
         env["ORCHESTRA_PARENT_PID"] = str(os.getpid())
-        log = os.open(
-            launch.run_dir / OUTPUT_LOG,
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o644,
-        )
-        self._launching += 1
-        try:
-            process = await anyio.open_process(
-                [sys.executable, "-m", "orchestra.runtime", str(launch.run_dir)],
+        argv = [sys.executable, "-m", "orchestra.runtime", str(launch.run_dir)]
+        log = open_run_file(launch.run_dir, OUTPUT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+        async def cold() -> Process:
+            return await anyio.open_process(
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -236,6 +238,16 @@ class LocalBackend:
                 env=env,
                 start_new_session=True,
             )
+
+        self._launching += 1
+        try:
+            zygote = self.zygote
+            if zygote is not None:
+                process = await zygote.start(argv, env=env, cwd=launch.cwd, log_fd=log, cold=cold)
+                if zygote.pid:
+                    self._leaders.add(zygote.pid)  # asyncio waits for it: never reap it behind its back
+            else:
+                process = await cold()
         finally:
             os.close(log)
             self._launching -= 1
@@ -276,7 +288,7 @@ class LocalBackend:
         if not self.subreaper:
             return []
         out = []
-        for pid in proc.children():
+        for pid in proc.children(all_threads=False):
             if pid in self._leaders:
                 continue
             if proc.alive(pid) and proc.environ_value(pid, "ORCHESTRA_RUN_DIR") == run_dir:
@@ -287,7 +299,7 @@ class LocalBackend:
         """Collect the exit status of adopted descendants (never of a run leader: asyncio waits for those)."""
         if not self.subreaper or self._launching:
             return
-        for pid in proc.children():
+        for pid in proc.children(all_threads=False):
             if pid in self._leaders:
                 continue
             st = proc.stat(pid)

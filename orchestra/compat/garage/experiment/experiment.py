@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestra.atomic import write_bytes
-from orchestra.runtime.metadata import EIGHT_MEBIBYTES, git_info, make_launch_archive
+from orchestra.plan.launch import EIGHT_MEBIBYTES, git_info, make_launch_archive
 from orchestra.runtime.snapshot import NotAFileError, Snapshotter, check_settings
 
 __all__ = [
