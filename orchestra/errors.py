@@ -7,6 +7,7 @@ the CLI prints it and exits with status 2. Any other exception is a bug in orche
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 
@@ -43,6 +44,15 @@ class PayloadError(UserError):
 class CompatAssertionError(SpaceError, AssertionError):
     """A mistake a seed library caught with ``assert``: still an AssertionError for code that
     catches one, and a one-line UserError for the CLI."""
+
+
+def fix_for(exc: OSError, again: str) -> str:
+    """What to do about a file orchestra could not write: ``free some space, then <again>``."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free some space, then {again}"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make it writable (or choose another --root), then {again}"
+    return f"fix the path (or choose another --root), then {again}"
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -2,7 +2,12 @@
 
 On a terminal it shows a rich progress bar with counts per state, elapsed time and ETA, and
 prints a line above it for each run that finishes. When stdout is not a terminal it prints plain
-lines only: one per finished run and a summary at the end, nothing that repaints.
+lines only: one per finished run and a summary at the end, nothing that repaints. Alerts (status
+files that cannot be written: launching is paused) are printed when they appear and when they
+are resolved.
+
+Output that cannot be written (a log file on a full disk, a closed pipe: ``up | head``) is given
+up, never the sweep: the runs go on and their records are what counts.
 """
 
 from __future__ import annotations
@@ -34,8 +39,48 @@ def finished_line(row: RunRow) -> str:
     return f"{row.state.value:<9}  {row.id}{attempt}  {took}  {why}".rstrip()
 
 
+def say(text: str, *, file: TextIO | None = None) -> None:
+    """Print a line of ``up``'s own; one that cannot be written (stdout on a full disk, a closed pipe)
+    is dropped: the sweep goes on, its records are on disk."""
+    try:
+        print(text, file=file or sys.stdout, flush=True)
+    except OSError:
+        pass
+
+
 def _fmt(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+class _Output:
+    """Prints to a console until a write fails, then stays quiet (the sweep is what matters)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.broken = False
+
+    def print(self, text: str, *, markup: bool = False) -> None:
+        if self.broken:
+            return
+        try:
+            self.console.print(text, markup=markup)
+        except OSError:
+            self.broken = True
+
+
+class _Alerts:
+    """The sweep's alerts as lines: each new text once, and one that went away, with nothing new in
+    its place, as resolved (an alert whose text changed, a count say, is not resolved)."""
+
+    def __init__(self) -> None:
+        self.shown: tuple[str, ...] = ()
+
+    def lines(self, scheduler: Scheduler) -> list[str]:
+        now = scheduler.snapshot().alerts
+        new = [f"orchestra: {a}" for a in now if a not in self.shown]
+        gone = [f"orchestra: resolved: {a}" for a in self.shown if a not in now]
+        self.shown = now
+        return new or gone
 
 
 async def show(
@@ -43,30 +88,29 @@ async def show(
 ) -> None:
     """Display the sweep until the scheduler is done (run it next to ``scheduler.run()``)."""
     console = Console(file=file, force_terminal=tty, soft_wrap=True, highlight=False)
+    out = _Output(console)
+    alerts = _Alerts()
     events = scheduler.events()
     total = len(scheduler.snapshot().rows)
-    said: set[str] = set()
-
-    def say_alerts(printer: Console) -> None:
-        for text in scheduler.snapshot().alerts:
-            if text not in said:
-                said.add(text)
-                printer.print(f"orchestra: {text}", markup=False)
-
     if not console.is_terminal:
 
-        async def print_alerts() -> None:
+        def print_alerts() -> None:
+            for line in alerts.lines(scheduler):
+                out.print(line)
+
+        async def print_alerts_now_and_then() -> None:  # those no run's end comes with (a full disk)
             while True:
-                say_alerts(console)
-                await anyio.sleep(0.5)
+                print_alerts()
+                await anyio.sleep(0.25)
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(print_alerts)
+            tg.start_soon(print_alerts_now_and_then)
             async with events:
-                async for ev in events:
+                async for ev in events:  # until the scheduler closes its table
                     if ev.row.state.finished:
-                        console.print(finished_line(ev.row), markup=False)
-            say_alerts(console)
+                        print_alerts()  # first what explains it (a run directory that was refused)
+                        out.print(finished_line(ev.row))
+            print_alerts()
             tg.cancel_scope.cancel()
         return
     progress = Progress(
@@ -80,6 +124,7 @@ async def show(
         transient=False,
     )
     task = progress.add_task(scheduler.name, total=total, counts="", eta="-")
+    progress_out = _Output(progress.console)
 
     def refresh() -> None:
         snap = scheduler.snapshot()
@@ -92,24 +137,28 @@ async def show(
             counts=counts_text(snap) + (f" [{label}]" if label else ""),
             eta=format_duration(eta(snap, now, workers)),
         )
+        for line in alerts.lines(scheduler):
+            progress_out.print(f"[yellow]{_escape(line)}[/]", markup=True)
 
     async def print_events() -> None:
         async with events:
             async for ev in events:
                 if ev.row.state.finished:
                     style = state_style(ev.row.state)
-                    progress.console.print(f"[{style}]{_escape(finished_line(ev.row))}[/]")
+                    progress_out.print(f"[{style}]{_escape(finished_line(ev.row))}[/]", markup=True)
                 refresh()
 
-    with progress:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(print_events)
-            while not scheduler.done:
+    try:
+        with progress:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(print_events)
+                while not scheduler.done:
+                    refresh()
+                    await anyio.sleep(0.25)
                 refresh()
-                say_alerts(progress.console)
-                await anyio.sleep(0.25)
-            refresh()
-            tg.cancel_scope.cancel()
+                tg.cancel_scope.cancel()
+    except OSError:
+        pass  # the terminal went away while the progress bar was drawn: the sweep goes on regardless
 
 
 async def stop_on_signals(scheduler: Scheduler) -> None:
@@ -134,9 +183,14 @@ async def stop_on_signals(scheduler: Scheduler) -> None:
             count += 1
             if count == 1:
                 name = signal.Signals(sig).name
-                print(
-                    f"orchestra: {name}: stopping runs (again to kill them now)", file=sys.stderr, flush=True
-                )
+                try:
+                    print(
+                        f"orchestra: {name}: stopping runs (again to kill them now)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                except OSError:
+                    pass  # SIGHUP: the terminal is gone; the runs are stopped all the same
                 scheduler.interrupt()
             else:
                 scheduler.kill_all()

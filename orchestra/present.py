@@ -49,5 +49,9 @@ def reply_text(reply: Reply) -> str:
     return f"{subject}{what}{detail}"
 
 
-def summary_line(snap: Snapshot, elapsed: float) -> str:
-    return f"{len(snap.rows)} runs in {format_duration(elapsed)}: {counts_text(snap) or 'nothing to do'}"
+def summary_line(snap: Snapshot, elapsed: float, unrecorded: int = 0) -> str:
+    """``12 runs in 3m: 11 completed, 1 failed``; ``unrecorded``: how many runs' ends are not on disk."""
+    line = f"{len(snap.rows)} runs in {format_duration(elapsed)}: {counts_text(snap) or 'nothing to do'}"
+    if unrecorded:
+        line += f" ({unrecorded} of these not recorded: their status.json could not be written)"
+    return line

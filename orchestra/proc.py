@@ -129,3 +129,15 @@ def children(pid: int | None = None, *, all_threads: bool = True) -> list[int]:
         except OSError:
             continue
     return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Children of ``pid``, their children, and so on (those alive now; a reparented one is not)."""
+    out: list[int] = []
+    todo = children(pid)
+    while todo:
+        p = todo.pop()
+        if p not in out:
+            out.append(p)
+            todo += children(p)
+    return out

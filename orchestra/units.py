@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from orchestra.errors import UserError
@@ -32,8 +33,8 @@ def parse_duration(value: str | float | int | None, what: str = "duration") -> f
         if not m:
             raise UserError(f"{what}: {value!r} is not a duration; write e.g. '90s', '30m' or '2h'")
         seconds = float(m.group(1)) * _DURATION_UNITS[(m.group(2) or "s").lower()]
-    if seconds <= 0:
-        raise UserError(f"{what}: must be positive, got {value!r}")
+    if not 0 < seconds < math.inf:  # NaN too
+        raise UserError(f"{what}: must be a positive number of seconds, got {value!r}")
     return seconds
 
 
@@ -53,8 +54,8 @@ def parse_bytes(value: str | int | float | None, what: str = "size") -> int | No
         if not m:
             raise UserError(f"{what}: {value!r} is not a size; write e.g. '6GiB' or '512MiB'")
         n = float(m.group(1)) * _BYTE_UNITS[(m.group(2) or "b").lower()]
-    if n <= 0:
-        raise UserError(f"{what}: must be positive, got {value!r}")
+    if not 0 < n < math.inf:  # NaN too
+        raise UserError(f"{what}: must be a positive number of bytes, got {value!r}")
     return int(n)
 
 

@@ -134,7 +134,7 @@ def test_good_snapshot_settings(mode, gap):
         ({"order": "random"}, "order 'random' is not one of sweep, round_robin"),
         ({"gpu_mem": "lots"}, "Sweep gpu_mem: 'lots' is not a size"),
         ({"timeout": "soon"}, "Sweep timeout: 'soon' is not a duration"),
-        ({"timeout": 0}, "Sweep timeout: must be positive"),
+        ({"timeout": 0}, "Sweep timeout: must be a positive number of seconds"),
         ({"name": "../up"}, "sweep name '../up'"),
         ({"name": "a/b"}, "sweep name 'a/b'"),
         ({"name": "a\0b"}, "sweep name"),

@@ -176,27 +176,41 @@ class Attached:
 
 
 async def _reap_dead_orchestrator(sweep: Any) -> None:
-    """Runs a dead orchestrator left 'running': kill whatever is left of them and record them as lost."""
+    """After an orchestrator died: kill whatever is left of its runs, record the runs it left
+    'running' as lost, and remove the temp files of its interrupted writes."""
+    from orchestra.errors import RunDirError
+    from orchestra.plan.prepare import remove_stale_temps_of_every_run, settle_status
     from orchestra.rundir import State, SweepLock, outlives_orchestrator, scan
-    from orchestra.scheduler.backends.local import kill_matching
+    from orchestra.scheduler.backends.local import kill_leftovers
 
-    running = [
-        r
-        for r in scan(sweep)
-        if r.status is not None and r.status.state is State.RUNNING and not outlives_orchestrator(r.status)
-    ]  # a Slurm job goes on without its orchestrator: the next `up` re-attaches to it
-    if not running:
-        return
     lock = SweepLock(sweep)
-    if not lock.acquire():
-        return  # an orchestrator came alive meanwhile: the runs are its own
     try:
-        prefix = str(sweep.runs.resolve()) + os.sep
-        await kill_matching(lambda d: d.startswith(prefix))
-        from orchestra.plan.prepare import settle_status
-
+        if not lock.acquire():
+            return  # an orchestrator is alive: the runs are its own
+    except RunDirError:
+        return  # a sweep we may only read (someone else's): nothing of it is ours to end
+    try:
+        recorded = [r for r in scan(sweep) if r.status is not None]
+        if any(
+            r.status is not None and not r.status.state.finished and outlives_orchestrator(r.status)
+            for r in recorded
+        ):
+            return  # Slurm jobs go on without their orchestrator (here too): the next `up` re-attaches
+        running = [r for r in recorded if r.status is not None and r.status.state is State.RUNNING]
+        if not running and not lock.unclean:
+            return
+        survivors = await kill_leftovers(sweep.runs, [r.status for r in running if r.status is not None])
+        if survivors:
+            print(
+                f"orchestra: warning: cannot end {len(survivors)} process(es) of this sweep's runs "
+                f"(pids {', '.join(map(str, survivors[:5]))})",
+                file=sys.stderr,
+            )
         for r in running:
             settle_status(r.path)
+        remove_stale_temps_of_every_run(sweep)
+        if not survivors:
+            lock.recovered()
     finally:
         lock.release()
 

@@ -18,13 +18,25 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         p.add_argument("run", metavar="RUN", help="run number, VARIANT/SEED, or a unique prefix"), run_ids
     )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new output until the run ends")
-    p.add_argument("-n", "--lines", type=int, default=None, metavar="N", help="only the last N lines")
+    p.add_argument(
+        "-n",
+        "--lines",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the last N lines (with -f, -n 0 follows only what is new)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from orchestra.errors import UserError
     from orchestra.rundir import SweepDir, live_holder, planned_runs, resolve_run
 
+    if args.lines is not None and args.lines < (0 if args.follow else 1):
+        raise UserError(
+            f"-n {args.lines}: give a number of lines >= 1 (leave -n out for the whole log"
+            + (")" if args.follow else ", or follow only what is new with -f -n 0)")
+        )
     sweep = SweepDir(args.sweep_dir)
     plan = sweep.read_plan()
     ref = resolve_run(planned_runs(sweep, plan), args.run)
@@ -58,7 +70,9 @@ def _print_start(path: os.PathLike[str], out, lines: int | None) -> int:  # type
                 out.write(chunk)
             out.flush()
             return f.tell()
-        start = max(0, size - max(1, lines) * 512 - 65536)
+        if lines == 0:
+            return size  # -f -n 0: only what comes next
+        start = max(0, size - lines * 512 - 65536)
         f.seek(start)
         data = f.read(size - start)
     tail = data.split(b"\n")

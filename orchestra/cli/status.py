@@ -29,11 +29,11 @@ def collect(sweep_dir: str) -> tuple[dict[str, Any], int | None, list[dict[str, 
     from orchestra.rundir import SweepDir, last_record, live_holder, observed_state, planned_runs
 
     sweep = SweepDir(sweep_dir)
-    plan = sweep.read_plan()
+    plan = {"name": sweep.path.name, **sweep.read_plan()}  # a hand-made plan may have no name
     live = live_holder(sweep)
     rows = []
     for ref in planned_runs(sweep, plan):
-        status = ref.dir.read_status()
+        status = ref.dir.read_status(strict=True)
         state = observed_state(status, live is not None)
         last = last_record(ref.dir.metrics) if status is not None else None
         values = last.get("values", {}) if isinstance(last, dict) else {}

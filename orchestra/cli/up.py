@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _foreground(prepared: Prepared, dashboard: bool, keymap: dict[str, str] | None) -> int:
-    from orchestra.headless import show, stop_on_signals
+    from orchestra.headless import say, show, stop_on_signals
     from orchestra.present import summary_line
     from orchestra.service.server import ControlServer
     from orchestra.service.session import describe_start, open_session
@@ -240,8 +240,8 @@ async def _foreground(prepared: Prepared, dashboard: bool, keymap: dict[str, str
     started = time.time()
     async with open_session(prepared) as session:
         for note in session.notes:
-            print(f"orchestra: {note}")
-        print(describe_start(session), flush=True)
+            say(f"orchestra: {note}")
+        say(describe_start(session))
         if _nothing_to_do(session):
             return _say_nothing_to_do(session)
         server = ControlServer.for_session(session)
@@ -258,10 +258,11 @@ async def _foreground(prepared: Prepared, dashboard: bool, keymap: dict[str, str
                         stop_on_signals,
                     ]
                 )
-        print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
+        snap = session.scheduler.snapshot()
+        say(summary_line(snap, time.time() - started, len(summary.unrecorded)))
         _say_unrecorded(summary.unrecorded)
         if summary.error:
-            print(f"orchestra: error: {summary.error}", file=sys.stderr, flush=True)
+            say(f"orchestra: error: {summary.error}", file=sys.stderr)
     return summary.exit_code
 
 
@@ -275,21 +276,24 @@ def _nothing_to_do(session: Session) -> bool:
 
 
 def _say_nothing_to_do(session: Session) -> int:
+    from orchestra.headless import say
+
     done = all(
         r.status is not None and r.status.state.value in ("completed", "stopped") for r in session.rec.runs
     )
-    print("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
+    say("nothing to do" + ("" if done else "; --retry-failed runs failed and cancelled runs again"))
     return 0 if done else 1
 
 
 def _say_unrecorded(unrecorded: dict[str, str]) -> None:
+    from orchestra.headless import say
+
     if unrecorded:
         path, error = next(iter(unrecorded.items()))
-        print(
+        say(
             f"orchestra: error: {len(unrecorded)} status file(s) could not be written ({error}, e.g. {path}); "
             "their runs are shown above as they ended but are not recorded: free the disk and run up again",
             file=sys.stderr,
-            flush=True,
         )
 
 

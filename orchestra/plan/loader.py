@@ -100,9 +100,16 @@ def _exec(path: Path) -> types.ModuleType:
         del sys.modules[name]
         line = f":{exc.lineno}" if exc.lineno else ""
         raise SweepFileError(f"{_rel(path)}{line}: syntax error: {exc.msg}") from None
+    except SystemExit as exc:
+        del sys.modules[name]
+        raise SweepFileError(
+            f"{_rel(path)}{_line_in(path, exc)}: the sweep file called sys.exit({exc.code!r}) while it was "
+            "loaded; orchestra imports it to find its Sweep, so put the code that runs it as a script under "
+            "`if __name__ == '__main__':`"
+        ) from None
     except BaseException as exc:
         del sys.modules[name]
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        if isinstance(exc, KeyboardInterrupt):
             raise
         raise SweepFileError(f"{_rel(path)}{_line_in(path, exc)}: {_describe(exc)}") from None
     return module

@@ -16,14 +16,15 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from orchestra import __version__
 from orchestra.atomic import remove_stale_temps
-from orchestra.errors import PlanError
+from orchestra.errors import PlanError, fix_for
 from orchestra.pathnames import check_path_component
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.overrides import Override
@@ -239,24 +240,60 @@ def apply(rec: Reconciled, payload: bytes, *, launch: bool = True) -> list[str]:
     ``.status.json.*.tmp`` and ``.config.json.*.tmp``) are left by a killed one and removed. Runs
     remove their own (result, metadata, snapshots) when their next attempt starts: on a cluster a
     run may still be alive while this runs.
+
+    A write that fails (a full disk, a quota, a read-only directory) is a PlanError that names the
+    file: one line, and nothing has started. Each file is replaced atomically, so a sweep that
+    existed keeps its previous ones.
     """
     from orchestra.plan.launch import write_launch
     from orchestra.runtime.payload import write_payload
 
     sweep = rec.sweep_dir
-    sweep.path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    _ensure_runs_dir(sweep)
+    with writing(sweep.path, "make the sweep directory"):
+        sweep.path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    with writing(sweep.runs, "make the runs' directory"):
+        _ensure_runs_dir(sweep)
     remove_stale_temps(sweep.path)
-    write_payload(sweep.payload, payload)
-    write_json(sweep.sweep_json, rec.record)
+    with writing(sweep.payload, "write the entry function"):
+        write_payload(sweep.payload, payload)
+    with writing(sweep.sweep_json, "write the plan"):
+        write_json(sweep.sweep_json, rec.record)
     for r in rec.runs:
         if r.start or r.orphaned:  # the runs whose status a killed orchestrator may have been writing
             remove_stale_temps(r.dir.path, ORCHESTRATOR_FILES)
     if not launch:
         return []
-    return write_launch(
-        sweep, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
-    )
+    with writing(sweep.launch, "record what launched the sweep"):
+        return write_launch(
+            sweep, Path(rec.record["sweep_file"]), bool(rec.record["settings"]["archive_launch_repo"])
+        )
+
+
+def remove_stale_temps_of_every_run(sweep: SweepDir) -> None:
+    """After an orchestrator died: the temp files of its writes in every run directory and in
+    ``launch/`` too, not only in those of the runs this ``up`` starts (:func:`apply`). One
+    ``scandir`` per run directory: about 0.1 s for 10,000 runs, so only then."""
+    remove_stale_temps(sweep.launch)
+    try:
+        variants = os.scandir(sweep.runs)
+    except OSError:
+        return
+    with variants:
+        for v in variants:
+            if v.is_dir(follow_symlinks=False):
+                for seed in os.listdir(v.path):
+                    remove_stale_temps(os.path.join(v.path, seed), ORCHESTRATOR_FILES)
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str], action: str) -> Iterator[None]:
+    """Turn an OSError of the block into one line for the user: ``PATH: cannot ACTION (why); what to do``."""
+    try:
+        yield
+    except OSError as exc:
+        raise PlanError(
+            f"{os.fspath(path)}: cannot {action} ({exc.strerror or exc}); {fix_for(exc, 'run `orchestra up` again')}"
+        ) from None
 
 
 def reconcile_recorded(sweep_dir: SweepDir, *, retry_failed: bool = False) -> Reconciled:
@@ -344,7 +381,7 @@ def _decide(
 ) -> PlannedRun:
     run_dir = sweep_dir.run(spec.variant.name, spec.seed)
     # a fresh sweep of 100,000 runs needs no 100,000 failed opens to learn that none has started
-    status = run_dir.read_status() if started else None
+    status = run_dir.read_status(strict=True) if started else None
     if status is not None and (
         status.state is State.RUNNING or (status.state is State.QUEUED and status.handle)
     ):  # running, or waiting in a backend's own queue (a pending Slurm job): the backend recovers it
@@ -369,7 +406,8 @@ def settle(run: PlannedRun) -> PlannedRun:
     """
     assert run.status is not None
     status = _settled(run.status, run.dir)
-    run.dir.write_status(status)
+    with writing(run.dir.status, f"record what became of run {run.id}"):
+        run.dir.write_status(status)
     return replace(run, status=status, start=status.state is not State.COMPLETED, orphaned=False)
 
 

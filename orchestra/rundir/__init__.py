@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     )
     from orchestra.rundir.lock import (
         SweepLock,
+        describe_holder,
         live_holder,
     )
     from orchestra.rundir.names import (
@@ -131,6 +132,7 @@ _HOMES = {
     "SweepDir": "layout",
     "scan": "layout",
     "SweepLock": "lock",
+    "describe_holder": "lock",
     "live_holder": "lock",
     "CONFIG_JSON": "names",
     "FORMAT": "names",
@@ -197,6 +199,7 @@ __all__ = [
     "SweepDir",
     "SweepLock",
     "append_jsonl",
+    "describe_holder",
     "dumps",
     "ensure_run_dir",
     "last_record",

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from orchestra.errors import RunDirError
 from orchestra.pathnames import check_path_component
-from orchestra.rundir.jsonio import read_json, read_json_or_none, write_json
+from orchestra.rundir.jsonio import read_json, write_json
 from orchestra.rundir.names import (
     CONFIG_JSON,
     FORMAT,
@@ -59,14 +61,31 @@ class RunDir:
     def sweep(self) -> SweepDir:
         return SweepDir(self.path.parent.parent.parent)
 
-    def read_status(self) -> Status | None:
-        d = read_json_or_none(os.path.join(self._p, STATUS_JSON))
-        if d is None:
-            return None
+    def read_status(self, *, strict: bool = False) -> Status | None:
+        """The run's status.json, None when it has none. An unreadable one is None too (a live view
+        goes on), or with ``strict`` a RunDirError that names the file and says what to do (``up``
+        must not guess that a run never started)."""
+        path = os.path.join(self._p, STATUS_JSON)
         try:
-            return Status.from_json(d)
-        except RunDirError:
+            with open(path, "rb") as f:
+                data = f.read()
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+        else:
+            try:
+                return Status.from_json(orjson.loads(data))
+            except orjson.JSONDecodeError as exc:
+                why = f"not valid JSON: {exc}"
+            except RunDirError as exc:
+                why = str(exc)
+        if not strict:
+            return None
+        raise RunDirError(
+            f"{path}: unreadable ({why}); delete it to run {self.variant}/{self.seed} again from its "
+            "newest snapshot, or restore it"
+        )
 
     def write_status(self, status: Status) -> None:
         write_json(self.status, status.to_json())
@@ -111,7 +130,21 @@ class SweepDir:
         plan = read_json(self.sweep_json)
         if not isinstance(plan, dict) or plan.get("format") != FORMAT:
             raise RunDirError(f"{self.sweep_json}: not a sweep file of format {FORMAT}")
+        for key, kind in (("name", str), ("seeds", list), ("variants", list), ("runs", list)):
+            if key in plan and not isinstance(plan[key], kind):
+                self._malformed(f"its {key!r} is not a {'string' if kind is str else 'list'}")
+        for v in plan.get("variants", ()):
+            if not (
+                isinstance(v, dict) and isinstance(v.get("index"), int) and isinstance(v.get("name"), str)
+            ):
+                self._malformed("one of its variants has no index and name")
         return plan
+
+    def _malformed(self, why: str) -> None:
+        raise RunDirError(
+            f"{self.sweep_json}: {why}, so orchestra did not write it: restore it, or plan the sweep anew "
+            "under another --name"
+        )
 
     def contains(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` resolves to a place inside this sweep's ``runs/`` directory."""

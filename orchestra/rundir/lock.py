@@ -5,9 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-from typing import IO
 
-from orchestra.errors import RunDirError
+from orchestra.errors import RunDirError, fix_for
 from orchestra.rundir.layout import SweepDir
 
 
@@ -18,14 +17,16 @@ class SweepLock:
     the next ``orchestra up``. The lock on the directory itself means that deleting
     ``orchestra.lock`` under a live orchestrator does not let a second one in (where the filesystem
     cannot lock a directory, NFS say, the file's lock alone holds). ``orchestra.lock`` names the
-    holder: ``<pid> <host>``.
+    holder: ``<pid> <host>``; a holder that releases the lock empties it, so the next one can tell a
+    clean end from a death (:attr:`unclean`).
     """
 
     def __init__(self, sweep: SweepDir) -> None:
         self.sweep = sweep
         self.path = sweep.lock
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
         self._dir: int | None = None
+        self.unclean = False  # the last holder died holding it (or the lock file was removed)
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another live process holds it.
@@ -35,27 +36,33 @@ class SweepLock:
         dir_fd = _lock_dir(self.sweep, fcntl.LOCK_EX)
         if dir_fd == -1:
             return False
+        existed = self.path.exists()
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             _close(dir_fd)
             raise RunDirError(
-                f"{self.path}: cannot create the sweep's lock ({exc.strerror or exc})"
+                f"{self.path}: cannot make the sweep's lock ({exc.strerror or exc}); {fix_for(exc, 'try again')}"
             ) from None
-        f = os.fdopen(fd, "r+b")
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.close()
+            os.close(fd)
             _close(dir_fd)
             return False
+        # Unbuffered writes: nothing is left over to fail later, when the file is closed.
         try:
-            f.truncate(0)
-            f.write(f"{os.getpid()} {socket.gethostname()}\n".encode())
-            f.flush()
+            previous = os.pread(fd, 256, 0)
         except OSError:
-            pass  # the holder's name is a courtesy; the lock itself is held
-        self._file, self._dir = f, dir_fd
+            previous = b""
+        try:
+            name = f"{os.getpid()} {socket.gethostname()}\n".encode()
+            os.pwrite(fd, name, 0)
+            os.ftruncate(fd, len(name))
+        except OSError:
+            pass  # the holder's name is a courtesy (a full disk); the lock itself is held
+        self.unclean = bool(previous.strip()) if existed else self.sweep.sweep_json.exists()
+        self._fd, self._dir = fd, dir_fd
         return True
 
     def holder(self) -> int | None:
@@ -77,11 +84,23 @@ class SweepLock:
             return -1 if held else None
         return int(words[0]) if words and words[0].isdigit() else -1
 
+    def recovered(self) -> None:
+        """What the last holder left has been dealt with (:attr:`unclean` no longer holds)."""
+        self.unclean = False
+
     def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        """Let the lock go. The file is emptied, which tells the next holder that this one ended
+        cleanly, unless a dead holder's leftovers were never :meth:`recovered` (``orchestra run``
+        takes the lock but recovers nothing): then the next ``up`` still looks for them."""
+        if self._fd is not None:
+            try:
+                if not self.unclean:
+                    os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
         _close(self._dir)
         self._dir = None
 
@@ -115,6 +134,11 @@ def _lock_dir(sweep: SweepDir, how: int) -> int | None:
 def _close(fd: int | None) -> None:
     if fd is not None and fd >= 0:
         os.close(fd)
+
+
+def describe_holder(pid: int | None) -> str:
+    """``pid 4242``, or what is known when the holder's name went with a removed lock file."""
+    return f"pid {pid}" if pid is not None and pid > 0 else "pid unknown: orchestra.lock was removed"
 
 
 def live_holder(sweep: SweepDir) -> int | None:

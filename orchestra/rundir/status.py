@@ -168,6 +168,8 @@ class Status:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Status:
+        if not isinstance(d, Mapping):
+            raise RunDirError(f"status record is malformed (a JSON {type(d).__name__}, not an object)")
         try:
             exit_ = Exit.from_json(d["exit"]) if d.get("exit") else None
             state = State(d["state"])
@@ -186,5 +188,5 @@ class Status:
                 ended_at=d.get("ended_at"),
                 history=tuple(d.get("history") or ()),
             )
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise RunDirError(f"status record is malformed ({type(exc).__name__}: {exc})") from exc

@@ -18,6 +18,7 @@ adaptive search and an early-stopping rule build on.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -190,6 +191,7 @@ class Scheduler:
         self._failures = 0
         self._stopped_by_failures = False
         self._alerts: dict[str, str] = {}
+        self._blocked: tuple[str, str] | None = None  # a run whose files could not be written, and why
         self._waiting = ""
         self._wake = anyio.Event()
         self._done = anyio.Event()
@@ -541,21 +543,24 @@ class Scheduler:
     async def _launch(self, batch: list[tuple[_Run, Placement]]) -> None:
         launches: list[tuple[RunLaunch, Placement]] = []
         ready: list[tuple[_Run, Placement]] = []
+        blocked: list[_Run] = []
         now = self.clock()
         for run, placement in batch:
             run.tries += 1
             run.new_attempt()
             attempt = run.status.attempt + 1
             try:
-                ensure_run_dir(run.dir.path)  # refuses a planted link on the way down
-                self._write_config(run)
+                self._prepare_dir(run)  # refuses a planted link on the way down
             except PlantedLinkError as exc:
                 run.unsafe = True  # nothing more is written through it, not even its status
                 self.alert(f"{exc}; run {run.id} was not started")
                 self._spawn_failed(run, placement, exc, attempt, now)
                 continue
             except OSError as exc:
-                self._spawn_failed(run, placement, exc, attempt, now)
+                if _disk_trouble(exc):
+                    self._block(run, placement, exc, blocked)
+                else:
+                    self._spawn_failed(run, placement, exc, attempt, now)
                 continue
             launches.append(
                 (
@@ -564,16 +569,19 @@ class Scheduler:
                 )
             )
             ready.append((run, placement))
-        if not launches:
-            return
+        handles: list[Any] = []
         try:
-            handles = await self.backend.launch(launches)
+            if launches:
+                handles = await self.backend.launch(launches)
         finally:
             for run, _ in batch:
                 run.launching = False
                 self._track(run)
         assert self._tg is not None
         for (run, placement), (launch, _), handle in zip(ready, launches, handles):
+            if isinstance(handle, OSError) and _disk_trouble(handle):
+                self._block(run, placement, handle, blocked)  # output.log could not be made
+                continue
             if isinstance(handle, Exception):
                 self._spawn_failed(run, placement, handle, launch.attempt, now)
                 continue
@@ -609,6 +617,22 @@ class Scheduler:
                 )
                 self._record(run, status, note="", where=handle.id)
             self._tg.start_soon(self._attempt, run, handle, placement)
+        if blocked:
+            self._queue[:0] = [r.id for r in blocked]  # first again, in their order
+            self._check_writes(probe=False)  # pauses launching; the next tick tries their files again
+
+    def _block(self, run: _Run, placement: Placement, exc: OSError, blocked: list[_Run]) -> None:
+        """A run's files cannot be written (a full disk): it goes back to the queue, launching pauses.
+
+        Failing it would be wrong: the run did nothing wrong, and the disk may have room again soon.
+        :meth:`_check_writes` tries its files again on every tick and resumes launching once they can
+        be written.
+        """
+        self.backend.release(placement)
+        run.tries -= 1
+        blocked.append(run)
+        if self._blocked is None:
+            self._blocked = (run.id, _why(exc, run.dir.path))
 
     def _spawn_failed(
         self, run: _Run, placement: Placement, exc: Exception, attempt: int, now: float
@@ -621,6 +645,12 @@ class Scheduler:
     def _write_config(self, run: _Run) -> None:
         # No fsync: the run reads it at once, and after a power loss the next attempt writes it again.
         write_json(run.dir.config, run_config(self.name, run.spec, self.run_options), fsync=False)
+
+    def _prepare_dir(self, run: _Run) -> None:
+        """The run's directory and its config.json, as an attempt needs them: PlantedLinkError for a
+        link on the way down, OSError when they cannot be made (a full disk)."""
+        ensure_run_dir(run.dir.path)
+        self._write_config(run)
 
     # ------------------------------------------------------------------ one attempt
 
@@ -819,12 +849,31 @@ class Scheduler:
 
     # ------------------------------------------------------------------ status files
 
-    def _check_writes(self) -> None:
-        """Status files that cannot be written pause launching, and say so, until they can."""
+    def _check_writes(self, *, probe: bool = True) -> None:
+        """Files that cannot be written (status files, a run's directory) pause launching, and say so,
+        until they can: on every tick the writer retries the status files and the blocked run's
+        directory is tried again here."""
+        if self._blocked is not None and probe:
+            run_id, _ = self._blocked
+            run = self.runs[run_id]
+            try:
+                self._prepare_dir(run)
+                self._blocked = None
+                self._wakeup()  # at most once a tick: a disk that keeps failing is not tried in a loop
+            except PlantedLinkError:
+                self._blocked = None  # its launch refuses it, and says so
+                self._wakeup()
+            except OSError as exc:
+                self._blocked = (run_id, _why(exc, run.dir.path))
         failing = self.writer.failing()
+        problems = []
         if failing:
             path, error = next(iter(failing.items()))
-            text = f"cannot write {len(failing)} status file(s) ({error}, e.g. {path}); launching paused"
+            problems.append(f"cannot write {len(failing)} status file(s) ({error}, e.g. {path})")
+        if self._blocked is not None:
+            problems.append(f"cannot start {self._blocked[0]}: {self._blocked[1]}")
+        if problems:
+            text = "; ".join(problems) + "; launching paused until they can be written"
             if self._alerts.get("writes") != text:
                 self._alerts["writes"] = text
                 if not self._paused:
@@ -856,21 +905,23 @@ class Scheduler:
         changes: dict[str, Any] = {"exit": exit_, "ended_at": now, "pid": None}
         if attempt is not None:
             changes["attempt"] = attempt
+        unmade = False
         if not run.unsafe and not run.dir.path.exists():
             try:
-                ensure_run_dir(run.dir.path)
-                self._write_config(run)
+                self._prepare_dir(run)
             except PlantedLinkError as exc:
                 run.unsafe = True
                 self.alert(str(exc))
-        self._record(run, run.status.moved(state, now, **changes), note="", where="")
+            except OSError:
+                unmade = True  # a full disk: the status writer makes the directory when there is room
+        self._record(run, run.status.moved(state, now, **changes), make_dir=unmade, note="", where="")
         self._wakeup()
 
-    def _record(self, run: _Run, status: Status, **row: Any) -> None:
+    def _record(self, run: _Run, status: Status, *, make_dir: bool = False, **row: Any) -> None:
         """The one place a run's state changes: status.json (on the writer thread) and its row."""
         run.status = status
         if not run.unsafe:
-            self.writer.write(run.dir.status, status.to_json())
+            self.writer.write(run.dir.status, status.to_json(), make_dir=make_dir)
         self._set_row(run, **status_fields(status), **row)
 
     def _set_row(self, run: _Run, **changes: Any) -> None:
@@ -889,3 +940,15 @@ class Scheduler:
             return self.runs[run_id]
         except KeyError:
             raise KeyError(f"no run {run_id!r} in this sweep") from None
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def _disk_trouble(exc: OSError) -> bool:
+    """A full disk, a quota, a read-only filesystem: the sweep's directory, not the run, is at fault."""
+    return exc.errno in DISK_ERRORS
+
+
+def _why(exc: OSError, path: Path) -> str:
+    return f"{exc.filename or path}: {exc.strerror or exc}"

@@ -20,7 +20,9 @@ import threading
 import time
 from typing import Any
 
+from orchestra.errors import RunDirError
 from orchestra.rundir import write_json
+from orchestra.rundir.files import ensure_run_dir
 
 
 class StatusWriter:
@@ -28,17 +30,22 @@ class StatusWriter:
         self.retry_delay = retry_delay
         self._pending: dict[str, Any] = {}
         self._failed: dict[str, tuple[Any, str]] = {}  # path -> (record, error), retried later
+        self._make_dir: set[str] = set()
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="orchestra-status-writer", daemon=True)
         self._thread.start()
 
-    def write(self, path: str | os.PathLike[str], obj: Any) -> None:
+    def write(self, path: str | os.PathLike[str], obj: Any, *, make_dir: bool = False) -> None:
+        """Queue ``obj`` for ``path``; ``make_dir``: make its directory if it is missing (a run that
+        ended before it started, whose directory could not be made then: a full disk)."""
         with self._cond:
             key = os.fspath(path)
             self._failed.pop(key, None)
             self._pending[key] = obj
+            if make_dir:
+                self._make_dir.add(key)
             self._cond.notify_all()
 
     def failing(self) -> dict[str, str]:
@@ -84,10 +91,14 @@ class StatusWriter:
                 obj = self._pending.pop(path)
                 self._busy = True
             try:
+                if path in self._make_dir:
+                    ensure_run_dir(os.path.dirname(path))  # never through a planted link
                 write_json(path, obj)
                 error = None
             except OSError as exc:
                 error = f"{type(exc).__name__}: {exc.strerror or exc}"
+            except RunDirError as exc:
+                error = str(exc)
             with self._cond:
                 if error is None:
                     self._failed.pop(path, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import IO, Any
 import orjson
 
 from orchestra.errors import PlanError, UserError
-from orchestra.rundir import SweepDir, live_holder
+from orchestra.rundir import SweepDir, describe_holder, live_holder
 from orchestra.service.protocol import socket_path
 from orchestra.service.session import Prepared
 
@@ -35,12 +36,14 @@ def start_service(
     holder = live_holder(sweep_dir)
     if holder is not None:
         if attach and os.path.exists(socket_path(sweep_dir.path)):
-            print(f"orchestra: sweep {sweep_dir.path.name!r} is already running (pid {holder}); attaching")
+            print(
+                f"orchestra: sweep {sweep_dir.path.name!r} is already running ({describe_holder(holder)}); attaching"
+            )
             from orchestra.cli.attach import attach_dashboard
 
             return attach_dashboard(sweep_dir, keymap)
         raise PlanError(
-            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {holder}); "
+            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running ({describe_holder(holder)}); "
             f"watch it with `orchestra attach {sweep_dir.path}`, or stop it first"
         )
     argv = [a for a in getattr(args, "argv", sys.argv[1:]) if a not in ("-d", "--detach")]
@@ -66,10 +69,21 @@ def spawn_service(argv: list[str], sweep_dir: SweepDir) -> dict[str, Any]:
     ``argv`` is an ``up`` command line; the service gets its own session, stdin from /dev/null and
     ``service.log`` as stdout and stderr. A user's mistake it reports is raised as a UserError.
     """
-    sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    read_end, write_end = os.pipe()
+    from orchestra.plan.prepare import writing
+
+    fresh = not sweep_dir.path.exists()
     log_path = sweep_dir.path / SERVICE_LOG
-    with open(log_path, "ab") as log:
+    try:
+        with writing(sweep_dir.path, "make the sweep directory"):
+            sweep_dir.path.mkdir(parents=True, exist_ok=True)
+        with writing(log_path, "open the service's log"):
+            log = open(log_path, "ab")  # noqa: SIM115 - closed once the service has it
+    except UserError:
+        if fresh:
+            shutil.rmtree(sweep_dir.path, ignore_errors=True)
+        raise
+    read_end, write_end = os.pipe()
+    with log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestra", *argv, "--service-ready-fd", str(write_end)],
             stdin=subprocess.DEVNULL,
@@ -83,6 +97,8 @@ def spawn_service(argv: list[str], sweep_dir: SweepDir) -> dict[str, Any]:
         line = ready.readline().decode(errors="replace").rstrip("\n")
     if line.startswith("error "):
         proc.wait()
+        if fresh:
+            shutil.rmtree(sweep_dir.path, ignore_errors=True)  # nothing of a sweep that never started
         raise UserError(line[len("error ") :])
     if not line.startswith("ready "):
         code = proc.wait()
@@ -131,7 +147,7 @@ def serve(prepared: Prepared, ready_fd: int) -> int:
 async def _serve(prepared: Prepared, ready: IO[str]) -> int:
     import time
 
-    from orchestra.headless import show, stop_on_signals
+    from orchestra.headless import say, show, stop_on_signals
     from orchestra.present import summary_line
     from orchestra.service.server import ControlServer
     from orchestra.service.session import describe_start, open_session
@@ -139,7 +155,7 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
     started = time.time()
     async with open_session(prepared) as session:
         line = describe_start(session)
-        print(line, flush=True)
+        say(line)  # into service.log, when it has room
         info: dict[str, Any] = {"pid": os.getpid(), "line": line, "notes": session.notes}
         if session.scheduler.idle:
             done = all(
@@ -158,9 +174,9 @@ async def _serve(prepared: Prepared, ready: IO[str]) -> int:
             ready.write("ready " + orjson.dumps(info).decode() + "\n")
             ready.close()
             summary = await session.run([lambda s: show(s, tty=False), stop_on_signals])
-        print(summary_line(session.scheduler.snapshot(), time.time() - started), flush=True)
+        say(summary_line(session.scheduler.snapshot(), time.time() - started, len(summary.unrecorded)))
         if summary.error:
-            print(f"orchestra: error: {summary.error}", flush=True)
+            say(f"orchestra: error: {summary.error}")
         return summary.exit_code
 
 

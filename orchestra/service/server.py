@@ -82,18 +82,25 @@ class ControlServer:
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[ControlServer]:
-        """Listen on ``control.sock`` (a stale one is replaced: the caller holds the sweep's lock)."""
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-        bind_path, fd = short_path(self.path)
-        try:
-            listener = await anyio.create_unix_listener(bind_path)
-        finally:
-            if fd is not None:
-                os.close(fd)
-        os.chmod(self.path, 0o600)
+        """Listen on ``control.sock`` (a stale one is replaced: the caller holds the sweep's lock).
+
+        A socket that cannot be made (a full disk, something else in its place) is a PlanError: one
+        line, before any run has started.
+        """
+        from orchestra.plan.prepare import writing
+
+        with writing(self.path, "make the control socket"):
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            bind_path, fd = short_path(self.path)
+            try:
+                listener = await anyio.create_unix_listener(bind_path)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+            os.chmod(self.path, 0o600)
         try:
             async with listener, anyio.create_task_group() as tg:
                 tg.start_soon(listener.serve, self._handle)
@@ -228,7 +235,11 @@ class ControlServer:
                             "id": rid,
                             "feed": "end",
                             "exit_code": summary.exit_code if summary is not None else None,
-                            "line": summary_line(snap, time.time() - snap.started_at),
+                            "line": summary_line(
+                                snap,
+                                time.time() - snap.started_at,
+                                len(summary.unrecorded) if summary is not None else 0,
+                            ),
                         }
                     )
                     return

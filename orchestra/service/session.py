@@ -28,7 +28,7 @@ from typing import Any
 
 import anyio
 
-from orchestra.errors import PlanError
+from orchestra.errors import PlanError, UserError
 from orchestra.plan.loader import LoadedSweep
 from orchestra.plan.overrides import Override, select
 from orchestra.plan.prepare import (
@@ -38,10 +38,13 @@ from orchestra.plan.prepare import (
     mark_retry,
     reconcile,
     reconcile_recorded,
+    remove_stale_temps_of_every_run,
     settle,
     sweep_name,
+    writing,
 )
-from orchestra.rundir import SweepDir, SweepLock, outlives_orchestrator, write_json
+from orchestra.plan.signature import check_entry
+from orchestra.rundir import SweepDir, SweepLock, describe_holder, outlives_orchestrator, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
 from orchestra.scheduler.core import Policy, Scheduler, Summary
@@ -154,6 +157,7 @@ def prepare(loaded: LoadedSweep, options: UpOptions, *, backend: Backend | None 
             f"{label}: each run {problem}" if problem.startswith("asks") else f"{label}: {problem}"
         )
     rec = mark_retry(_reconcile(loaded, options, payload), options.retry)
+    check_entry(sweep.entry, rec.plan.variants, loaded.path.name)  # a run could not bind its arguments
     prepared = Prepared(loaded, options, payload, backend, rec)
     _ = prepared.selected  # a --only that selects nothing is a mistake found before anything is written
     return prepared
@@ -338,24 +342,34 @@ class Session:
 async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
     """Take the sweep's lock, write its directory, recover what a dead orchestrator left, build the scheduler."""
     sweep_dir = SweepDir(prepared.options.root / sweep_name(prepared.loaded, prepared.options.name))
-    try:
+    made = _made_dirs(sweep_dir.path)
+    with writing(sweep_dir.path, "make the sweep directory"):
         sweep_dir.path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PlanError(
-            f"{sweep_dir.path}: cannot create the sweep directory ({exc.strerror or exc})"
-        ) from None
     lock = SweepLock(sweep_dir)
-    if not lock.acquire():
-        raise PlanError(
-            f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running (pid {lock.holder()}); "
-            "watch it with `orchestra attach`, or stop that orchestrator first"
-        )
     try:
-        rec = prepared.replan()  # under the lock now
-        rec.record["up"] = prepared.options.recorded(prepared.backend)
-        chosen = {r.id for r in select(rec, prepared.sweep, prepared.options.only).runs}
-        notes = [*apply(rec, prepared.payload, launch=not prepared.recorded), *rec.notes]
-        runs, recovered = await _recover(prepared.backend, rec)
+        if not lock.acquire():
+            raise PlanError(
+                f"sweep {sweep_dir.path.name!r} in {sweep_dir.path} is already running "
+                f"({describe_holder(lock.holder())}); watch it with `orchestra attach`, or stop that orchestrator first"
+            )
+    except UserError:
+        _remove_made(made)
+        raise
+    try:
+        try:
+            rec = prepared.replan()  # under the lock now
+            rec.record["up"] = prepared.options.recorded(prepared.backend)
+            chosen = {r.id for r in select(rec, prepared.sweep, prepared.options.only).runs}
+            notes = [*apply(rec, prepared.payload, launch=not prepared.recorded), *rec.notes]
+        except UserError:
+            _remove_made(made)  # a new sweep that could not be written leaves nothing behind
+            raise
+        # After a dead orchestrator, everything of its runs is looked for, not only runs recorded as
+        # running: one killed before its record was written leaves processes all the same.
+        runs, recovered = await _recover(prepared.backend, rec, everything=lock.unclean)
+        if lock.unclean:
+            remove_stale_temps_of_every_run(sweep_dir)
+            lock.recovered()
         runs = [r for r in runs if r.id in chosen]
         notes += recovered
         session = Session(prepared, rec, scheduler_for(prepared, rec, runs), notes)
@@ -367,6 +381,23 @@ async def open_session(prepared: Prepared) -> AsyncIterator[Session]:
             yield session
     finally:
         lock.release()
+
+
+def _made_dirs(path: Path) -> list[Path]:
+    """The directories that making ``path`` would create (none when it exists), deepest first."""
+    made = []
+    while not path.exists() and path != path.parent:
+        made.append(path)
+        path = path.parent
+    return made
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove the directories this ``up`` made, with what it wrote into them (a refused new sweep)."""
+    import shutil
+
+    if made:
+        shutil.rmtree(made[-1], ignore_errors=True)
 
 
 @asynccontextmanager
@@ -393,11 +424,14 @@ async def _warm_starts(prepared: Prepared, session: Session) -> AsyncIterator[No
             backend.zygote = None
 
 
-async def _recover(backend: Backend, rec: Reconciled) -> tuple[list[PlannedRun], list[str]]:
+async def _recover(
+    backend: Backend, rec: Reconciled, *, everything: bool = False
+) -> tuple[list[PlannedRun], list[str]]:
     """Ask the backend about runs a dead orchestrator left running; settle those it cannot re-attach.
 
-    A backend whose runs outlive the orchestrator (Slurm) is always asked: it may also find runs
-    submitted just before the last orchestrator died, which no status records yet.
+    ``everything``: the last orchestrator died, so the backend recovers even with no run recorded as
+    running. A backend whose runs outlive the orchestrator (Slurm) is always asked: it may also find
+    runs submitted just before the last orchestrator died, which no status records yet.
     """
     orphans = {r.id: r for r in rec.runs if r.orphaned}
     for r in orphans.values():
@@ -409,7 +443,7 @@ async def _recover(backend: Backend, rec: Reconciled) -> tuple[list[PlannedRun],
                 f"run {r.id} was left on {record.get('backend')} ({record.get('job', 'its job')}), where it "
                 f"goes on without an orchestrator: add --backend {record.get('backend')} to re-attach to it"
             )
-    if not orphans and not backend.runs_outlive_orchestrator:
+    if not orphans and not everything and not backend.runs_outlive_orchestrator:
         return rec.runs, []
     handles = await backend.recover(
         rec.sweep_dir.runs, {rid: r.status for rid, r in orphans.items() if r.status}

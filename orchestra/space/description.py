@@ -77,7 +77,7 @@ class Description:
                 f"an experiment description must be a dict (a JSON object), got {type(d).__name__}"
             )
         self.d: dict[str, Any] = copy.deepcopy(dict(d))
-        self.keys = _check_sections(keys, self.d)
+        self.keys = _check_sections(keys, self.d, "" if path is None else f"{os.fspath(path)}: ")
         self.path = None if path is None else os.fspath(path)
         if save_key is not None and not isinstance(save_key, str):
             raise SpaceError(
@@ -433,7 +433,8 @@ def up_path(path: str) -> str:
 # checks and files
 
 
-def _check_sections(keys: str | Sequence[str], d: Mapping[str, Any]) -> tuple[str, ...]:
+def _check_sections(keys: str | Sequence[str], d: Mapping[str, Any], where: str = "") -> tuple[str, ...]:
+    """The names of the sections to permute, checked (``where``: the file's name and a colon, or "")."""
     names = (keys,) if isinstance(keys, str) else tuple(keys) if isinstance(keys, (list, tuple)) else None
     if not names or not all(isinstance(k, str) for k in names):
         raise SpaceError(
@@ -442,7 +443,14 @@ def _check_sections(keys: str | Sequence[str], d: Mapping[str, Any]) -> tuple[st
     for k in names:
         if k not in d:
             have = ", ".join(repr(x) for x in d) or "none"
-            raise SpaceError(f"experiment description has no {k!r} section to permute (its keys: {have})")
+            raise SpaceError(
+                f"{where}experiment description has no {k!r} section to permute (its keys: {have})"
+            )
+        if not isinstance(d[k], (Mapping, list)):
+            raise SpaceError(
+                f"{where}experiment description section {k!r} must be an object of parameters such as "
+                f'{{"alpha": [0.1, 0.01]}}, got {type(d[k]).__name__} {d[k]!r}'
+            )
     return tuple(dict.fromkeys(names))
 
 

@@ -144,8 +144,11 @@ async def test_retry_queues_a_cancelled_run_again(tmp_path: Path):
         await h.until(lambda: state_of(h, run) is State.CANCELLED)
         await h.until(lambda: "retry" in h.text().splitlines()[-1], what="r shows in the footer")
         await h.press("r")
-        await h.until(lambda: h.row(run).state is State.RUNNING and h.row(run).attempt == 2)
-        release(tmp_path)
+        await h.until(
+            lambda: h.row(run).state is State.QUEUED, what="queued again, behind the two running runs"
+        )
+        release(tmp_path)  # the running runs end, so the retried one gets a slot
+        await h.until(lambda: h.row(run).attempt == 2 and h.row(run).state is State.COMPLETED)
 
 
 async def test_space_marks_runs_and_a_bulk_cancel_lists_and_cancels_them_all(tmp_path: Path):

@@ -12,11 +12,15 @@
   session of its own, becomes the orchestrator's child and is found by the run directory in its
   environment (``ORCHESTRA_RUN_DIR``). :meth:`LocalHandle.wait` returns only when no process of
   the run is left.
+- **Cgroups:** where cgroup v2 lets the orchestrator make cgroups, each run is in one of its own
+  (:mod:`~orchestra.scheduler.backends.cgroup`), which holds every descendant whatever its session
+  or environment.
 - **Recovery:** after an orchestrator died (``kill -9``), nothing of its runs may live on: every
-  process whose environment names one of the sweep's run directories is killed, and the next
-  ``up`` starts nothing before they are gone. What cannot be found: a grandchild that started its
-  own session *and* cleared its environment while the orchestrator was dead (cgroups could;
-  they are not writable on the machines orchestra targets).
+  process whose environment names one of the sweep's run directories, every process left in a
+  recorded run's process group and everything in the runs' cgroups is killed, and the next ``up``
+  starts nothing before they are gone. What cannot be found without cgroups: a grandchild that
+  started its own session *and* cleared its environment, once the orchestrator that would have
+  adopted it is dead.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +41,7 @@ from orchestra import proc
 from orchestra.errors import PlanError
 from orchestra.rundir import OUTPUT_LOG, Status
 from orchestra.rundir.files import PlantedLinkError, open_run_file
-from orchestra.scheduler.backends import Ended, Placement, RunLaunch
+from orchestra.scheduler.backends import Ended, Placement, RunLaunch, cgroup
 from orchestra.scheduler.gpu import GpuGrant, GpuLedger
 from orchestra.scheduler.resources import CpuSlots
 from orchestra.scheduler.runenv import run_env
@@ -77,10 +81,11 @@ def is_alive(record: Mapping[str, Any]) -> bool:
 class LocalHandle:
     """A run's process group on this machine."""
 
-    def __init__(self, process: Process, run_dir: Path, backend: LocalBackend) -> None:
+    def __init__(self, process: Process, run_dir: Path, backend: LocalBackend, cgroup: str | None) -> None:
         self._process = process
         self._run_dir = str(run_dir)
         self._backend = backend
+        self.cgroup = cgroup
         self.pid: int = process.pid
         st = proc.stat(self.pid)
         self._start = st.start if st else None
@@ -96,11 +101,12 @@ class LocalHandle:
             "start": self._start,
             "host": socket.gethostname(),
             "orchestrator": self._backend.orchestrator,
+            **({"cgroup": self.cgroup} if self.cgroup else {}),
         }
 
     async def wait(self) -> Ended:
         rc = await self._process.wait()
-        await self._backend.reap_run(self.pid, self._run_dir)
+        await self._backend.reap_run(self.pid, self._run_dir, self.cgroup)
         return Ended(rc, message=getattr(self._process, "lost", None) or "")
 
     def terminate(self) -> None:
@@ -110,14 +116,23 @@ class LocalHandle:
         self._signal(signal.SIGKILL)
 
     def members(self) -> list[int]:
-        """Live processes of the run's group (for the GPU ledger's attribution)."""
-        return proc.group_members(self.pid)
+        """Live processes of the run's group and cgroup (for the GPU ledger's attribution)."""
+        members = proc.group_members(self.pid)
+        if self.cgroup is not None:
+            members += [p for p in cgroup.procs(self.cgroup) if p not in members]
+        return members
 
     def _signal(self, sig: int) -> None:
+        # The leader's descendants first, while their parent chain still leads to it: this finds
+        # one in a session of its own with no environment, which nothing else does without a cgroup.
+        for pid in proc.descendants(self.pid):
+            _kill(pid, sig)
         try:
             os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+        if self.cgroup is not None:
+            cgroup.signal_all(self.cgroup, sig)
         self._backend.signal_escapees(self._run_dir, sig)
 
 
@@ -141,6 +156,7 @@ class LocalBackend:
         self.reap_interval = reap_interval
         self.orchestrator = me()
         self.subreaper = become_subreaper()
+        self.cgroups = cgroup.RunCgroups()
         self._handles: dict[str, LocalHandle] = {}  # run id -> its live attempt
         self._leaders: set[int] = set()
         self._launching = 0
@@ -251,15 +267,18 @@ class LocalBackend:
         finally:
             os.close(log)
             self._launching -= 1
-        handle = LocalHandle(process, launch.run_dir, self)
+        # At once: the run's Python has not run any of the user's code yet, so nothing has forked.
+        group = self.cgroups.create(str(launch.run_dir), process.pid, proc.group_members(process.pid))
+        handle = LocalHandle(process, launch.run_dir, self, group)
         self._handles[launch.run_id] = handle
         self._leaders.add(handle.pid)
         return handle
 
     # ------------------------------------------------------------------ liveness
 
-    async def reap_run(self, leader: int, run_dir: str) -> None:
-        """After a run's leader exited: kill what is left of its group and its escapees; wait until gone."""
+    async def reap_run(self, leader: int, run_dir: str, group: str | None = None) -> None:
+        """After a run's leader exited: kill what is left of its group, its cgroup and its escapees;
+        wait until gone."""
         self._leaders.discard(leader)
         for run_id, h in list(self._handles.items()):
             if h.pid == leader:
@@ -267,9 +286,11 @@ class LocalBackend:
         with anyio.move_on_after(REAP_TIMEOUT):
             while True:
                 left = proc.group_members(leader) + self._escapees(run_dir)
+                if group is not None:
+                    left += cgroup.procs(group)
                 self.reap_zombies()
                 if not left:
-                    return
+                    break
                 for pid in left:
                     _kill(pid)
                 try:
@@ -277,6 +298,8 @@ class LocalBackend:
                 except (ProcessLookupError, PermissionError):
                     pass
                 await anyio.sleep(0.01)
+        if group is not None:
+            self.cgroups.release(group)
 
     def signal_escapees(self, run_dir: str, sig: int) -> None:
         """Signal the run's processes that left its process group and were adopted by us."""
@@ -311,12 +334,15 @@ class LocalBackend:
 
     async def watch(self, wake: Callable[[], None]) -> None:
         """GPU readings twice a second (placement may become possible), and adopted zombies reaped."""
-        async with anyio.create_task_group() as tg:
-            if self.gpus is not None:
-                tg.start_soon(self._gpu_loop, wake)
-            while True:
-                await anyio.sleep(self.reap_interval)
-                self.reap_zombies()
+        try:
+            async with anyio.create_task_group() as tg:
+                if self.gpus is not None:
+                    tg.start_soon(self._gpu_loop, wake)
+                while True:
+                    await anyio.sleep(self.reap_interval)
+                    self.reap_zombies()
+        finally:
+            self.cgroups.close()
 
     async def _gpu_loop(self, wake: Callable[[], None]) -> None:
         assert self.gpus is not None
@@ -336,8 +362,7 @@ class LocalBackend:
                     f"run {run_id} belongs to a live orchestrator (pid {boss.get('pid')}) although the "
                     "sweep's lock is free (was orchestra.lock removed?); stop that orchestrator first"
                 )
-        prefix = str(sweep_runs) + os.sep
-        survivors = await kill_matching(lambda d: d.startswith(prefix))
+        survivors = await kill_leftovers(sweep_runs, running.values())
         if survivors:
             raise PlanError(
                 f"cannot end {len(survivors)} process(es) left by a dead orchestrator of this sweep "
@@ -346,19 +371,67 @@ class LocalBackend:
         return {run_id: None for run_id in running}
 
 
-async def kill_matching(run_dir_matches: Callable[[str], bool]) -> list[int]:
-    """SIGKILL every live process whose ORCHESTRA_RUN_DIR matches; returns those still alive after
-    :data:`REAP_TIMEOUT` seconds (none, unless they belong to someone we may not signal)."""
-    targets = proc.with_environ("ORCHESTRA_RUN_DIR", run_dir_matches)
-    if not targets:
-        return []
+async def kill_leftovers(sweep_runs: Path, statuses: Iterable[Status] = ()) -> list[int]:
+    """SIGKILL every live process of a sweep's runs whose orchestrator is dead; returns those still
+    alive after :data:`REAP_TIMEOUT` seconds (none, unless they belong to someone we may not signal).
+
+    The caller holds the sweep's lock, so no live orchestrator owns any of them. They are found by
+    the run directory in their environment, by the process group of each run ``statuses`` recorded
+    as running here (what cleared its environment stays in it), and by the runs' cgroups (the ones
+    recorded, and the one this process would give the sweep). Found again on every round, so that
+    what forks while it is being killed is killed too.
+    """
+    prefixes = tuple({os.path.abspath(sweep_runs) + os.sep, os.path.realpath(sweep_runs) + os.sep})
+    groups: list[tuple[int, int | None]] = []
+    cgroups: set[str] = set()
+    mine = cgroup.sweep_cgroup(os.path.abspath(sweep_runs))
+    if mine is not None:
+        cgroups.add(mine)
+    for status in statuses:
+        handle = status.handle or {}
+        if handle.get("host") == socket.gethostname() and isinstance(handle.get("pid"), int):
+            groups.append((handle["pid"], handle.get("start")))
+        if isinstance(handle.get("cgroup"), str):
+            cgroups.add(handle["cgroup"])
+
+    def targets() -> list[int]:
+        found = set(proc.with_environ("ORCHESTRA_RUN_DIR", lambda d: d.startswith(prefixes)))
+        for pgid, start in groups:
+            found.update(_left_in_group(pgid, start))
+        for group in cgroups:
+            found.update(cgroup.procs(group))
+        found.discard(os.getpid())
+        return [p for p in found if proc.alive(p)]
+
+    left = targets()
     with anyio.move_on_after(REAP_TIMEOUT):
-        while targets:
-            for pid in targets:
+        while left:
+            for group in cgroups:
+                cgroup.signal_all(group, signal.SIGKILL)
+            for pid in left:
                 _kill(pid)
             await anyio.sleep(0.02)
-            targets = [p for p in targets if proc.alive(p)]
-    return targets
+            left = targets()
+    for group in cgroups:
+        cgroup.remove(group)
+    return left
+
+
+def _left_in_group(pgid: int, start: int | None) -> list[int]:
+    """Live members of a dead run's process group ``pgid`` (its leader started at ``start``).
+
+    The group's number is its leader's pid, which the kernel does not hand out again while the group
+    has members; a leader alive with another start time means the group is gone and the pid reused.
+    """
+    leader = proc.stat(pgid)
+    if leader is not None and start is not None and leader.start != start:
+        return []
+    out = []
+    for pid in proc.group_members(pgid):
+        st = proc.stat(pid)
+        if st is not None and (start is None or st.start >= start):
+            out.append(pid)
+    return out
 
 
 def _kill(pid: int, sig: int = signal.SIGKILL) -> None:
