@@ -90,3 +90,17 @@ def slurm_cluster() -> Iterator[str]:
             if _users(-1) == 0 and (STATE / "started").exists():
                 (STATE / "started").unlink()
                 subprocess.run(["bash", str(DOWN)], capture_output=True, timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def _cancel_the_tests_jobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """A test that fails leaves no job behind (Slurm jobs outlive their orchestrator by design)."""
+    yield
+    if "slurm_cluster" not in request.fixturenames:
+        return
+    listed = subprocess.run(
+        ["squeue", "-h", "-r", "-o", "%i|%o"], capture_output=True, text=True, timeout=30
+    ).stdout
+    mine = [line.split("|", 1)[0] for line in listed.splitlines() if f"|{tmp_path}" in line]
+    if mine:
+        subprocess.run(["scancel", *mine], capture_output=True, timeout=30)
