@@ -166,18 +166,8 @@ def reconcile(
         ([name, seed, index] for (name, seed), index in numbers.items() if (name, seed) not in live),
         key=lambda r: int(r[2]),
     )
-    extra = _proposal_fields(old)
-    started = _started_variants(sweep_dir)
-    runs = [
-        _decide(
-            spec,
-            sweep_dir,
-            retry_failed,
-            extra.get(spec.variant.name, {}).get("labels", {}),
-            spec.variant.name in started,
-        )
-        for spec in plan.runs
-    ]
+    runs = _decide_all(plan, sweep_dir, old, retry_failed)
+    proposals = _proposal_fields(old)
     record = {
         "format": FORMAT,
         "name": name,
@@ -193,7 +183,7 @@ def reconcile(
         "sample_seed": sweep.draw_seed(name),
         "overrides": override_texts(overrides),
         "seeds": list(seeds),
-        "variants": [{**v.to_json(), **extra.get(v.name, {})} for v in variants],
+        "variants": [{**v.to_json(), **proposals.get(v.name, {})} for v in variants],
         "runs": plan.runs_json(),
         "retired": retired,
         "retired_runs": retired_runs,
@@ -311,18 +301,7 @@ def reconcile_recorded(sweep_dir: SweepDir, *, retry_failed: bool = False) -> Re
         raise PlanError(
             f"{sweep_dir.sweep_json}: a variant or run is malformed ({exc!r}); repair or remove it"
         ) from None
-    extra = _proposal_fields(record)
-    started = _started_variants(sweep_dir)
-    runs = [
-        _decide(
-            spec,
-            sweep_dir,
-            retry_failed,
-            extra.get(spec.variant.name, {}).get("labels", {}),
-            spec.variant.name in started,
-        )
-        for spec in plan.runs
-    ]
+    runs = _decide_all(plan, sweep_dir, record, retry_failed)
     notes = []
     if isinstance((record.get("settings") or {}).get("search"), dict):
         notes.append(
@@ -374,6 +353,24 @@ def _started_variants(sweep_dir: SweepDir) -> set[str]:
         return set(os.listdir(sweep_dir.runs))
     except (FileNotFoundError, NotADirectoryError):
         return set()
+
+
+def _decide_all(
+    plan: Plan, sweep_dir: SweepDir, record: Mapping[str, Any] | None, retry_failed: bool
+) -> list[PlannedRun]:
+    """What each run of ``plan`` is on disk and whether this ``up`` starts it (labels from the record)."""
+    extra = _proposal_fields(record)
+    started = _started_variants(sweep_dir)
+    return [
+        _decide(
+            spec,
+            sweep_dir,
+            retry_failed,
+            extra.get(spec.variant.name, {}).get("labels", {}),
+            spec.variant.name in started,
+        )
+        for spec in plan.runs
+    ]
 
 
 def _decide(

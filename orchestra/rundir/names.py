@@ -24,3 +24,4 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # the entry function raised; result.json has the exception
 EXIT_SETUP = 3  # the run could not start (bad run dir, payload, missing parameter); retrying will not help
 EXIT_TERMINATED = 128 + 15  # SIGTERM reached the run and it stopped
+EXIT_UNRECORDED = 4  # the entry function returned, but result.json could not be written (a full disk)

@@ -51,6 +51,7 @@ from orchestra.rundir.names import (
     EXIT_OK,
     EXIT_SETUP,
     EXIT_TERMINATED,
+    EXIT_UNRECORDED,
     METADATA_JSON,
     METRICS_JSONL,
     PAYLOAD,
@@ -296,8 +297,10 @@ def finish(
         # the data is fsynced; the rename becomes durable when the orchestrator writes status.json
         # beside it (fsyncing this directory) after the run exits: one fsync less per run
         attempt.files.replace(RESULT_JSON, _json_bytes(result), sync_dir=False)
-    except Exception as exc:  # a full disk must not hide the run's own exit status
+    except Exception as exc:  # a full disk: say so, and never exit 0 for a result nobody can read
         _say(f"[orchestra] could not write {attempt.files.join(RESULT_JSON)}: {type(exc).__name__}: {exc}\n")
+        if code == EXIT_OK:
+            return EXIT_UNRECORDED
     return code
 
 

@@ -17,7 +17,7 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
-from orchestra.rundir import EXIT_SETUP, EXIT_TERMINATED, Exit, Reason, State
+from orchestra.rundir import EXIT_SETUP, EXIT_TERMINATED, EXIT_UNRECORDED, Exit, Reason, State
 from orchestra.scheduler.backends import Ended
 
 STOP_STATES = {
@@ -73,6 +73,10 @@ def classify(
         return State.FAILED, Exit(Reason.SETUP, rc, None, "the run could not start; see output.log")
     if isinstance(error, Mapping):
         return State.FAILED, Exit(Reason.EXCEPTION, rc, None, error_text(error))
+    if rc == EXIT_UNRECORDED and result is None:
+        return State.FAILED, Exit(
+            Reason.EXIT_CODE, rc, None, "it returned, but its result.json could not be written (a full disk?)"
+        )
     if rc == EXIT_TERMINATED:
         return State.FAILED, Exit(
             Reason.SIGNAL, rc, "SIGTERM", "terminated by a SIGTERM orchestra did not send"

@@ -147,6 +147,30 @@ class Snapshot:
     def counts(self) -> Counter[State]:
         return Counter(r.state for r in self.rows)
 
+    def flags(self) -> dict[str, Any]:
+        """The sweep-wide part, as the control protocol carries it (:meth:`with_flags` reads it back)."""
+        return {
+            "paused": self.paused,
+            "stopping": self.stopping,
+            "done": self.done,
+            "started_at": self.started_at,
+            "waiting": self.waiting,
+            "alerts": list(self.alerts),
+        }
+
+    @classmethod
+    def with_flags(cls, version: int, rows: Iterable[RunRow], flags: Mapping[str, Any]) -> Snapshot:
+        return cls(
+            version,
+            tuple(rows),
+            bool(flags.get("paused")),
+            bool(flags.get("stopping")),
+            float(flags.get("started_at") or 0.0),
+            bool(flags.get("done")),
+            str(flags.get("waiting") or ""),
+            tuple(flags.get("alerts") or ()),
+        )
+
 
 @dataclass(frozen=True)
 class RunEvent:

@@ -125,20 +125,7 @@ async def snapshot(sweep_dir: str | os.PathLike[str]) -> tuple[Snapshot, dict[st
         answer = await conn.request({"op": "snapshot"})
         info = conn.info
     rows = tuple(RunRow.from_json(r) for r in answer["rows"])
-    return _snapshot(answer["version"], rows, answer["flags"]), info
-
-
-def _snapshot(version: int, rows: Sequence[RunRow], flags: dict[str, Any]) -> Snapshot:
-    return Snapshot(
-        version,
-        tuple(rows),
-        bool(flags.get("paused")),
-        bool(flags.get("stopping")),
-        float(flags.get("started_at") or 0.0),
-        bool(flags.get("done")),
-        str(flags.get("waiting") or ""),
-        tuple(flags.get("alerts") or ()),
-    )
+    return Snapshot.with_flags(answer["version"], rows, answer["flags"]), info
 
 
 class RemoteSweep:
@@ -172,7 +159,7 @@ class RemoteSweep:
 
     def snapshot(self) -> Snapshot:
         if self._snap is None or self._snap.version != self.version:
-            self._snap = _snapshot(
+            self._snap = Snapshot.with_flags(
                 self.version, tuple(self._rows.values()), {**self._flags, "done": self._ended}
             )
         return self._snap

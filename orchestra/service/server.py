@@ -25,7 +25,6 @@ from orchestra import __version__
 from orchestra.present import summary_line
 from orchestra.scheduler.commands import Command, Op
 from orchestra.scheduler.core import Scheduler
-from orchestra.scheduler.table import Snapshot
 from orchestra.service.protocol import (
     MAX_LINE,
     PROTOCOL,
@@ -41,18 +40,6 @@ if TYPE_CHECKING:
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 END_GRACE = 1.0  # seconds watchers get to receive the 'end' message before the server closes
-
-
-def flags(snap: Snapshot) -> dict[str, Any]:
-    """The sweep-wide part of a snapshot, as the protocol carries it."""
-    return {
-        "paused": snap.paused,
-        "stopping": snap.stopping,
-        "done": snap.done,
-        "started_at": snap.started_at,
-        "waiting": snap.waiting,
-        "alerts": list(snap.alerts),
-    }
 
 
 class ControlServer:
@@ -193,7 +180,7 @@ class ControlServer:
             "feed": "snapshot",
             "version": snap.version,
             "rows": [r.to_json() for r in snap.rows],
-            "flags": flags(snap),
+            "flags": snap.flags(),
             "gpus": [g.to_json() for g in self.scheduler.gpu_views()],
         }
 
@@ -213,7 +200,7 @@ class ControlServer:
                 version = scheduler.version
                 gpus = [g.to_json() for g in scheduler.gpu_views()]
                 if version != seen or gpus != last_gpus:
-                    snap_flags = flags(scheduler.snapshot())
+                    snap_flags = scheduler.snapshot().flags()
                     rows = feed.take()
                     delta: dict[str, Any] = {
                         "id": rid,

@@ -398,3 +398,25 @@ def test_preloaded_modules_reach_runs_forked_from_the_sweeps_zygote(tmp_path: Pa
     assert all(r["parent"] != proc.pid for r in results), "forked by the zygote, not spawned by up"
     assert all(r["pgid"] == r["pid"] for r in results), "each run leads its own process group"
     assert (sweep_dir / "zygote.log").exists()
+
+
+def test_a_run_whose_result_cannot_be_written_is_not_recorded_as_completed(tmp_path: Path):
+    """The entry returned, but result.json hit a full disk (here: the file size limit): not a success."""
+    write_sweep(
+        tmp_path,
+        """
+        import resource, signal
+        from orchestra import Sweep
+        def train(config):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing past the limit fails instead of killing
+            resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))  # no result.json fits in 64 bytes
+            return {"loss": 0.5}
+        sweep = Sweep(train, [{}])
+        """,
+    )
+    out = orchestra("up", "sweep.py", "--root", "sweeps", cwd=tmp_path)
+    assert out.returncode == 1, out.stdout
+    st = statuses(tmp_path / "sweeps" / "sweep")["default/0"]
+    assert st.state is State.FAILED and st.exit.code == 4
+    assert st.exit.message == "it returned, but its result.json could not be written (a full disk?)"
+    assert not (tmp_path / "sweeps" / "sweep" / "runs" / "default" / "0" / "result.json").exists()
