@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from orchestra.slurm import Slurm
     from orchestra.space import Condition, Config, Description, ExperimentGrid, Grid, Sample, Zip
     from orchestra.sweep import Sweep
 
@@ -27,6 +28,7 @@ _LAZY = {
     "Grid": "orchestra.space",
     "Sample": "orchestra.space",
     "Zip": "orchestra.space",
+    "Slurm": "orchestra.slurm",
     "Sweep": "orchestra.sweep",
 }
 
@@ -37,6 +39,7 @@ __all__ = [
     "ExperimentGrid",
     "Grid",
     "Sample",
+    "Slurm",
     "Sweep",
     "Zip",
     "__version__",

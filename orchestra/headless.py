@@ -162,10 +162,24 @@ async def show(
 
 
 async def stop_on_signals(scheduler: Scheduler) -> None:
-    """SIGINT, SIGTERM or SIGHUP interrupt the sweep (runs resume on the next up); a second one kills them."""
+    """SIGINT, SIGTERM or SIGHUP interrupt the sweep (runs resume on the next up); a second one kills them.
+
+    Where runs outlive the orchestrator (Slurm jobs), SIGTERM and SIGHUP (a logout, a login node's
+    clean-up) end only the orchestrator: the jobs go on and the next ``up`` re-attaches to them.
+    """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         count = 0
         async for sig in signals:
+            if sig != signal.SIGINT and scheduler.backend.runs_outlive_orchestrator:
+                name = signal.Signals(sig).name
+                print(
+                    f"orchestra: {name}: leaving the runs to {scheduler.backend.name}; "
+                    "`orchestra up` again re-attaches to them",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                scheduler.detach()
+                continue
             count += 1
             if count == 1:
                 name = signal.Signals(sig).name

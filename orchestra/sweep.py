@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestra.errors import PlanError, UserError
 from orchestra.pathnames import check_path_component
@@ -18,6 +18,9 @@ from orchestra.space.params import derive_seed, seeded_draws
 from orchestra.space.values import to_json_value
 from orchestra.space.variant import Space, Variant, as_space
 from orchestra.units import parse_bytes, parse_duration
+
+if TYPE_CHECKING:
+    from orchestra.slurm import Slurm
 
 ORDERS = ("sweep", "round_robin")
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
@@ -167,6 +170,7 @@ class Sweep:
         order: str = "sweep",
         env: Mapping[str, str | None] | Iterable[str] | None = None,
         archive_launch_repo: bool = False,
+        backend: Slurm | str | None = None,
         preload: Iterable[str] = (),
         sample_seed: int | None = None,
         max_log: str | int | None = "1GiB",
@@ -213,6 +217,7 @@ class Sweep:
         self.order = order
         self.env, self.env_from_launch, self._env_problem = _resolve_env(env)
         self.archive_launch_repo = bool(archive_launch_repo)
+        self.backend = _check_backend(backend)
         self.preload = _check_preload(preload)
         if sample_seed is not None and (isinstance(sample_seed, bool) or not isinstance(sample_seed, int)):
             raise UserError(f"Sweep sample_seed must be an integer, got {sample_seed!r}")
@@ -293,6 +298,7 @@ class Sweep:
             "env": {k: v for k, v in self.env.items() if k not in self.env_from_launch},
             "env_from_launch": list(self.env_from_launch),
             "archive_launch_repo": self.archive_launch_repo,
+            **({"backend": {"slurm": self.backend.to_json()}} if self.backend is not None else {}),
             "preload": list(self.preload),
             "max_log": self.max_log,
             "step": self.step,
@@ -383,6 +389,21 @@ def _check_count(value: Any, what: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UserError(f"Sweep {what} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _check_backend(value: Any) -> Slurm | None:
+    """``Slurm(...)`` (or ``"slurm"``: Slurm's defaults) runs on a cluster; None or ``"local"`` here."""
+    if value is None or value == "local":
+        return None
+    from orchestra.slurm import Slurm
+
+    if value == "slurm":
+        return Slurm()
+    if isinstance(value, Slurm):
+        return value
+    if isinstance(value, Mapping) and set(value) == {"slurm"}:  # as settings() records it
+        return Slurm.from_json(value["slurm"])
+    raise UserError(f"Sweep backend must be Slurm(...) or 'local', got {value!r}")
 
 
 def _check_util(value: Any) -> float | None:

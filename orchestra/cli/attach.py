@@ -180,7 +180,7 @@ async def _reap_dead_orchestrator(sweep: Any) -> None:
     'running' as lost, and remove the temp files of its interrupted writes."""
     from orchestra.errors import RunDirError
     from orchestra.plan.prepare import remove_stale_temps_of_every_run, settle_status
-    from orchestra.rundir import State, SweepLock, scan
+    from orchestra.rundir import State, SweepLock, outlives_orchestrator, scan
     from orchestra.scheduler.backends.local import kill_leftovers
 
     lock = SweepLock(sweep)
@@ -190,7 +190,13 @@ async def _reap_dead_orchestrator(sweep: Any) -> None:
     except RunDirError:
         return  # a sweep we may only read (someone else's): nothing of it is ours to end
     try:
-        running = [r for r in scan(sweep) if r.status is not None and r.status.state is State.RUNNING]
+        recorded = [r for r in scan(sweep) if r.status is not None]
+        if any(
+            r.status is not None and not r.status.state.finished and outlives_orchestrator(r.status)
+            for r in recorded
+        ):
+            return  # Slurm jobs go on without their orchestrator (here too): the next `up` re-attaches
+        running = [r for r in recorded if r.status is not None and r.status.state is State.RUNNING]
         if not running and not lock.unclean:
             return
         survivors = await kill_leftovers(sweep.runs, [r.status for r in running if r.status is not None])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from orchestra.service.session import Prepared, Session, UpOptions
+    from orchestra.slurm import Slurm
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -112,6 +113,35 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         metavar="SPEC|FILE",
         help="pretend these GPUs exist, e.g. 4x24GiB (demos and tests; FILE is a scriptable fake state)",
     )
+    s = p.add_argument_group("Slurm (docs/slurm.md)")
+    s.add_argument(
+        "--backend",
+        choices=("local", "slurm"),
+        default=None,
+        help="where runs run: this machine, or Slurm job arrays (default: the sweep file's backend=, else local)",
+    )
+    s.add_argument("--partition", default=None, help="sbatch --partition")
+    s.add_argument("--account", default=None, help="sbatch --account")
+    s.add_argument("--qos", default=None, help="sbatch --qos")
+    s.add_argument(
+        "--time", default=None, metavar="LIMIT", help="each job's time limit: 2h, 90m, 1:30:00, 2-00:00:00"
+    )
+    s.add_argument("--mem", default=None, metavar="SIZE", help="memory per job, e.g. 8G")
+    s.add_argument("--constraint", default=None, help="sbatch --constraint (node features)")
+    s.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N of the sweep's jobs run at once",
+    )
+    s.add_argument(
+        "--sbatch-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="another sbatch argument, as --sbatch-arg=--exclusive (repeatable)",
+    )
     p.add_argument(
         "--grace",
         type=float,
@@ -130,6 +160,8 @@ def options(args: argparse.Namespace) -> UpOptions:
     if args.no_overrides and args.overrides:
         raise PlanError("--no-overrides with overrides: give one or the other")
     return UpOptions(
+        backend=args.backend,
+        slurm=_slurm_options(args),
         overrides=parse_all(args.overrides) if args.overrides else (() if args.no_overrides else None),
         only=tuple(parse_all(args.only, "--only")),
         retry=tuple(args.retry),
@@ -146,6 +178,24 @@ def options(args: argparse.Namespace) -> UpOptions:
         gpu_headroom=args.gpu_headroom,
         fake_gpus=args.fake_gpus,
     )
+
+
+def _slurm_options(args: argparse.Namespace) -> Slurm | None:
+    """The Slurm options given on the command line (None when none was)."""
+    from orchestra.slurm import Slurm
+
+    given = {
+        "partition": args.partition,
+        "account": args.account,
+        "qos": args.qos,
+        "time": args.time,
+        "mem": args.mem,
+        "constraint": args.constraint,
+        "max_parallel": args.max_parallel,
+    }
+    if all(v is None for v in given.values()) and not args.sbatch_arg:
+        return None
+    return Slurm(**given, extra=tuple(args.sbatch_arg))
 
 
 def run(args: argparse.Namespace) -> int:

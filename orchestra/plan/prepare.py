@@ -44,6 +44,7 @@ from orchestra.rundir import (
     State,
     Status,
     SweepDir,
+    outlives_orchestrator,
     read_json_or_none,
     write_json,
 )
@@ -378,7 +379,9 @@ def _decide(
     run_dir = sweep_dir.run(spec.variant.name, spec.seed)
     # a fresh sweep of 100,000 runs needs no 100,000 failed opens to learn that none has started
     status = run_dir.read_status(strict=True) if started else None
-    if status is not None and status.state is State.RUNNING:
+    if status is not None and (
+        status.state is State.RUNNING or (status.state is State.QUEUED and status.handle)
+    ):  # running, or waiting in a backend's own queue (a pending Slurm job): the backend recovers it
         return PlannedRun(spec, run_dir, status, start=False, orphaned=True, labels=labels)
     if status is None or status.state is State.QUEUED:
         start = True
@@ -406,10 +409,14 @@ def settle(run: PlannedRun) -> PlannedRun:
 
 
 def settle_status(run_path: str | os.PathLike[str]) -> None:
-    """:func:`settle` for a run directory alone (``attach`` on a sweep whose orchestrator died)."""
+    """:func:`settle` for a run directory alone (``attach`` on a sweep whose orchestrator died).
+
+    A run whose attempt outlives the orchestrator (a Slurm job) is left as it is: it goes on, and
+    the next ``orchestra up`` re-attaches to it.
+    """
     run_dir = RunDir(run_path)
     status = run_dir.read_status()
-    if status is not None and status.state is State.RUNNING:
+    if status is not None and status.state is State.RUNNING and not outlives_orchestrator(status):
         run_dir.write_status(_settled(status, run_dir))
 
 

@@ -101,6 +101,7 @@ if TYPE_CHECKING:
         State,
         Status,
         observed_state,
+        outlives_orchestrator,
     )
     from orchestra.rundir.steps import (
         STEP_KEYS,
@@ -159,6 +160,7 @@ _HOMES = {
     "State": "status",
     "Status": "status",
     "observed_state": "status",
+    "outlives_orchestrator": "status",
     "STEP_KEYS": "steps",
 }
 
@@ -208,6 +210,7 @@ __all__ = [
     "live_holder",
     "observed_state",
     "open_run_file",
+    "outlives_orchestrator",
     "parse_jsonl",
     "planned_runs",
     "read_json",

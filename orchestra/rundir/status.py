@@ -45,13 +45,19 @@ def observed_state(status: Status | None, orchestrator_alive: bool) -> str:
     """What a reader should call a run: its state, ``queued`` with no status yet, or ``lost``.
 
     A run recorded as running while no orchestrator holds the sweep's lock was lost: the next
-    ``orchestra up`` finds out what became of it and resumes it.
+    ``orchestra up`` finds out what became of it and resumes it. Not so a run whose backend's
+    attempts outlive the orchestrator (a Slurm job): it goes on, and the next ``up`` re-attaches.
     """
     if status is None:
         return State.QUEUED.value
-    if status.state is State.RUNNING and not orchestrator_alive:
+    if status.state is State.RUNNING and not orchestrator_alive and not outlives_orchestrator(status):
         return LOST
     return status.state.value
+
+
+def outlives_orchestrator(status: Status) -> bool:
+    """The run's live attempt belongs to a backend whose runs go on without an orchestrator (Slurm)."""
+    return bool((status.handle or {}).get("outlives_orchestrator"))
 
 
 class Reason(str, Enum):
@@ -69,6 +75,9 @@ class Reason(str, Enum):
     LOST = "lost"  # the orchestrator died while the run was running; resumes on the next up
     SPAWN = "spawn"  # the process could not be started at all
     STOPPED_EARLY = "stopped_early"  # an early-stopping rule ended it: finished, not failed, not retried
+    OUT_OF_MEMORY = "out_of_memory"  # the cluster's scheduler killed it for using more memory than asked for
+    NODE_FAIL = "node_fail"  # the node it ran on failed (Slurm NODE_FAIL, BOOT_FAIL)
+    PREEMPTED = "preempted"  # the cluster's scheduler preempted it for other work; it resumes
 
     @property
     def resumable(self) -> bool:

@@ -44,7 +44,16 @@ from orchestra.rundir import (
     write_json,
 )
 from orchestra.rundir.files import PlantedLinkError, ensure_run_dir
-from orchestra.scheduler.backends import Backend, Ended, Handle, Placement, RunLaunch
+from orchestra.scheduler.backends import (
+    Backend,
+    Ended,
+    Handle,
+    HoldsQueue,
+    Placement,
+    Progress,
+    QueuedHandle,
+    RunLaunch,
+)
 from orchestra.scheduler.commands import Action, Command, Op, Reply
 from orchestra.scheduler.logcap import cap_log
 from orchestra.scheduler.outcome import classify
@@ -104,6 +113,7 @@ class _Run:
         self.tries = 0  # attempts started by this scheduler (for max_retries)
         self.handle: Handle | None = None
         self.launching = False  # placed, being started by the backend (no handle yet)
+        self.queued_handle: QueuedHandle | None = None  # the handle, when it waits in a backend's queue first
         self.unsafe = False  # its directory is (or passes through) a planted link: never written
         self.stop_reason: Reason | None = None
         self.stop_requested = anyio.Event()
@@ -335,20 +345,39 @@ class Scheduler:
         return Reply(Op.RETRY, Action.REQUEUED, run.id, State.QUEUED.value)
 
     def pause(self) -> None:
-        """Start no new runs until :meth:`resume`; running runs go on."""
+        """Start no new runs until :meth:`resume`; running runs go on (a backend's own queue is held)."""
         self._paused = True
+        if isinstance(self.backend, HoldsQueue):
+            self.backend.hold(True)
         self.table.touch()
 
     def resume(self) -> None:
         self._paused = False
         self._paused_by_writes = False
+        if isinstance(self.backend, HoldsQueue):
+            self.backend.hold(False)
         self.table.touch()
         self._wakeup()
 
     def stop(self) -> None:
-        """Drain: let running runs finish, start nothing new, then end."""
+        """Drain: let running runs finish, start nothing new, then end.
+
+        Attempts still waiting in a backend's own queue (pending Slurm jobs) have not started: they
+        are taken out of it and resume on the next ``orchestra up``.
+        """
         self._stopping = True
+        for run in self._active():
+            if run.status.state is State.QUEUED:
+                run.request_stop(Reason.INTERRUPTED, graceful=True)
         self.table.touch()
+        self._wakeup()
+
+    def detach(self) -> None:
+        """End this orchestrator and leave the runs to a backend whose runs outlive it (Slurm): they
+        go on, recorded with their handles, and the next ``orchestra up`` re-attaches to them."""
+        assert self.backend.runs_outlive_orchestrator, "only a backend whose runs outlive us can be left"
+        self._interrupted = True
+        self._done.set()
         self._wakeup()
 
     def interrupt(self) -> None:
@@ -416,6 +445,8 @@ class Scheduler:
         self.table.add(row)
         if planned.handle is not None:
             run.handle = planned.handle
+            run.queued_handle = planned.handle if isinstance(planned.handle, QueuedHandle) else None
+            run.tries = 1  # an attempt a previous orchestrator started counts against max_retries
             self._track(run)
             self._adopted.append(run)
             self._set_row(run, where=planned.handle.id)
@@ -555,21 +586,36 @@ class Scheduler:
                 self._spawn_failed(run, placement, handle, launch.attempt, now)
                 continue
             run.handle = handle
+            run.queued_handle = handle if isinstance(handle, QueuedHandle) else None
             self._track(run)
             record = handle.record()
-            status = run.status.moved(
-                State.RUNNING,
-                now,
-                attempt=launch.attempt,
-                exit=None,
-                pid=record.get("pid"),
-                host=record.get("host"),
-                handle=record,
-                gpus=placement.gpus,
-                started_at=now,
-                ended_at=None,
-            )
-            self._record(run, status, note="", where=handle.id)
+            if isinstance(handle, QueuedHandle) and handle.pending:
+                status = run.status.moved(
+                    State.QUEUED,
+                    now,
+                    attempt=launch.attempt,
+                    exit=None,
+                    pid=None,
+                    handle=record,
+                    gpus=placement.gpus,
+                    started_at=None,
+                    ended_at=None,
+                )
+                self._record(run, status, note="", where=handle.where)
+            else:
+                status = run.status.moved(
+                    State.RUNNING,
+                    now,
+                    attempt=launch.attempt,
+                    exit=None,
+                    pid=record.get("pid"),
+                    host=record.get("host"),
+                    handle=record,
+                    gpus=placement.gpus,
+                    started_at=now,
+                    ended_at=None,
+                )
+                self._record(run, status, note="", where=handle.id)
             self._tg.start_soon(self._attempt, run, handle, placement)
         if blocked:
             self._queue[:0] = [r.id for r in blocked]  # first again, in their order
@@ -642,11 +688,14 @@ class Scheduler:
         async with anyio.create_task_group() as tg:
 
             async def wait() -> None:
-                ended.append(await handle.wait())
+                if isinstance(handle, QueuedHandle):
+                    ended.append(await self._follow(run, handle))
+                else:
+                    ended.append(await handle.wait())
                 tg.cancel_scope.cancel()
 
             tg.start_soon(wait)
-            if self.policy.timeout is not None:
+            if self.policy.timeout is not None and not isinstance(handle, QueuedHandle):
                 tg.start_soon(self._timer, run, self.policy.timeout)
             await run.stop_requested.wait()
             if not run.kill_requested.is_set():
@@ -660,6 +709,48 @@ class Scheduler:
     async def _timer(self, run: _Run, timeout: float) -> None:
         await anyio.sleep(timeout)
         run.request_stop(Reason.TIMEOUT, graceful=True)
+
+    async def _follow(self, run: _Run, handle: QueuedHandle) -> Ended:
+        """Record a queued attempt's changes (it starts, it is requeued) until it ends; the timeout
+        counts from each start."""
+        async with anyio.create_task_group() as tg:
+            timer: anyio.CancelScope | None = None
+            while True:
+                change = await handle.progress()
+                if timer is not None:
+                    timer.cancel()
+                    timer = None
+                if isinstance(change, Ended):
+                    tg.cancel_scope.cancel()
+                    return change
+                self._progressed(run, change)
+                if change.running and self.policy.timeout is not None:
+                    timer = anyio.CancelScope()
+                    tg.start_soon(self._scoped_timer, run, self.policy.timeout, timer)
+        raise AssertionError("unreachable")  # for mypy: the loop returns
+
+    async def _scoped_timer(self, run: _Run, timeout: float, scope: anyio.CancelScope) -> None:
+        with scope:
+            await self._timer(run, timeout)
+
+    def _progressed(self, run: _Run, change: Progress) -> None:
+        now = self.clock()
+        if change.running:
+            status = run.status.moved(
+                State.RUNNING,
+                now,
+                attempt=change.attempt,
+                exit=None,
+                host=change.host,
+                handle=change.record,
+                started_at=change.at,
+                ended_at=None,
+            )
+        else:
+            status = run.status.moved(
+                State.QUEUED, now, attempt=change.attempt, exit=change.exit, handle=change.record
+            )
+        self._record(run, status, where=change.where)
 
     def _ended(self, run: _Run, placement: Placement, ended: Ended) -> None:
         run.handle = None
@@ -677,6 +768,8 @@ class Scheduler:
         self._finish(run, state, exit_, self.clock())
         if state is State.FAILED:
             self._after_failure(run)
+        elif exit_.reason is Reason.PREEMPTED and not (self._stopping or self._interrupted):
+            self._queue_run(run, front=True, note="preempted: queued again")
         self._wakeup()
 
     def _after_failure(self, run: _Run) -> None:
@@ -699,6 +792,10 @@ class Scheduler:
         while True:
             await anyio.sleep(self.metrics_interval)
             for run in self._active():
+                if run.status.state is not State.RUNNING:  # waiting in a backend's queue: nothing to read
+                    if run.queued_handle is not None and run.handle is not None:
+                        self._show_where(run, run.queued_handle.where)  # "pending (Priority)", "held"
+                    continue
                 self._read_metrics(run)
                 if self.max_log is not None:
                     await self._bound_log(run, self.max_log)
@@ -715,6 +812,10 @@ class Scheduler:
         cut = await anyio.to_thread.run_sync(cap_log, run.dir.output_log, limit)
         if cut is not None:
             self.table.set(run.id, note=cut.describe())
+
+    def _show_where(self, run: _Run, where: str) -> None:
+        if self.table.rows[run.id].where != where:
+            self._set_row(run, where=where)
 
     def _read_metrics(self, run: _Run) -> None:
         records = run.tail.read_new()
@@ -788,7 +889,9 @@ class Scheduler:
 
     def _queue_run(self, run: _Run, *, front: bool, note: str = "") -> None:
         now = self.clock()
-        status = run.status.moved(State.QUEUED, now, queued_at=now, exit=run.status.exit, pid=None)
+        status = run.status.moved(
+            State.QUEUED, now, queued_at=now, exit=run.status.exit, pid=None, handle=None
+        )
         self._record(run, status, note=note, where="")
         if front:
             self._queue.insert(0, run.id)

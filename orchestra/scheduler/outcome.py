@@ -4,6 +4,11 @@ The inputs are what orchestra asked for (a stop and its reason), what the backen
 status or signal, or a reason of its own such as a Slurm time limit) and the run's own
 ``result.json`` for this attempt. Nothing is guessed as success: a run that left no result and no
 exit status is a failure that says so.
+
+A backend's own reason (``Ended.reason``) decides unless orchestra stopped the attempt itself or it
+exited 0: a cluster's time limit, memory limit or node failure is a failure of that name;
+someone else's ``scancel`` is a cancel (the user's choice, not retried); a preemption interrupts
+the run (it resumes, and is not counted as a failure).
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ STOP_STATES = {
     Reason.KILLED: State.CANCELLED,
     Reason.INTERRUPTED: State.INTERRUPTED,
     Reason.STOPPED_EARLY: State.STOPPED,
+}
+
+
+BACKEND_STATES = {
+    Reason.CANCELLED: State.CANCELLED,  # by someone else (scancel): their choice, like a user's cancel
+    Reason.PREEMPTED: State.INTERRUPTED,  # the cluster took the resources back: the run resumes
 }
 
 
@@ -46,7 +57,8 @@ def classify(
     if rc == 0:
         return State.COMPLETED, Exit(Reason.SUCCESS, 0)
     if ended.reason is not None:  # the backend knows better than an exit status (a Slurm end state)
-        return State.FAILED, Exit(ended.reason, rc, sig, ended.message)
+        state = BACKEND_STATES.get(ended.reason, State.FAILED)
+        return state, Exit(ended.reason, rc, sig, ended.message)
     if rc is None:
         if result is not None and result.get("status") == "completed":
             return State.COMPLETED, Exit(Reason.SUCCESS, result.get("exit_code", 0))

@@ -44,10 +44,11 @@ from orchestra.plan.prepare import (
     writing,
 )
 from orchestra.plan.signature import check_entry
-from orchestra.rundir import SweepDir, SweepLock, describe_holder, write_json
+from orchestra.rundir import SweepDir, SweepLock, describe_holder, outlives_orchestrator, write_json
 from orchestra.runtime.payload import dumps_entry
 from orchestra.scheduler.backends import Backend
 from orchestra.scheduler.core import Policy, Scheduler, Summary
+from orchestra.slurm import Slurm
 from orchestra.space.variant import Variant
 from orchestra.sweep import Sweep
 
@@ -79,9 +80,12 @@ class UpOptions:
     cwd: Path | None = None  # where runs start (default: the current directory)
     metrics_interval: float = 0.5
     gpu_interval: float = 0.5
+    backend: str | None = None  # "local" or "slurm"; None: the sweep file's choice (local without one)
+    slurm: Slurm | None = None  # Slurm options from the command line, over the sweep file's
 
     def recorded(self, backend: Backend) -> dict[str, Any]:
         """What ``sweep.json`` keeps of them (``up``), so the sweep can be started again from its directory."""
+        slurm = getattr(backend, "options", None)
         return {
             "workers": getattr(getattr(backend, "slots", None), "total", self.workers),
             "grace": self.grace,
@@ -89,6 +93,7 @@ class UpOptions:
             "avoid_gpus": self.avoid_gpus,
             "gpu_headroom": self.gpu_headroom,
             "fake_gpus": self.fake_gpus,
+            **({"backend": backend.name, "slurm": slurm.to_json()} if isinstance(slurm, Slurm) else {}),
         }
 
     def checked(self) -> UpOptions:
@@ -101,6 +106,8 @@ class UpOptions:
             raise PlanError(f"--grace must be a number of seconds >= 0, got {self.grace}")
         if self.name is not None and not self.name.strip():
             raise PlanError("--name must not be empty")
+        if self.backend not in (None, "local", "slurm"):
+            raise PlanError(f"--backend must be local or slurm, got {self.backend!r}")
         return replace(self, root=Path(os.path.abspath(self.root)))
 
 
@@ -142,7 +149,7 @@ def prepare(loaded: LoadedSweep, options: UpOptions, *, backend: Backend | None 
     options = options.checked()
     sweep = loaded.sweep
     payload = dumps_entry(sweep.entry, by_value=[loaded.module] if loaded.by_value else [])
-    backend = backend or local_backend(options, sweep)
+    backend = backend or choose_backend(options, loaded)
     problem = backend.problem(sweep.resources)
     if problem:
         label = loaded.path.name
@@ -182,7 +189,12 @@ def prepare_recorded(sweep_dir: SweepDir, options: UpOptions, *, backend: Backen
         str(record.get("sweep_attr") or ""),
         by_value=False,
     )
-    backend = backend or local_backend(options, sweep)
+    up = record.get("up") or {}
+    if up.get("backend") == "slurm" and options.backend is None:  # as it was last started
+        options = replace(
+            options, backend="slurm", slurm=Slurm.from_json(up.get("slurm") or {}).merged(options.slurm)
+        )
+    backend = backend or choose_backend(options, loaded, sweep_dir.path)
     problem = backend.problem(sweep.resources)
     if problem:
         raise PlanError(
@@ -205,6 +217,33 @@ def _reconcile(loaded: LoadedSweep, options: UpOptions, payload: bytes) -> Recon
         update=options.update,
         overrides=options.overrides,
     )
+
+
+def choose_backend(options: UpOptions, loaded: LoadedSweep, sweep_path: Path | None = None) -> Backend:
+    """``--backend``, else the sweep file's ``backend=``, else this machine."""
+    sweep = loaded.sweep
+    kind = options.backend or ("slurm" if sweep.backend is not None else "local")
+    if kind == "slurm":
+        path = sweep_path or options.root / sweep_name(loaded, options.name)
+        return slurm_backend(options, sweep, path)
+    if options.slurm is not None:
+        raise PlanError(
+            "--partition, --account, --qos, --time, --mem, --constraint, --max-parallel and "
+            "--sbatch-arg are Slurm's options: add --backend slurm"
+        )
+    return local_backend(options, sweep)
+
+
+def slurm_backend(options: UpOptions, sweep: Sweep, sweep_path: Path) -> Backend:
+    """The Slurm backend: the sweep file's ``Slurm(...)`` with the command line's options over it."""
+    from orchestra.scheduler.backends.slurm import SlurmBackend
+
+    if options.workers is not None:
+        raise PlanError("--workers is for this machine; on Slurm, --max-parallel limits the runs at once")
+    if options.fake_gpus is not None:
+        raise PlanError("--fake-gpus is for this machine; on Slurm, runs get the GPUs Slurm gives them")
+    slurm = (sweep.backend or Slurm()).merged(options.slurm)
+    return SlurmBackend(slurm, sweep_path, timeout=sweep.timeout, grace=options.grace)
 
 
 def local_backend(options: UpOptions, sweep: Sweep) -> Backend:
@@ -390,26 +429,40 @@ async def _recover(
 ) -> tuple[list[PlannedRun], list[str]]:
     """Ask the backend about runs a dead orchestrator left running; settle those it cannot re-attach.
 
-    ``everything``: the last orchestrator died, so the backend recovers even with no run recorded as running.
+    ``everything``: the last orchestrator died, so the backend recovers even with no run recorded as
+    running. A backend whose runs outlive the orchestrator (Slurm) is always asked: it may also find
+    runs submitted just before the last orchestrator died, which no status records yet.
     """
     orphans = {r.id: r for r in rec.runs if r.orphaned}
-    if not orphans and not everything:
+    for r in orphans.values():
+        if r.status is None or not outlives_orchestrator(r.status):
+            continue
+        record = r.status.handle or {}
+        if record.get("backend") != backend.name:
+            raise PlanError(
+                f"run {r.id} was left on {record.get('backend')} ({record.get('job', 'its job')}), where it "
+                f"goes on without an orchestrator: add --backend {record.get('backend')} to re-attach to it"
+            )
+    if not orphans and not everything and not backend.runs_outlive_orchestrator:
         return rec.runs, []
     handles = await backend.recover(
         rec.sweep_dir.runs, {rid: r.status for rid, r in orphans.items() if r.status}
     )
     runs: list[PlannedRun] = []
-    settled = 0
+    settled = found = 0
     for r in rec.runs:
+        handle = handles.get(r.id)
         if r.id in orphans:
-            handle = handles.get(r.id)
             if handle is None:
                 r = settle(r)
                 settled += 1
             else:
                 r = replace(r, handle=handle)
+        elif handle is not None:  # submitted, but its status did not say so yet
+            r = replace(r, handle=handle, start=False)
+            found += 1
         runs.append(r)
-    reattached = len(orphans) - settled
+    reattached = len(orphans) - settled + found
     notes = []
     if settled:
         notes.append(f"{settled} run(s) were running when the last orchestrator died; they resume now")

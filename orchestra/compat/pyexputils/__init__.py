@@ -4,7 +4,9 @@
 ``from PyExpUtils.models.ExperimentDescription import ...``; ``loadResults``, ``getBest`` and the
 other results helpers read orchestra sweeps (and PyExpUtils' own .npy results), see
 :mod:`orchestra.compat.pyexputils.results` (with ``results.paths`` and ``results.indices``);
-``runner.parallel.build`` makes GNU parallel command lines; ``flagString`` formats flags.
+``runner.parallel.build`` makes GNU parallel command lines; ``flagString`` formats flags; the Slurm
+helpers (``Options``, ``hours``, ``gigs``, ``fromFile``, ``buildParallel``, ``schedule``) are in
+:mod:`orchestra.compat.pyexputils.slurm`.
 """
 
 from orchestra.compat.pyexputils.description import Config as Config
@@ -28,6 +30,9 @@ from orchestra.compat.pyexputils.results import whereParameterGreaterEq as where
 from orchestra.compat.pyexputils.results import whereParametersEqual as whereParametersEqual
 from orchestra.compat.pyexputils.runner import parallel as parallel
 from orchestra.compat.pyexputils.slurm import Options as Options
+from orchestra.compat.pyexputils.slurm import buildParallel as buildParallel
 from orchestra.compat.pyexputils.slurm import flagString as flagString
+from orchestra.compat.pyexputils.slurm import fromFile as fromFile
 from orchestra.compat.pyexputils.slurm import gigs as gigs
 from orchestra.compat.pyexputils.slurm import hours as hours
+from orchestra.compat.pyexputils.slurm import schedule as schedule

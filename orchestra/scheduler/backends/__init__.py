@@ -11,7 +11,10 @@ owns everything about *where*:
   runs it recorded as running: re-attached (a Slurm job goes on), or gone, with every leftover
   process of theirs killed first (locally: grandchildren included).
 
-Backends are siblings behind this one protocol, as submitit's local and Slurm executors are.
+Backends are siblings behind this one protocol, as submitit's local and Slurm executors are. A
+backend with a queue of its own (Slurm) adds two things. Its handles are :class:`QueuedHandle`:
+an attempt waits in that queue, recorded as ``queued`` with its handle, until it starts, and it may
+be requeued. And it :class:`HoldsQueue`: pausing the sweep holds what waits there.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from orchestra.rundir import Reason, Status
+from orchestra.rundir import Exit, Reason, Status
 from orchestra.sweep import Resources
 
 
@@ -85,6 +88,53 @@ class Handle(Protocol):
 
     def kill(self) -> None:
         """End every process of the attempt now (SIGKILL)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A change a queueing backend saw in an attempt before it ended.
+
+    ``running``: it started on its resources (``host``, since ``at``) as attempt ``attempt``. Not
+    running: it went back to the backend's queue (preempted and requeued); attempt ``attempt`` ended
+    as ``exit`` says, and the next one waits. ``record`` is the handle's record now and ``where`` the
+    row's text for it ("job 1234_7 on node3").
+    """
+
+    running: bool
+    attempt: int
+    at: float
+    record: Mapping[str, Any]
+    where: str
+    host: str | None = None
+    exit: Exit | None = None
+
+
+@runtime_checkable
+class QueuedHandle(Handle, Protocol):
+    """A handle whose attempt waits in the backend's own queue before it runs (a pending Slurm job)."""
+
+    @property
+    def pending(self) -> bool:
+        """It waits in the backend's queue now (recorded as ``queued``, with its handle)."""
+        ...
+
+    @property
+    def where(self) -> str:
+        """The row's text for it now: "job 1234_7 pending (Priority)", "job 1234_7 on node3"."""
+        ...
+
+    async def progress(self) -> Progress | Ended:
+        """The next change of the attempt, in order; :class:`Ended` is the last one."""
+        ...
+
+
+@runtime_checkable
+class HoldsQueue(Protocol):
+    """A backend that can hold what waits in its own queue (pausing a sweep holds its pending jobs)."""
+
+    def hold(self, held: bool) -> None:
+        """Hold every attempt waiting in the queue (and those launched from now on), or release them."""
         ...
 
 

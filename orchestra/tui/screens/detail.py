@@ -43,6 +43,7 @@ def overview(row: RunRow, files: Mapping[str, Any], now: float) -> RenderableTyp
         ("attempt", str(row.attempt)),
         ("exit", row.exit.describe() if row.exit else "-"),
         ("pid", str(row.pid) if row.pid else "-"),
+        ("where", row.where or "-"),
         ("gpu", gpu_text(row)),
         ("queued", _when(row.queued_at)),
         ("started", _when(row.started_at)),

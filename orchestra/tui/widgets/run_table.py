@@ -129,6 +129,8 @@ def _why(row: RunRow) -> str:
         return row.note
     if row.exit is not None and row.state.finished and row.state is not State.COMPLETED:
         return row.exit.describe()
+    if not row.state.finished:
+        return row.where  # the backend's name for it: "pid 4242", "job 1234_7 on node3"
     return ""
 
 

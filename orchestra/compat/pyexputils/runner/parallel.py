@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestra.compat.pyexputils.slurm import flagString
+from orchestra.compat.pyexputils.cmdline import flagString
 
 __all__ = ["build"]
 
