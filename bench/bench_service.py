@@ -36,7 +36,7 @@ import psutil  # noqa: E402
 
 from orchestra.rundir import State, SweepDir  # noqa: E402
 from orchestra.scheduler.commands import Command, Op  # noqa: E402
-from orchestra.service import client  # noqa: E402
+from orchestra.service import oneshot  # noqa: E402
 from orchestra.service.client import RemoteSweep  # noqa: E402
 
 
@@ -145,19 +145,21 @@ import os, signal, sys, time
 from orchestra import Sweep, Config, Grid
 def train(x):
     def on_term(signum, frame):
-        with open(f"term-{x}", "w") as f:
-            f.write(repr(time.time()))
+        t = time.time()
+        with open(f".term-{x}", "w") as f:
+            f.write(repr(t))
+        os.rename(f".term-{x}", f"term-{x}")  # whole when it appears
         os._exit(0)
     signal.signal(signal.SIGTERM, on_term)
     open(f"ready-{x}", "w").close()
     while True:
         time.sleep(0.5)
-sweep = Sweep(train, Config({"x": Grid(list(range(40)))}))
+sweep = Sweep(train, Config({"x": Grid(list(range(60)))}))
 """
 
 
 def bench_command(repeats: int) -> None:
-    n = 30
+    n, n_cli = 30, 20
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         write(cwd / "sweep.py", COMMAND_SWEEP)
@@ -165,7 +167,7 @@ def bench_command(repeats: int) -> None:
         trips: list[float] = []
         cli: list[float] = []
         try:
-            for x in range(n + 5):
+            for x in range(n + n_cli):
                 while not (cwd / f"ready-{x}").exists():
                     time.sleep(0.005)
                 if x >= n:  # the last ones: the whole CLI command, for scale
@@ -180,7 +182,7 @@ def bench_command(repeats: int) -> None:
                     cli.append(float((cwd / f"term-{x}").read_text()) - t0)
                     continue
                 t0 = time.time()
-                replies = anyio.run(client.command, sweep.path, Command(Op.CANCEL, (f"x={x}/0",)))
+                replies = oneshot.command(sweep.path, Command(Op.CANCEL, (f"x={x}/0",)))
                 assert replies[0].ok, replies
                 while not (cwd / f"term-{x}").exists():
                     time.sleep(0.001)
@@ -193,10 +195,21 @@ def bench_command(repeats: int) -> None:
         f"command: cancel over the socket until SIGTERM reaches the run: p50 {statistics.median(trips) * 1000:.1f} ms, "
         f"p95 {p95 * 1000:.1f} ms, max {max(trips) * 1000:.1f} ms (n={len(trips)}); target p95 < 50 ms"
     )
+    cli.sort()
     print(
         f"command: the whole `orchestra cancel` (a new Python process, connect, send) until SIGTERM: "
-        f"median {statistics.median(cli) * 1000:.0f} ms (n={len(cli)})"
+        f"p50 {statistics.median(cli) * 1000:.0f} ms, p95 {cli[int(0.95 * (len(cli) - 1))] * 1000:.0f} ms "
+        f"(n={len(cli)}); for scale, `python -c pass`: {_python_start() * 1000:.0f} ms"
     )
+
+
+def _python_start() -> float:
+    times = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 # -------------------------------------------------------------------------------------------- feed
@@ -240,7 +253,7 @@ def bench_feed(repeats: int) -> None:
         sweep, pid = up_detached(cwd, "--workers", "50")
         try:
             while True:
-                snap, _ = anyio.run(client.snapshot, sweep.path)
+                snap, _ = oneshot.snapshot(sweep.path)
                 if sum(1 for r in snap.rows if r.state is State.RUNNING and r.records) == 50:
                     break
                 time.sleep(0.2)

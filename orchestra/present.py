@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestra.rundir import LOST, State
-from orchestra.scheduler.commands import Reply
-from orchestra.scheduler.table import Snapshot
 from orchestra.units import format_duration
+
+if TYPE_CHECKING:
+    from orchestra.scheduler.commands import Reply
+    from orchestra.scheduler.table import Snapshot
 
 STATE_STYLE = {
     State.QUEUED.value: "dim",

@@ -78,15 +78,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(self.prog, _with_suggestion(self, message))
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The top-level parser, and each subcommand's parser by name."""
+def build_parser(
+    only: str | None = None,
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser, and each subcommand's parser by name.
+
+    With ``only`` (the command a command line names), the other subcommands are listed but their
+    options are not built: a command pays for its own parser (and module) only, not for all of them.
+    """
     parser = _Parser(prog="orchestra", description="Run ML experiment sweeps and watch them live.")
     parser.add_argument("--version", action="version", version=f"orchestra {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands: dict[str, argparse.ArgumentParser] = {}
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        _module(name).add_parser(p)
+        if only is None or name == only:
+            _module(name).add_parser(p)
         commands[name] = p
     return parser, commands
 
@@ -104,7 +111,8 @@ _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser, commands = build_parser()
+        named = argv[0] if argv and argv[0] in COMMANDS and not _completing() else None
+        parser, commands = build_parser(named)
         if _completing():
             import argcomplete
 

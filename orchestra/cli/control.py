@@ -37,13 +37,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anyio
-
     from orchestra.errors import UserError
     from orchestra.present import reply_text
     from orchestra.rundir import SweepDir, dumps
     from orchestra.scheduler.commands import Command, Op
-    from orchestra.service import client
+    from orchestra.service import oneshot
 
     sweep = SweepDir(args.sweep_dir)
     sweep.read_plan()  # a bad DIR is one line, whether or not a service runs
@@ -57,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         command = Command(Op(verb))
     if verb in PER_RUN and not command.runs:
         raise UserError(f"orchestra {verb}: name at least one RUN, or --state STATE")
-    replies = anyio.run(client.command, sweep.path, command)
+    replies = oneshot.command(sweep.path, command)
     if args.json:
         sys.stdout.buffer.write(dumps([r.to_json() for r in replies]) + b"\n")
     else:
@@ -68,11 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _select(sweep: object, args: argparse.Namespace) -> list[str]:
     """Run ids from RUN words (resolved against sweep.json) and --state (read from the live table)."""
-    import anyio
-
     from orchestra.errors import UserError
     from orchestra.rundir import STATE_NAMES, SweepDir, planned_runs, resolve_run
-    from orchestra.service import client
+    from orchestra.service import oneshot
 
     assert isinstance(sweep, SweepDir)
     refs = planned_runs(sweep, sweep.read_plan())
@@ -81,6 +77,6 @@ def _select(sweep: object, args: argparse.Namespace) -> list[str]:
         bad = [s for s in args.state if s not in STATE_NAMES]
         if bad:
             raise UserError(f"--state {bad[0]!r}: not one of {', '.join(STATE_NAMES)}")
-        snap, _ = anyio.run(client.snapshot, sweep.path)
+        snap, _ = oneshot.snapshot(sweep.path)
         ids += [r.id for r in snap.rows if r.state.value in args.state and r.id not in ids]
     return ids

@@ -16,25 +16,14 @@ import anyio
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from orchestra import __version__
-from orchestra.errors import UserError
 from orchestra.rundir import SweepDir
 from orchestra.scheduler.commands import Command, Reply
 from orchestra.scheduler.gpu import GpuView
 from orchestra.scheduler.table import RunRow, Snapshot
-from orchestra.service.protocol import (
-    MAX_LINE,
-    PROTOCOL,
-    ProtocolError,
-    decode,
-    encode,
-    short_path,
-    socket_path,
-)
+from orchestra.service.oneshot import ServiceError, cannot_connect, check_hello, hello_message, no_service
+from orchestra.service.protocol import MAX_LINE, ProtocolError, decode, encode, short_path, socket_path
 
-
-class ServiceError(UserError):
-    """No live service to talk to, or it refused us (one line for the user, exit 2)."""
+__all__ = ["Connection", "RemoteSweep", "ServiceError", "connect"]
 
 
 class Connection:
@@ -77,22 +66,20 @@ class Connection:
 @asynccontextmanager
 async def connect(sweep_dir: str | os.PathLike[str], client: str = "cli") -> AsyncIterator[Connection]:
     """A connection to the live service of ``sweep_dir``; ServiceError when there is none (or it refuses)."""
-    path = socket_path(sweep_dir)
-    if not os.path.exists(path):
-        raise ServiceError(f"{os.fspath(sweep_dir)}: no live orchestrator (no {os.path.basename(path)})")
-    target, fd = short_path(path)
+    error = no_service(sweep_dir)
+    if error is not None:
+        raise error
+    target, fd = short_path(socket_path(sweep_dir))
     try:
         stream = await anyio.connect_unix(target)
     except OSError as exc:
-        raise ServiceError(
-            f"{os.fspath(sweep_dir)}: no live orchestrator answers on {path} ({exc.strerror or exc})"
-        ) from None
+        raise cannot_connect(sweep_dir, exc) from None
     finally:
         if fd is not None:
             os.close(fd)
     async with stream:
         try:
-            await stream.send(encode({"id": 1, "op": "hello", "protocol": PROTOCOL, "client": client}))
+            await stream.send(encode(hello_message(client)))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass  # the service answered and closed at once (a refusal): read what it said
         reader = BufferedByteReceiveStream(stream)
@@ -100,32 +87,10 @@ async def connect(sweep_dir: str | os.PathLike[str], client: str = "cli") -> Asy
             hello = decode(await reader.receive_until(b"\n", MAX_LINE))
         except (anyio.IncompleteRead, anyio.EndOfStream, anyio.BrokenResourceError, ProtocolError) as exc:
             raise ServiceError(f"{os.fspath(sweep_dir)}: the service did not answer hello ({exc})") from None
-        if not hello.get("ok"):
-            raise ServiceError(f"{os.fspath(sweep_dir)}: {hello.get('error')}")
-        if hello.get("protocol") != PROTOCOL:
-            raise ServiceError(
-                f"{os.fspath(sweep_dir)}: its service speaks control protocol {hello.get('protocol')!r} "
-                f"(orchestra {hello.get('version')}), this orchestra {__version__} speaks {PROTOCOL}"
-            )
+        check_hello(sweep_dir, hello)
         conn = Connection(stream, hello)
         conn.reader = reader
         yield conn
-
-
-async def command(sweep_dir: str | os.PathLike[str], cmd: Command) -> list[Reply]:
-    """Send one command to a sweep's live service; its replies."""
-    async with connect(sweep_dir) as conn:
-        answer = await conn.request({"op": "command", "command": cmd.op.value, "runs": list(cmd.runs)})
-    return [Reply.from_json(r) for r in answer["replies"]]
-
-
-async def snapshot(sweep_dir: str | os.PathLike[str]) -> tuple[Snapshot, dict[str, Any]]:
-    """The live table of a sweep's service, and its hello (pid, host, ...)."""
-    async with connect(sweep_dir) as conn:
-        answer = await conn.request({"op": "snapshot"})
-        info = conn.info
-    rows = tuple(RunRow.from_json(r) for r in answer["rows"])
-    return Snapshot.with_flags(answer["version"], rows, answer["flags"]), info
 
 
 class RemoteSweep:

@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import anyio
-
 from orchestra.rundir import State
-from orchestra.service.client import snapshot
+from orchestra.service.oneshot import snapshot
 from tests.hardening.disk import small_disk
 from tests.hardening.faults import Lines
 from tests.helpers import orchestra, popen_orchestra, statuses, wait_for, write_sweep
@@ -58,7 +56,7 @@ def test_a_full_disk_pauses_launching_says_so_and_the_sweep_goes_on_when_there_i
             alert = next(line for line in out.lines if "launching paused" in line)
             assert alert.startswith("orchestra: cannot write "), alert
             assert "No space left on device" in alert and "cannot start i=2/0" in alert, alert
-            snap, _ = anyio.run(snapshot, sweep_dir)  # what every dashboard shows
+            snap, _ = snapshot(sweep_dir)  # what every dashboard shows
             assert snap.paused and snap.alerts == (alert.removeprefix("orchestra: ").rstrip("\n"),)
             assert [r.state for r in snap.rows][2] is State.QUEUED
             assert not (sweep_dir / "runs" / "i=2" / "0" / "output.log").exists(), "it was not started"

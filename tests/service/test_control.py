@@ -126,6 +126,33 @@ def test_kill_retry_of_failed_runs_by_state_and_replies_as_json(tmp_path: Path, 
     assert out.returncode == 2 and "name at least one RUN, or --state STATE" in out.stderr
 
 
+LIGHT = """
+import sys
+from orchestra.cli import main
+code = main(sys.argv[1:])
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"anyio", "asyncio", "rich", "textual", "numpy", "psutil"})
+print("heavy:", ",".join(heavy))
+sys.exit(code)
+"""
+
+
+def test_a_command_is_a_blocking_exchange_that_loads_no_event_loop_or_console(tmp_path: Path, service: Path):
+    """A command line is a new process for a 1 ms exchange: it pays for every import (an event loop
+    alone costs more than the exchange), so the control commands load only what they use."""
+    wait_for(lambda: running(service, 4), what="four running runs")
+    for argv in (
+        ["retry", str(service), "x=1"],
+        ["kill", str(service), "x=2"],
+        ["pause", str(service)],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", LIGHT, *argv], capture_output=True, text=True, cwd=tmp_path, timeout=60
+        )
+        assert done.stdout.splitlines()[-1] == "heavy: ", (argv, done.stdout, done.stderr)
+        assert done.returncode == (1 if argv[0] == "retry" else 0), (argv, done.stdout, done.stderr)
+    wait_for(lambda: statuses(service)["x=2/0"].state is State.CANCELLED, what="x=2 killed")
+
+
 def test_pause_resume_and_stop_drain_then_stop_now(tmp_path: Path):
     write_sweep(tmp_path, SWEEP)
     out = orchestra(
