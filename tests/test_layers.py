@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,16 @@ def test_headless_modules_do_not_load_textual(module: str):
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_nothing_shipped_cites_files_outside_the_repository():
+    """Docstrings, docs and examples point at what a user has: the repository, not the workplace's
+    design notes (``shared/*.md``), which do not ship."""
+    outside = re.compile(r"(?<![\w/])shared/[\w.-]+\.md|SEEDS-SEMANTICS|REVIEW-architecture")
+    root = Path(__file__).resolve().parent.parent
+    files = [root / "README.md", *root.glob("docs/*.md")]
+    for folder in ("orchestra", "examples", "bench", "tests"):
+        files += (root / folder).rglob("*.py")
+    files = [f for f in files if f != Path(__file__).resolve()]
+    cited = [f"{f.relative_to(root)}: {m.group(0)}" for f in files for m in outside.finditer(f.read_text())]
+    assert not cited, cited

@@ -16,7 +16,7 @@ A sketch of one training iteration, lagom's way::
     for n in range(100):
         logs = engine.train(n)          # D = runner(agent, env, N); agent.learn(D)
 
-The semantics are lagom's (shared/SEEDS-SEMANTICS.md A1.5); docs/compat.md lists where they differ.
+The semantics are lagom's; docs/compat.md lists where they differ.
 gymnasium is imported only with :class:`TimeStepEnv`, so the evolution strategies (used by
 orchestra's searches) need numpy and cma alone.
 """

@@ -1,6 +1,6 @@
 """What an agent and an environment exchange: ``StepType``, ``TimeStep`` and ``Trajectory``.
 
-lagom's data model (shared/SEEDS-SEMANTICS.md A1.5): a trajectory starts with a ``FIRST`` timestep
+lagom's data model (docs/compat.md): a trajectory starts with a ``FIRST`` timestep
 (observation only), then one ``MID`` or ``LAST`` timestep per action; it is finished when its last
 timestep is ``LAST``. ``time_limit()`` tells an episode cut by a step limit from one that reached
 a terminal state (``terminal()``), which matters for bootstrapping values.

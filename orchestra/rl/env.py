@@ -2,7 +2,7 @@
 
 lagom wrapped gym's 4-tuple API; gymnasium's ``step`` returns ``(obs, reward, terminated,
 truncated, info)``. The wrapper maps it the way gymnasium's own ``convert_to_done_step_api`` and
-old gym's ``TimeLimit`` did (shared/SEEDS-SEMANTICS.md A1.5):
+old gym's ``TimeLimit`` did (docs/compat.md):
 
 - ``reset(**kwargs)`` gives ``TimeStep(FIRST, obs, None, None, None)``; gymnasium's reset ``info``
   is kept on the wrapper as ``reset_info`` (a FIRST timestep carries no info);

@@ -9,7 +9,7 @@
 For every action the agent's output dict (without ``'raw_action'``) is merged into the next
 timestep's ``info`` (agent keys win over env keys), and each trajectory's ``extra_info['last_info']``
 is the agent's answer to ``choose_action(last_timestep, last_info=True)``. The runners seed
-nothing and never call ``learn`` (lagom's semantics, shared/SEEDS-SEMANTICS.md A1.5).
+nothing and never call ``learn`` (lagom's semantics; docs/compat.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CMAES and CEM: lagom's semantics (SEEDS-SEMANTICS A1.5), reproducible streams, state and restore."""
+"""CMAES and CEM: lagom's semantics, reproducible streams, state and restore."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PyExpUtils' Slurm helpers (SEEDS-SEMANTICS A4.5): ``fromFile``, ``buildParallel`` and ``schedule``,
+"""PyExpUtils' Slurm helpers (PyExpUtils' documented semantics): ``fromFile``, ``buildParallel`` and ``schedule``,
 the last one submitting to the real cluster."""
 
 from __future__ import annotations
