@@ -70,3 +70,13 @@ def test_nothing_shipped_cites_files_outside_the_repository():
     files = [f for f in files if f != Path(__file__).resolve()]
     cited = [f"{f.relative_to(root)}: {m.group(0)}" for f in files for m in outside.finditer(f.read_text())]
     assert not cited, cited
+
+
+def test_every_install_hint_names_the_distribution():
+    """The distribution is ``orchestra-sweeps``: ``orchestra`` on the package index is someone else's."""
+    wrong = re.compile(r"install\s+['\"]?orchestra(\[|['\"\s]|$)", re.M)
+    root = Path(__file__).resolve().parent.parent
+    files = [root / "README.md", *root.glob("docs/*.md"), *(root / "orchestra").rglob("*.py")]
+    files += (root / "examples").rglob("*.py")
+    hints = [f"{f.relative_to(root)}: {m.group(0)!r}" for f in files for m in wrong.finditer(f.read_text())]
+    assert not hints, hints

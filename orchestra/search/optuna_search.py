@@ -1,6 +1,6 @@
 """``OptunaSearch``: Optuna's own ask/tell (``study.ask`` / ``study.tell``) over a Box, asynchronous.
 
-Needs the ``search`` extra (``pip install 'orchestra[search]'``); optuna is imported only when a
+Needs the ``search`` extra (``pip install 'orchestra-sweeps[search]'``); optuna is imported only when a
 sweep uses it.
 """
 
