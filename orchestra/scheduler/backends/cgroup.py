@@ -134,6 +134,13 @@ class RunCgroups:
 
         Returns the cgroup's directory, or None where cgroups cannot be used (then never tried again).
         """
+        cgroup = self.make(run_dir, pid)
+        if cgroup is not None and not self.join(cgroup, (pid, *members)):
+            return None
+        return cgroup
+
+    def make(self, run_dir: str, pid: int) -> str | None:
+        """The run's new, empty cgroup directory; None where cgroups cannot be used."""
         if self.off:
             return None
         if self.base is None:
@@ -146,7 +153,17 @@ class RunCgroups:
         cgroup = os.path.join(self.base, f"{key}-{pid}")
         try:
             os.makedirs(cgroup, exist_ok=True)
-            for p in (pid, *members):
+        except OSError:
+            self.off = True
+            return None
+        return cgroup
+
+    def join(self, cgroup: str, pids: Iterable[int]) -> bool:
+        """Move ``pids`` into ``cgroup`` (made by :meth:`make`), in order; False, and off for
+        good, when that cannot be done. Each move takes the kernel milliseconds (it waits for an
+        RCU grace period): the local backend does a cold run's in a worker thread."""
+        try:
+            for p in pids:
                 try:
                     with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
                         f.write(str(p))
@@ -155,8 +172,8 @@ class RunCgroups:
         except OSError:
             self.off = True
             remove(cgroup)
-            return None
-        return cgroup
+            return False
+        return True
 
     def release(self, cgroup: str) -> None:
         """A run's processes are all gone: remove its cgroup (and, once closed, the sweep's when empty)."""

@@ -81,11 +81,20 @@ def is_alive(record: Mapping[str, Any]) -> bool:
 class LocalHandle:
     """A run's process group on this machine."""
 
-    def __init__(self, process: Process, run_dir: Path, backend: LocalBackend, cgroup: str | None) -> None:
+    def __init__(
+        self,
+        process: Process,
+        run_dir: Path,
+        backend: LocalBackend,
+        cgroup: str | None,
+        *,
+        joined: bool = True,
+    ) -> None:
         self._process = process
         self._run_dir = str(run_dir)
         self._backend = backend
         self.cgroup = cgroup
+        self._joined = joined or cgroup is None  # else wait() moves the run into its cgroup first
         self.pid: int = process.pid
         st = proc.stat(self.pid)
         self._start = st.start if st else None
@@ -105,9 +114,19 @@ class LocalHandle:
         }
 
     async def wait(self) -> Ended:
+        if not self._joined and self.cgroup is not None:
+            self._joined = True
+            if not await anyio.to_thread.run_sync(self._join, self.cgroup):
+                self.cgroup = None
         rc = await self._process.wait()
         await self._backend.reap_run(self.pid, self._run_dir, self.cgroup)
         return Ended(rc, message=getattr(self._process, "lost", None) or "")
+
+    def _join(self, cgroup: str) -> bool:
+        """Move a cold run into its cgroup: the leader, then whatever it has started meanwhile (its
+        Python runs none of the user's code for tens of milliseconds, so nothing, as a rule)."""
+        cgroups = self._backend.cgroups
+        return cgroups.join(cgroup, [self.pid]) and cgroups.join(cgroup, proc.descendants(self.pid))
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
@@ -267,9 +286,15 @@ class LocalBackend:
         finally:
             os.close(log)
             self._launching -= 1
-        # At once: the run's Python has not run any of the user's code yet, so nothing has forked.
-        group = self.cgroups.create(str(launch.run_dir), process.pid, proc.group_members(process.pid))
-        handle = LocalHandle(process, launch.run_dir, self, group)
+        if zygote is None:
+            # A cold run's Python needs tens of milliseconds before any of the user's code can fork:
+            # its handle's wait() moves it into its cgroup in a worker thread meanwhile, so the
+            # kernel's milliseconds per move (and a scan of /proc) do not hold up the next launch.
+            group = self.cgroups.make(str(launch.run_dir), process.pid)
+            handle = LocalHandle(process, launch.run_dir, self, group, joined=False)
+        else:  # forked from the zygote, the user's code runs at once: move it and its group now
+            group = self.cgroups.create(str(launch.run_dir), process.pid, proc.group_members(process.pid))
+            handle = LocalHandle(process, launch.run_dir, self, group)
         self._handles[launch.run_id] = handle
         self._leaders.add(handle.pid)
         return handle
