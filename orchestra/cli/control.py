@@ -10,7 +10,7 @@ a unique prefix; ``--state failed`` names every run in a state.
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 
 PER_RUN = {"cancel": "cancel", "kill": "kill", "retry": "retry"}
 
@@ -39,44 +39,35 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from orchestra.errors import UserError
     from orchestra.present import reply_text
-    from orchestra.rundir import SweepDir, dumps
-    from orchestra.scheduler.commands import Command, Op
     from orchestra.service import oneshot
 
-    sweep = SweepDir(args.sweep_dir)
-    sweep.read_plan()  # a bad DIR is one line, whether or not a service runs
     verb = args.command
-    if verb in PER_RUN:
-        ids = _select(sweep, args)
-        command = Command(Op(PER_RUN[verb]), tuple(ids))
-    elif verb == "stop":
-        command = Command(Op.STOP_NOW if args.now else Op.STOP)
-    else:
-        command = Command(Op(verb))
-    if verb in PER_RUN and not command.runs:
+    op = {"stop": "stop_now" if getattr(args, "now", False) else "stop"}.get(verb, PER_RUN.get(verb, verb))
+    words, states = (list(args.runs), list(args.state)) if verb in PER_RUN else ([], [])
+    if verb in PER_RUN and not words and not states:
         raise UserError(f"orchestra {verb}: name at least one RUN, or --state STATE")
-    replies = oneshot.command(sweep.path, command)
+    try:
+        # The service resolves the RUN words against its live table: this process reads no plan.
+        replies = oneshot.send(args.sweep_dir, op, select=words, states=states)
+    except oneshot.NoService as no_service:
+        _check_offline(args.sweep_dir, words)  # a bad DIR or RUN is said as such, then
+        raise no_service from None
     if args.json:
-        sys.stdout.buffer.write(dumps([r.to_json() for r in replies]) + b"\n")
+        print(json.dumps(replies))
+    elif not replies:  # --state matched no run: nothing to do, and that is no mistake
+        print(f"no run is {' or '.join(states)}: nothing to {verb}")
     else:
         for reply in replies:
             print(reply_text(reply))
-    return 0 if all(r.ok for r in replies) else 1
+    return 0 if all(r["ok"] for r in replies) else 1
 
 
-def _select(sweep: object, args: argparse.Namespace) -> list[str]:
-    """Run ids from RUN words (resolved against sweep.json) and --state (read from the live table)."""
-    from orchestra.errors import UserError
-    from orchestra.rundir import STATE_NAMES, SweepDir, planned_runs, resolve_run
-    from orchestra.service import oneshot
+def _check_offline(sweep_dir: str, words: list[str]) -> None:
+    """With no live orchestrator: raise the one-line error for a DIR that is no sweep or a RUN that
+    names no run of it (read from its files), as the service would have."""
+    from orchestra.rundir import SweepDir, planned_runs, resolve_run
 
-    assert isinstance(sweep, SweepDir)
+    sweep = SweepDir(sweep_dir)
     refs = planned_runs(sweep, sweep.read_plan())
-    ids = [resolve_run(refs, text).id for text in args.runs]
-    if args.state:
-        bad = [s for s in args.state if s not in STATE_NAMES]
-        if bad:
-            raise UserError(f"--state {bad[0]!r}: not one of {', '.join(STATE_NAMES)}")
-        snap, _ = oneshot.snapshot(sweep.path)
-        ids += [r.id for r in snap.rows if r.state.value in args.state and r.id not in ids]
-    return ids
+    for word in words:
+        resolve_run(refs, word)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from orchestra.errors import RunDirError
 from orchestra.rundir.layout import RunDir, SweepDir
@@ -78,8 +78,23 @@ def run_numbers(plan: Mapping[str, Any]) -> dict[tuple[str, int], int]:
     return out
 
 
-def resolve_run(runs: list[PlannedRunRef], text: str) -> PlannedRunRef:
-    """Find a run by number (``7``), id (``lr=0.1/0``), variant name when it has one seed, or id prefix."""
+class _Named(Protocol):
+    @property
+    def index(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def variant(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Named)
+
+
+def resolve_run(runs: Sequence[R], text: str) -> R:
+    """Find a run by number (``7``), id (``lr=0.1/0``), variant name when it has one seed, or id prefix.
+
+    ``runs`` are planned runs (:class:`PlannedRunRef`) or a live sweep's rows: what has a number,
+    an id and a variant name."""
     text = text.strip().rstrip("/")
     if text.isdigit():
         for r in runs:

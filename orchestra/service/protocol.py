@@ -27,8 +27,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import orjson
-
 PROTOCOL = 1
 SOCKET = "control.sock"
 MAX_LINE = 64 << 20  # a snapshot of 100,000 rows fits
@@ -40,10 +38,14 @@ class ProtocolError(Exception):
 
 
 def encode(message: dict[str, Any]) -> bytes:
+    import orjson  # here: a command line's one exchange uses the standard library's json (oneshot)
+
     return orjson.dumps(message, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 
 def decode(line: bytes) -> dict[str, Any]:
+    import orjson
+
     try:
         message = orjson.loads(line)
     except orjson.JSONDecodeError as exc:

@@ -22,6 +22,7 @@ from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from orchestra import __version__
+from orchestra.errors import UserError
 from orchestra.present import summary_line
 from orchestra.scheduler.commands import Command, Op
 from orchestra.scheduler.core import Scheduler
@@ -163,8 +164,15 @@ class ControlServer:
     async def _dispatch(self, message: dict[str, Any], send: Send, tg: anyio.abc.TaskGroup) -> None:
         op, rid = message.get("op"), message.get("id")
         if op == "command":
-            command = Command(Op(message["command"]), tuple(str(r) for r in message.get("runs", ())))
-            replies = self.scheduler.request(command)
+            runs = [str(r) for r in message.get("runs", ())]
+            words, states = message.get("select", ()), message.get("states", ())
+            if words or states:
+                try:
+                    runs += [r for r in self._select(words, states) if r not in runs]
+                except UserError as exc:  # a RUN or state that names nothing: the client's mistake
+                    await send({"id": rid, "ok": False, "error": str(exc), "bad_input": True})
+                    return
+            replies = self.scheduler.request(Command(Op(message["command"]), tuple(runs)))
             await send({"id": rid, "ok": True, "replies": [r.to_json() for r in replies]})
         elif op == "snapshot":
             await send({"id": rid, "ok": True, **self._full()})
@@ -173,6 +181,18 @@ class ControlServer:
             tg.start_soon(self._watch, rid, send, interval, bool(message.get("hold")))
         else:
             raise ProtocolError(f"unknown op {op!r}")
+
+    def _select(self, words: Any, states: Any) -> list[str]:
+        """Run ids for RUN words (as ``orchestra logs`` takes them) and state names, against the live
+        table: a command line sends what the user typed and needs no copy of the plan."""
+        from orchestra.rundir import STATE_NAMES, resolve_run
+
+        rows = self.scheduler.snapshot().rows
+        ids = [resolve_run(rows, str(word)).id for word in words]
+        bad = [s for s in states if s not in STATE_NAMES]
+        if bad:
+            raise UserError(f"--state {bad[0]!r}: not one of {', '.join(STATE_NAMES)}")
+        return ids + [r.id for r in rows if r.state.value in states and r.id not in ids]
 
     def _full(self) -> dict[str, Any]:
         snap = self.scheduler.snapshot()

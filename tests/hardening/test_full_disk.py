@@ -51,13 +51,24 @@ def test_a_full_disk_pauses_launching_says_so_and_the_sweep_goes_on_when_there_i
             disk.fill()
             (go / "0").touch()
             (go / "1").touch()
+
             # their ends cannot be recorded, and the third run's files cannot be made: it waits
-            wait_for(lambda: out.has("launching paused until they can be written"), timeout=30)
-            alert = next(line for line in out.lines if "launching paused" in line)
-            assert alert.startswith("orchestra: cannot write "), alert
-            assert "No space left on device" in alert and "cannot start i=2/0" in alert, alert
-            snap, _ = snapshot(sweep_dir)  # what every dashboard shows
-            assert snap.paused and snap.alerts == (alert.removeprefix("orchestra: ").rstrip("\n"),)
+            # which is said first, the ends it cannot record or the run it cannot start, is timing
+            def said(line: str) -> bool:
+                return line.startswith("orchestra: cannot write ") and "launching paused" in line
+
+            wait_for(lambda: any(said(line) for line in out.lines), timeout=30, what="the alert")
+            alert = next(line for line in out.lines if said(line))
+            assert "status file(s) (OSError: No space left on device" in alert, alert
+            wait_for(lambda: out.has("cannot start i=2/0: i=2: No space left on device"), timeout=30)
+
+            def shown() -> bool:  # what every dashboard shows is what up printed
+                snap, _ = snapshot(sweep_dir)
+                printed = {line.removeprefix("orchestra: ").rstrip("\n") for line in out.lines}
+                return snap.paused and bool(snap.alerts) and set(snap.alerts) <= printed
+
+            wait_for(shown, timeout=30, what="the alert in the live table")
+            snap, _ = snapshot(sweep_dir)
             assert [r.state for r in snap.rows][2] is State.QUEUED
             assert not (sweep_dir / "runs" / "i=2" / "0" / "output.log").exists(), "it was not started"
             assert _states(sweep_dir) == ["running", "running", None], "what could not be written"

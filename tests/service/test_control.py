@@ -308,3 +308,26 @@ def test_commands_need_a_live_orchestrator(tmp_path: Path):
     out = orchestra("retry", sweep_dir.path, "x=3", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip() == f"orchestra: error: {sweep_dir.path}: no live orchestrator (no control.sock)"
+    # with no orchestrator, a RUN that names nothing, or a DIR that is no sweep, is said as such
+    out = orchestra("retry", sweep_dir.path, "x=9", cwd=tmp_path)
+    assert (out.returncode, out.stderr.strip()) == (
+        2,
+        "orchestra: error: run 'x=9': no such run; `orchestra status DIR` lists them",
+    )
+    out = orchestra("pause", tmp_path, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "sweep.json" in out.stderr, out.stderr
+
+
+def test_runs_named_by_state_are_resolved_by_the_service_and_none_is_no_mistake(
+    tmp_path: Path, service: Path
+):
+    wait_for(lambda: running(service, 4), what="four running runs")
+    out = orchestra("retry", service, "--state", "failed", cwd=tmp_path)
+    assert (out.returncode, out.stdout) == (0, "no run is failed: nothing to retry\n"), out.stderr
+    out = orchestra("cancel", service, "--state", "runing", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("orchestra: error: --state 'runing': not one of ")
+    # a word and a state (none is queued: all four run), resolved and merged by the service
+    out = orchestra("kill", service, "x=1", "--state", "queued", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert [(r["run"], r["action"]) for r in json.loads(out.stdout)] == [("x=1/0", "killed")]
+    wait_for(lambda: statuses(service)["x=1/0"].state is State.CANCELLED, what="x=1 killed")
