@@ -130,7 +130,7 @@ LIGHT = """
 import sys
 from orchestra.cli import main
 code = main(sys.argv[1:])
-heavy = sorted({m.split(".")[0] for m in sys.modules} & {"anyio", "asyncio", "rich", "textual", "numpy", "psutil"})
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"anyio", "asyncio", "rich", "textual", "numpy", "psutil", "orjson", "dataclasses"})
 print("heavy:", ",".join(heavy))
 sys.exit(code)
 """
