@@ -53,8 +53,14 @@ def test_a_500_run_sweep_is_one_throttled_array_queued_at_once_and_stop_now_ends
         listed = jobs(sweep)
         assert len(listed) == 500
         assert sum(j["state"] == "RUNNING" for j in listed) <= 3, "the throttle holds"
-        throttled = [j for j in listed if j["state"] == "PENDING" and j["reason"] == "JobArrayTaskLimit"]
-        assert len(throttled) >= 490, "held back by the array's throttle (others' jobs may hold a CPU too)"
+
+        def throttled() -> int:  # Slurm gives a pending job its reason at its next scheduling pass
+            return sum(j["state"] == "PENDING" and j["reason"] == "JobArrayTaskLimit" for j in jobs(sweep))
+
+        # held back by the array's throttle (others' jobs may hold a CPU too)
+        wait_for(
+            lambda: throttled() >= 490, timeout=60, interval=0.5, what="the throttle as the pending reason"
+        )
         queued = [s for s in statuses(sweep).values() if s.state is State.QUEUED]
         assert len(queued) >= 490 and all(
             s.handle["job"].startswith(f"{s.handle['array_job_id']}_") for s in queued

@@ -126,8 +126,12 @@ def test_pause_holds_pending_jobs_and_resume_releases_them(tmp_path: Path):
     sweep = sweep_dir(tmp_path)
     try:
         wait_for(lambda: stepped(sweep, "x=1/0"), timeout=90, what="the first run")
-        pending = [j for j in jobs(sweep) if j["state"] == "PENDING"]
-        assert len(pending) == 3 and {j["reason"] for j in pending} == {"JobArrayTaskLimit"}
+
+        def throttled() -> bool:  # a pending job gets its reason at Slurm's next scheduling pass
+            pending = [j for j in jobs(sweep) if j["state"] == "PENDING"]
+            return len(pending) == 3 and {j["reason"] for j in pending} == {"JobArrayTaskLimit"}
+
+        wait_for(throttled, timeout=30, what="three jobs held back by the throttle")
 
         assert orchestra("pause", sweep).returncode == 0
         wait_for(
