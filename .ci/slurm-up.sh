@@ -3,7 +3,8 @@
 # machine, as root, without systemd or cgroups: munged, slurmctld and slurmd, everything (config,
 # state, logs, munge key) under $SLURM_ROOT; nothing is written to /etc.
 #
-#   eval "$(bash .ci/slurm-up.sh)"      # prints "export SLURM_CONF=..." on stdout; logs on stderr
+#   eval "$(bash .ci/slurm-up.sh)"      # prints "export SLURM_CONF=..." and SLURM_STARTED_HERE=0|1
+#                                       # (1: this call started the daemons) on stdout; logs on stderr
 #   bash .ci/slurm-down.sh              # stops the daemons by their pid files
 #
 # The node advertises $NCPUS CPUs (default: 8, or the real count if larger; slurmd is told to trust
@@ -48,6 +49,7 @@ if alive "$SLURM_ROOT/run/slurmctld.pid" && alive "$SLURM_ROOT/run/slurmd.pid"; 
     if timeout 5 sinfo -h >/dev/null 2>&1; then
       log "already up"
       echo "export SLURM_CONF=$SLURM_CONF"
+      echo "SLURM_STARTED_HERE=0"   # someone else's cluster: whoever stops it, it is not us
       exit 0
     fi
     sleep 1
@@ -211,3 +213,4 @@ fi
 sinfo -N -o '%N %P %T %c %m %G' >&2
 log "slurm up ($(sinfo --version))"
 echo "export SLURM_CONF=$SLURM_CONF"
+echo "SLURM_STARTED_HERE=1"

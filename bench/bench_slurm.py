@@ -55,7 +55,8 @@ def ensure_cluster() -> None:
     out = subprocess.run(["bash", str(REPO / ".ci" / "slurm-up.sh")], capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"no Slurm here and none could be started: {out.stderr.strip().splitlines()[-1:]}")
-    os.environ["SLURM_CONF"] = out.stdout.strip().rsplit("=", 1)[-1]
+    said = dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    os.environ["SLURM_CONF"] = said["SLURM_CONF"]
 
 
 def job_name(sweep: Path) -> str:

@@ -78,8 +78,11 @@ def slurm_cluster() -> Iterator[str]:
         if done.returncode != 0:
             why = (done.stderr.strip().splitlines() or ["no output"])[-1]
             pytest.skip(f"Slurm cannot be {'installed' if done.returncode == 3 else 'started'} here: {why}")
-        conf = done.stdout.strip().rsplit("=", 1)[-1]
-        if "already up" not in done.stderr and _users(0) == 0:
+        said = dict(
+            line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines() if "=" in line
+        )
+        conf = said["SLURM_CONF"]
+        if said.get("SLURM_STARTED_HERE") == "1" and _users(0) == 0:
             (STATE / "started").touch()
         _users(+1)
     os.environ["SLURM_CONF"] = conf
