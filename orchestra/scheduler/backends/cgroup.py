@@ -128,6 +128,7 @@ class RunCgroups:
         self.base: str | None = None
         self.off = False
         self.closed = False
+        self._released: list[str] = []
 
     def create(self, run_dir: str, pid: int, members: Iterable[int] = ()) -> str | None:
         """Move ``pid`` (a run's leader just started) and ``members`` into a new cgroup for the run.
@@ -176,14 +177,28 @@ class RunCgroups:
         return True
 
     def release(self, cgroup: str) -> None:
-        """A run's processes are all gone: remove its cgroup (and, once closed, the sweep's when empty)."""
-        remove(cgroup)
+        """A run's processes are all gone: its cgroup goes with the next :meth:`remove_released`
+        (removing one takes the kernel a millisecond or more: not on the event loop at each run's
+        end); once closed, at once, with the sweep's when empty."""
+        self._released.append(cgroup)
+        if self.closed:
+            self.remove_released()
+
+    @property
+    def released(self) -> bool:
+        return bool(self._released)
+
+    def remove_released(self) -> None:
+        """Remove the released runs' cgroups (the local backend calls this from a worker thread)."""
+        todo, self._released = self._released, []
+        for cgroup in todo:
+            remove(cgroup)
         if self.closed and self.base is not None:
             remove(self.base)
 
     def close(self) -> None:
-        """At the orchestrator's end: remove the sweep's cgroup now if it is empty, else when its last
-        run's is released (runs are still being stopped while the scheduler winds down)."""
+        """At the orchestrator's end: remove the released cgroups and the sweep's now if it is empty,
+        else when its last run's is released (runs are still being stopped while the scheduler winds
+        down)."""
         self.closed = True
-        if self.base is not None:
-            remove(self.base)
+        self.remove_released()

@@ -366,6 +366,8 @@ class LocalBackend:
                 while True:
                     await anyio.sleep(self.reap_interval)
                     self.reap_zombies()
+                    if self.cgroups.released:
+                        await anyio.to_thread.run_sync(self.cgroups.remove_released)
         finally:
             self.cgroups.close()
 
