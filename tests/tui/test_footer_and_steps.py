@@ -23,7 +23,9 @@ async def test_help_and_quit_stay_visible_in_the_footer(tmp_path: Path, width: i
         for _ in range(100):  # the footer recomposes as bindings settle: wait until it is laid out
             await pilot.pause(0.05)
             keys = {k.action: k.region for k in app.query(FooterKey)}
-            if {"help", "quit"} <= keys.keys() and all(r.y == 23 and r.width for r in keys.values()):
+            if {"help", "quit", "detail"} <= keys.keys() and all(
+                r.y == 23 and r.width for r in keys.values()
+            ):
                 break
         for action in ("help", "quit"):
             assert keys[action].right <= width, f"{action} is inside the screen"
