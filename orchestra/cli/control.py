@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         # The service resolves the RUN words against its live table: this process reads no plan.
         replies = oneshot.send(args.sweep_dir, op, select=words, states=states)
     except oneshot.NoService as no_service:
-        _check_offline(args.sweep_dir, words)  # a bad DIR or RUN is said as such, then
+        _check_offline(args.sweep_dir, words, states)  # a bad DIR, RUN or state is said as such, then
         raise no_service from None
     if args.json:
         print(json.dumps(replies))
@@ -62,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in replies) else 1
 
 
-def _check_offline(sweep_dir: str, words: list[str]) -> None:
-    """With no live orchestrator: raise the one-line error for a DIR that is no sweep or a RUN that
-    names no run of it (read from its files), as the service would have."""
-    from orchestra.rundir import SweepDir, planned_runs, resolve_run
+def _check_offline(sweep_dir: str, words: list[str], states: list[str]) -> None:
+    """With no live orchestrator: raise the one-line error for a DIR that is no sweep, a RUN that
+    names no run of it (read from its files) or an unknown state, as the service would have."""
+    from orchestra.rundir import SweepDir, check_state_names, planned_runs, resolve_run
 
     sweep = SweepDir(sweep_dir)
     refs = planned_runs(sweep, sweep.read_plan())
     for word in words:
         resolve_run(refs, word)
+    check_state_names(states)

@@ -100,6 +100,7 @@ if TYPE_CHECKING:
         Reason,
         State,
         Status,
+        check_state_names,
         observed_state,
         outlives_orchestrator,
     )
@@ -155,6 +156,7 @@ _HOMES = {
     "HISTORY_LIMIT": "status",
     "LOST": "status",
     "STATE_NAMES": "status",
+    "check_state_names": "status",
     "Exit": "status",
     "Reason": "status",
     "State": "status",
@@ -202,6 +204,7 @@ __all__ = [
     "SweepDir",
     "SweepLock",
     "append_jsonl",
+    "check_state_names",
     "describe_holder",
     "dumps",
     "ensure_run_dir",

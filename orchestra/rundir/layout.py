@@ -122,6 +122,10 @@ class SweepDir:
     def read_plan(self) -> dict[str, Any]:
         """The parsed ``sweep.json``; RunDirError when this is not a sweep directory."""
         if not self.path.is_dir():
+            if self.path.exists():
+                raise RunDirError(
+                    f"{self.path}: not a directory; give the sweep's directory (`orchestra up` printed it)"
+                )
             raise RunDirError(f"{self.path}: no such directory")
         if not self.sweep_json.is_file():
             raise RunDirError(

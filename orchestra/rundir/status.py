@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -39,6 +39,13 @@ class State(str, Enum):
 
 LOST = "lost"  # shown, never written: 'running' in status.json while no orchestrator is alive
 STATE_NAMES = (*(s.value for s in State), LOST)
+
+
+def check_state_names(names: Iterable[str]) -> None:
+    """RunDirError (one line) for the first name that is no state (as ``--state`` takes them)."""
+    bad = [n for n in names if n not in STATE_NAMES]
+    if bad:
+        raise RunDirError(f"--state {bad[0]!r}: not one of {', '.join(STATE_NAMES)}")
 
 
 def observed_state(status: Status | None, orchestrator_alive: bool) -> str:

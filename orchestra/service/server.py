@@ -185,13 +185,11 @@ class ControlServer:
     def _select(self, words: Any, states: Any) -> list[str]:
         """Run ids for RUN words (as ``orchestra logs`` takes them) and state names, against the live
         table: a command line sends what the user typed and needs no copy of the plan."""
-        from orchestra.rundir import STATE_NAMES, resolve_run
+        from orchestra.rundir import check_state_names, resolve_run
 
         rows = self.scheduler.snapshot().rows
         ids = [resolve_run(rows, str(word)).id for word in words]
-        bad = [s for s in states if s not in STATE_NAMES]
-        if bad:
-            raise UserError(f"--state {bad[0]!r}: not one of {', '.join(STATE_NAMES)}")
+        check_state_names(states)
         return ids + [r.id for r in rows if r.state.value in states and r.id not in ids]
 
     def _full(self) -> dict[str, Any]:

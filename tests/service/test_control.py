@@ -331,3 +331,17 @@ def test_runs_named_by_state_are_resolved_by_the_service_and_none_is_no_mistake(
     assert out.returncode == 0, out.stderr
     assert [(r["run"], r["action"]) for r in json.loads(out.stdout)] == [("x=1/0", "killed")]
     wait_for(lambda: statuses(service)["x=1/0"].state is State.CANCELLED, what="x=1 killed")
+
+
+def test_with_no_orchestrator_a_bad_state_or_a_file_for_dir_is_said_as_such(tmp_path: Path):
+    write_sweep(tmp_path, SWEEP.replace('os.path.exists("go-all")', "True"))
+    assert orchestra("up", "sweep.py", "--root", "sweeps", cwd=tmp_path).returncode == 1
+    out = orchestra("retry", "sweeps/sweep", "--state", "bogus", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith(
+        "orchestra: error: --state 'bogus': not one of queued"
+    )
+    out = orchestra("cancel", "sweep.py", "x=1", cwd=tmp_path)
+    assert (out.returncode, out.stderr) == (
+        2,
+        "orchestra: error: sweep.py: not a directory; give the sweep's directory (`orchestra up` printed it)\n",
+    )
