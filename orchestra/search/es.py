@@ -10,6 +10,7 @@ score is told as the worst (``inf``).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ def _check_sigma(sigma0: Any, who: str) -> float:
     return float(sigma0)
 
 
-class _ES(BoxSearch):
+class _ES(BoxSearch, ABC):
     """What CMAES and CEM share: a start point, the asked population, the unit-cube mapping."""
 
     def __init__(self, sigma0: float, popsize: int | None, x0: Mapping[str, Any] | None, seed: int | None):
@@ -101,14 +102,17 @@ class _ES(BoxSearch):
         return {"sigma0": self.sigma0, "popsize": self._popsize, "x0": self.x0}
 
     @property
+    @abstractmethod
     def popsize(self) -> int:
-        raise NotImplementedError
+        """How many candidates a generation has."""
 
+    @abstractmethod
     def _ask(self) -> Sequence[Sequence[float]]:
-        raise NotImplementedError
+        """The next population, as points of the unit cube."""
 
+    @abstractmethod
     def _tell(self, points: list[list[float]], costs: list[float]) -> None:
-        raise NotImplementedError
+        """Update the strategy from the population's costs (smaller is better)."""
 
 
 class CMAES(_ES):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from abc import ABC, abstractmethod
 from typing import Any
 
 from orchestra.search.base import MODES, SearchError
@@ -37,7 +38,7 @@ def percentile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-class Stopper:
+class Stopper(ABC):
     """What the stoppers share: the metric, the direction, the time attribute.
 
     ``metric`` and ``mode`` default to the sweep's objective and mode.
@@ -72,9 +73,9 @@ class Stopper:
         """``value`` with bigger meaning better."""
         return value if self.mode == "max" else -value
 
+    @abstractmethod
     def on_result(self, run: str, t: float, value: float) -> bool:
         """Take a record of a running run; True: stop it now."""
-        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
         return {
