@@ -50,6 +50,78 @@ def test_a_run_that_returns_with_a_non_daemon_thread_left_ends_once_its_result_i
     assert "atexit handler ran" in fin.log
 
 
+def test_the_run_ends_without_python_s_teardown_but_runs_exit_hooks_and_closes_open_files(
+    tmp_path: Path,
+) -> None:
+    """The run's process ends with os._exit once its result is written: atexit handlers, weakref
+    finalizers, an executor's threading exit hook and logging.shutdown still run, and files the
+    entry left open (text, binary, gzip: its trailer) are flushed and closed as Python's shutdown
+    would when it freed them; stdout written without a newline is not lost."""
+    fin = run_sweep(
+        tmp_path,
+        sweep_source(
+            """
+            import atexit, gzip, logging, weakref
+            from concurrent.futures import ThreadPoolExecutor
+
+            HANDLES = []
+
+            class Box:
+                pass
+
+            def train(logdir):
+                text = open(logdir / "text.log", "w")
+                text.write("buffered text")  # never flushed nor closed
+                raw = open(logdir / "raw.bin", "wb")
+                raw.write(b"buffered bytes")
+                zipped = gzip.open(logdir / "data.gz", "wt")
+                zipped.write("zipped")
+                HANDLES.extend([text, raw, zipped])
+                atexit.register(lambda: open(logdir / "atexit", "w").write("ran"))
+                box = Box()
+                HANDLES.append(box)
+                weakref.finalize(box, lambda: open(logdir / "finalizer", "w").write("ran"))
+                pool = ThreadPoolExecutor(1)
+                pool.submit(lambda: None).result()
+                HANDLES.append(pool)
+                logging.basicConfig(filename=str(logdir / "log.txt"))
+                logging.getLogger().warning("logged")
+                print("no newline at the end", end="")
+            """
+        ),
+    )
+    assert fin.code == 0 and fin.result["status"] == "completed", fin.log
+    d = fin.run.path
+    assert (d / "text.log").read_text() == "buffered text"
+    assert (d / "raw.bin").read_bytes() == b"buffered bytes"
+    import gzip
+
+    assert gzip.decompress((d / "data.gz").read_bytes()) == b"zipped"  # complete: closed, trailer written
+    assert (d / "atexit").read_text() == "ran" and (d / "finalizer").read_text() == "ran"
+    assert "WARNING:root:logged" in (d / "log.txt").read_text()
+    assert fin.log.endswith("no newline at the end")
+
+
+def test_an_executor_busy_at_exit_does_not_hold_the_run_beyond_the_grace(tmp_path: Path) -> None:
+    fin = run_sweep(
+        tmp_path,
+        sweep_source(
+            """
+            from concurrent.futures import ThreadPoolExecutor
+
+            POOLS = []
+
+            def train():
+                POOLS.append(ThreadPoolExecutor(1, thread_name_prefix="busy"))
+                POOLS[0].submit(time.sleep, 3600)
+                return "done"
+            """
+        ),
+    )
+    assert fin.code == 0 and fin.result["return"] == "done"
+    assert "exit handlers did not end within 5s" in fin.log
+
+
 def test_a_run_that_raises_with_a_thread_left_ends_with_its_failure(tmp_path: Path) -> None:
     fin = run_sweep(
         tmp_path,
