@@ -113,6 +113,20 @@ def write_bytes(
         f.write(data)
 
 
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """fsync a file another process wrote (a run's result.json), if it is there: not through a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def sync_directory(directory: str) -> None:
     """fsync a directory so that a rename in it survives a crash of the machine."""
     try:

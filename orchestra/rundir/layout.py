@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from orchestra.atomic import fsync_file
 from orchestra.errors import RunDirError
 from orchestra.pathnames import check_path_component
 from orchestra.rundir.jsonio import read_json, write_json
@@ -88,6 +89,8 @@ class RunDir:
         )
 
     def write_status(self, status: Status) -> None:
+        if status.state.finished:
+            fsync_file(self.result)  # a run of the local backend leaves its fsync to the end's record
         write_json(self.status, status.to_json())
 
     def __fspath__(self) -> str:

@@ -41,4 +41,5 @@ def run_env(
     env["ORCHESTRA_RUN_DIR"] = str(run_dir)
     env["ORCHESTRA_ATTEMPT"] = str(attempt)
     env.pop("ORCHESTRA_PARENT_PID", None)  # only a backend that links the run to its parent sets it
+    env.pop("ORCHESTRA_RESULT_FSYNC", None)  # only a backend whose orchestrator fsyncs result.json sets it
     return env

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any
 
+from orchestra.atomic import fsync_file
 from orchestra.errors import RunDirError
 from orchestra.rundir import write_json
 from orchestra.rundir.files import ensure_run_dir
@@ -31,21 +32,35 @@ class StatusWriter:
         self._pending: dict[str, Any] = {}
         self._failed: dict[str, tuple[Any, str]] = {}  # path -> (record, error), retried later
         self._make_dir: set[str] = set()
+        self._sync_first: dict[str, str] = {}
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="orchestra-status-writer", daemon=True)
         self._thread.start()
 
-    def write(self, path: str | os.PathLike[str], obj: Any, *, make_dir: bool = False) -> None:
+    def write(
+        self,
+        path: str | os.PathLike[str],
+        obj: Any,
+        *,
+        make_dir: bool = False,
+        sync_first: str | os.PathLike[str] | None = None,
+    ) -> None:
         """Queue ``obj`` for ``path``; ``make_dir``: make its directory if it is missing (a run that
-        ended before it started, whose directory could not be made then: a full disk)."""
+        ended before it started, whose directory could not be made then: a full disk);
+        ``sync_first``: a file beside it to fsync before (a run's result.json, which the local
+        backend's runs leave unsynced: the record of its end must not outlive it)."""
         with self._cond:
             key = os.fspath(path)
             self._failed.pop(key, None)
             self._pending[key] = obj
             if make_dir:
                 self._make_dir.add(key)
+            if sync_first is not None:
+                self._sync_first[key] = os.fspath(sync_first)
+            else:
+                self._sync_first.pop(key, None)
             self._cond.notify_all()
 
     def failing(self) -> dict[str, str]:
@@ -89,10 +104,13 @@ class StatusWriter:
                     return
                 path = next(iter(self._pending))
                 obj = self._pending.pop(path)
+                sync_first = self._sync_first.get(path)
                 self._busy = True
             try:
                 if path in self._make_dir:
                     ensure_run_dir(os.path.dirname(path))  # never through a planted link
+                if sync_first is not None:
+                    fsync_file(sync_first)
                 write_json(path, obj)
                 error = None
             except OSError as exc:
@@ -102,6 +120,8 @@ class StatusWriter:
             with self._cond:
                 if error is None:
                     self._failed.pop(path, None)
+                    if path not in self._pending:
+                        self._sync_first.pop(path, None)
                 elif path not in self._pending:
                     self._failed[path] = (obj, error)
                 self._busy = False

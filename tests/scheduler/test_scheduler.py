@@ -472,7 +472,8 @@ async def test_the_run_sees_its_environment(tmp_path: Path):
         from orchestra import Sweep
         def train(logdir):
             keys = ["ORCHESTRA_RUN_DIR", "ORCHESTRA_ATTEMPT", "ORCHESTRA_PARENT_PID", "ORCHESTRA_DEVICE",
-                    "ORCHESTRA_GPUS", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "OMP_NUM_THREADS", "MY_VAR"]
+                    "ORCHESTRA_GPUS", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "OMP_NUM_THREADS", "MY_VAR",
+                    "ORCHESTRA_RESULT_FSYNC"]
             env = {k: os.environ.get(k) for k in keys}
             env["pgid_is_own"] = os.getpgid(0) == os.getpid()
             env["cwd"] = os.getcwd()
@@ -490,6 +491,7 @@ async def test_the_run_sees_its_environment(tmp_path: Path):
     assert env["ORCHESTRA_DEVICE"] == "cpu" and env["ORCHESTRA_GPUS"] == "[]"
     assert env["CUDA_VISIBLE_DEVICES"] == "" and env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     assert env["MY_VAR"] == "hello"
+    assert env["ORCHESTRA_RESULT_FSYNC"] == "orchestrator"  # its status writer fsyncs result.json
     assert env["pgid_is_own"] is True, "each run is its own process group"
     assert env["cwd"] == str(tmp_path)
     cores = len(os.sched_getaffinity(0))

@@ -49,3 +49,33 @@ def test_close_returns_what_could_never_be_written(tmp_path: Path):
     left = writer.close(timeout=0.3)
     assert list(left) == [str(tmp_path / "missing-dir" / "s.json")]
     assert "FileNotFoundError" in left[str(tmp_path / "missing-dir" / "s.json")]
+
+
+def test_a_record_with_sync_first_fsyncs_that_file_before_its_own(tmp_path: Path, monkeypatch):
+    """The end of a local run is recorded only once its result.json (which the run left unsynced)
+    is on disk: the writer fsyncs it before the status.json temp file of the record."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    result = tmp_path / "result.json"
+    result.write_text('{"status": "completed"}\n')
+    writer = StatusWriter()
+    writer.write(tmp_path / "status.json", {"state": "completed"}, sync_first=result)
+    writer.write(tmp_path / "other.json", {"state": "running"})  # no sync_first: nothing else synced
+    assert writer.close() == {}
+    assert synced[0] == str(result)
+    assert any(".status.json." in p for p in synced[1:]), synced
+    assert synced.count(str(result)) == 1
+    assert read_json(tmp_path / "status.json") == {"state": "completed"}
+
+
+def test_sync_first_of_a_missing_file_does_not_stop_the_record(tmp_path: Path):
+    writer = StatusWriter()
+    writer.write(tmp_path / "status.json", {"state": "failed"}, sync_first=tmp_path / "result.json")
+    assert writer.close() == {}
+    assert read_json(tmp_path / "status.json") == {"state": "failed"}

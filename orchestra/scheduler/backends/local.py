@@ -260,6 +260,7 @@ class LocalBackend:
             device_env=placement.env or None,
         )
         env["ORCHESTRA_PARENT_PID"] = str(os.getpid())
+        env["ORCHESTRA_RESULT_FSYNC"] = "orchestrator"  # the status writer fsyncs it before the end's record
         argv = [sys.executable, "-m", "orchestra.runtime", str(launch.run_dir)]
         log = open_run_file(launch.run_dir, OUTPUT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
