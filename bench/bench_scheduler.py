@@ -7,8 +7,9 @@ launch     N no-op runs at K workers: `orchestra up --headless` wall time agains
            - the cloudpickle floor (the target, issue #16): `python -I -c "import cloudpickle, json;
              f = cloudpickle.load(open('payload.pkl','rb')); print(json.dumps(f(0.5)))"`, the least a
              run that executes a pickled function can do;
-           - the old floor: orchestra's own child (`python -m orchestra.runtime <run-dir>`), which
-             measures the orchestrator alone and hides the child's cost;
+           - the old floor: orchestra's own child (`python -m orchestra.runtime <run-dir>`, with the
+             environment `up` gives it, on fresh copies of the run directories), which measures the
+             orchestrator alone and hides the child's cost;
            - `python -c pass`: the interpreter's own start-up.
 ingest     50 concurrent runs each dumping 200 records/s for 10 s through the real scheduler: records lost
            (must be 0) and the orchestrator's own CPU time.
@@ -97,14 +98,31 @@ def cloudpickle_floor(work: Path, run_dirs: list[Path], workers: int) -> float:
 
 
 def orchestra_child_floor(run_dirs: list[Path], workers: int) -> float:
-    """The old floor: orchestra's own child on the same run directories (it re-runs them)."""
+    """The old floor: orchestra's own child, with the environment `up` gives it, on fresh copies of
+    the run directories (their config.json): re-running the originals would delete files, and on
+    an ext4 without a journal every inode freed in the last seconds slows down the next creations
+    (``recently_deleted``), which would be charged to the next repeat's `orchestra up`."""
     commands = []
+    copies = []
     for d in run_dirs:
+        sweep = d.parent.parent.parent
+        twin = sweep.parent / f"{sweep.name}.floor"
+        if not twin.exists():
+            twin.mkdir()
+            for name in ("payload.pkl", "sweep.json"):
+                shutil.copyfile(sweep / name, twin / name)
+            shutil.copytree(sweep / "launch", twin / "launch")
+        copy = twin / "runs" / d.parent.name / d.name
+        copy.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(d / "config.json", copy / "config.json")
+        copies.append(copy)
+    for d in copies:
         env = {
             **os.environ,
             "ORCHESTRA_RUN_DIR": str(d),
-            "ORCHESTRA_ATTEMPT": "2",
+            "ORCHESTRA_ATTEMPT": "1",
             "ORCHESTRA_PARENT_PID": str(os.getpid()),
+            "ORCHESTRA_RESULT_FSYNC": "orchestrator",
         }
         commands.append(
             (

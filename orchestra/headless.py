@@ -19,7 +19,6 @@ from typing import TextIO
 
 import anyio
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestra.present import counts_text, eta, state_style
 from orchestra.rundir import State
@@ -113,6 +112,8 @@ async def show(
             print_alerts()
             tg.cancel_scope.cancel()
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

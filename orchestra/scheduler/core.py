@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
@@ -53,6 +53,7 @@ from orchestra.scheduler.backends import (
     Progress,
     QueuedHandle,
     RunLaunch,
+    is_queued,
 )
 from orchestra.scheduler.commands import Action, Command, Op, Reply
 from orchestra.scheduler.logcap import cap_log
@@ -445,7 +446,7 @@ class Scheduler:
         self.table.add(row)
         if planned.handle is not None:
             run.handle = planned.handle
-            run.queued_handle = planned.handle if isinstance(planned.handle, QueuedHandle) else None
+            run.queued_handle = planned.handle if is_queued(planned.handle) else None
             run.tries = 1  # an attempt a previous orchestrator started counts against max_retries
             self._track(run)
             self._adopted.append(run)
@@ -586,10 +587,10 @@ class Scheduler:
                 self._spawn_failed(run, placement, handle, launch.attempt, now)
                 continue
             run.handle = handle
-            run.queued_handle = handle if isinstance(handle, QueuedHandle) else None
+            run.queued_handle = handle if is_queued(handle) else None
             self._track(run)
             record = handle.record()
-            if isinstance(handle, QueuedHandle) and handle.pending:
+            if run.queued_handle is not None and run.queued_handle.pending:
                 status = run.status.moved(
                     State.QUEUED,
                     now,
@@ -688,14 +689,14 @@ class Scheduler:
         async with anyio.create_task_group() as tg:
 
             async def wait() -> None:
-                if isinstance(handle, QueuedHandle):
-                    ended.append(await self._follow(run, handle))
+                if is_queued(handle):
+                    ended.append(await self._follow(run, cast(QueuedHandle, handle)))
                 else:
                     ended.append(await handle.wait())
                 tg.cancel_scope.cancel()
 
             tg.start_soon(wait)
-            if self.policy.timeout is not None and not isinstance(handle, QueuedHandle):
+            if self.policy.timeout is not None and not is_queued(handle):
                 tg.start_soon(self._timer, run, self.policy.timeout)
             await run.stop_requested.wait()
             if not run.kill_requested.is_set():

@@ -129,6 +129,19 @@ class QueuedHandle(Handle, Protocol):
         ...
 
 
+_QUEUED: dict[type, bool] = {}
+
+
+def is_queued(handle: object) -> bool:
+    """``isinstance(handle, QueuedHandle)``, known per type after the first (a protocol's isinstance
+    looks at every member: tens of microseconds, several times per run)."""
+    kind = type(handle)
+    known = _QUEUED.get(kind)
+    if known is None:
+        known = _QUEUED[kind] = isinstance(handle, QueuedHandle)
+    return known
+
+
 @runtime_checkable
 class HoldsQueue(Protocol):
     """A backend that can hold what waits in its own queue (pausing a sweep holds its pending jobs)."""

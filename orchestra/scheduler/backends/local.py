@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import Process
 
 from orchestra import proc
 from orchestra.errors import PlanError
@@ -48,7 +47,7 @@ from orchestra.scheduler.runenv import run_env
 from orchestra.sweep import Resources
 
 if TYPE_CHECKING:
-    from orchestra.scheduler.backends.zygote import ZygoteLauncher
+    from orchestra.scheduler.backends.zygote import ForkedProcess, ZygoteLauncher
 
 PR_SET_CHILD_SUBREAPER = 36
 REAP_TIMEOUT = 5.0  # seconds a SIGKILLed process may take to vanish before we call it stuck
@@ -78,12 +77,59 @@ def is_alive(record: Mapping[str, Any]) -> bool:
     return st is not None and st.alive and (record.get("start") in (None, st.start))
 
 
+class SpawnedProcess:
+    """A cold run's process, with the face of anyio's ``Process`` that :class:`LocalHandle` uses.
+
+    Spawned with ``subprocess.Popen`` (vfork, then exec) on the event loop, as asyncio itself
+    would, and waited for through a pidfd in the event loop (Linux >= 5.3): neither a thread per
+    process (asyncio's child watcher before Python 3.12, which also waits for that thread to start)
+    nor a transport. Where there is no pidfd, a worker thread waits.
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self.returncode: int | None = None
+        self._pidfd: int | None = None
+        if hasattr(os, "pidfd_open"):
+            try:
+                self._pidfd = os.pidfd_open(self.pid)
+            except OSError:  # a kernel older than 5.3, or a seccomp filter
+                pass
+
+    @classmethod
+    def spawn(cls, argv: Sequence[str], *, log: int, cwd: Path, env: Mapping[str, str]) -> SpawnedProcess:
+        return cls(
+            subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+            )
+        )
+
+    async def wait(self) -> int:
+        """The exit status: >= 0 an exit code, < 0 the number of the signal that killed it."""
+        if self.returncode is None:
+            if self._pidfd is not None:
+                await anyio.wait_readable(self._pidfd)  # readable once the process has exited
+                self.returncode = self._popen.wait()  # reaps it: at once
+                os.close(self._pidfd)
+                self._pidfd = None
+            else:
+                self.returncode = await anyio.to_thread.run_sync(self._popen.wait, abandon_on_cancel=True)
+        return self.returncode
+
+
 class LocalHandle:
     """A run's process group on this machine."""
 
     def __init__(
         self,
-        process: Process,
+        process: SpawnedProcess | ForkedProcess,
         run_dir: Path,
         backend: LocalBackend,
         cgroup: str | None,
@@ -264,16 +310,8 @@ class LocalBackend:
         argv = [sys.executable, "-m", "orchestra.runtime", str(launch.run_dir)]
         log = open_run_file(launch.run_dir, OUTPUT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
-        async def cold() -> Process:
-            return await anyio.open_process(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=launch.cwd,
-                env=env,
-                start_new_session=True,
-            )
+        async def cold() -> SpawnedProcess:
+            return SpawnedProcess.spawn(argv, log=log, cwd=launch.cwd, env=env)
 
         self._launching += 1
         try:
@@ -312,7 +350,7 @@ class LocalBackend:
         with anyio.move_on_after(REAP_TIMEOUT):
             while True:
                 left = proc.group_members(leader) + self._escapees(run_dir)
-                if group is not None:
+                if group is not None and cgroup.populated(group):
                     left += cgroup.procs(group)
                 self.reap_zombies()
                 if not left:
