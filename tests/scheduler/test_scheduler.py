@@ -571,3 +571,38 @@ async def test_a_run_that_cannot_be_spawned_fails_and_gives_its_slot_back(tmp_pa
     assert st["i=0/0"].state is State.FAILED and st["i=0/0"].exit.reason is Reason.SPAWN
     assert "output.log: is not a regular file" in st["i=0/0"].exit.message
     assert st["i=1/0"].state is State.COMPLETED and st["i=2/0"].state is State.COMPLETED
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+async def test_a_cold_run_s_process_is_waited_for_with_or_without_a_pidfd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pidfd: bool
+):
+    """The exit status of a spawned run: by its pidfd in the event loop, or, where the kernel has
+    none, from a worker thread; a signal's death is its negative number, as asyncio says it."""
+    from orchestra.scheduler.backends.local import SpawnedProcess
+
+    if not pidfd:
+
+        def no_pidfd(pid: int) -> int:
+            raise OSError(38, "Function not implemented")
+
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    log = os.open(tmp_path / "out.log", os.O_WRONLY | os.O_CREAT)
+    try:
+        ends = SpawnedProcess.spawn(
+            ["sh", "-c", "echo hi; exit 3"], log=log, cwd=tmp_path, env=dict(os.environ)
+        )
+        hangs = SpawnedProcess.spawn(["sleep", "60"], log=log, cwd=tmp_path, env=dict(os.environ))
+    finally:
+        os.close(log)
+    assert (ends._pidfd is not None) is pidfd
+    with anyio.fail_after(30):
+        assert await ends.wait() == 3 and ends.returncode == 3
+        assert await ends.wait() == 3  # asked again: the same answer, nothing waited for twice
+        with anyio.move_on_after(0.2):  # cancelled while it waits: it can be waited for again
+            await hangs.wait()
+        assert hangs.returncode is None
+        assert os.getsid(hangs.pid) == hangs.pid  # a session of its own
+        os.kill(hangs.pid, signal.SIGKILL)
+        assert await hangs.wait() == -signal.SIGKILL
+    assert (tmp_path / "out.log").read_text() == "hi\n"
