@@ -411,13 +411,11 @@ class _ZygoteGone(Exception):
 
 
 async def _wait_readable(sock: socket.socket) -> None:
-    wait = getattr(anyio, "wait_readable", None) or anyio.wait_socket_readable  # anyio < 4.7
-    await wait(sock)
+    await anyio.wait_readable(sock)
 
 
 async def _wait_writable(sock: socket.socket) -> None:
-    wait = getattr(anyio, "wait_writable", None) or anyio.wait_socket_writable
-    await wait(sock)
+    await anyio.wait_writable(sock)
 
 
 def _is_runtime_command(argv: Sequence[str]) -> bool:
