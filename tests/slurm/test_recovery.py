@@ -53,6 +53,9 @@ def recorded(sweep: Path) -> dict[str, Status]:
     return {k: v for k, v in found.items() if v is not None and v.handle is not None}
 
 
+@pytest.mark.xdist_group(
+    "slurm-gpus"
+)  # not beside the preemption test, whose urgent job may requeue its jobs
 def test_kill_9_of_the_orchestrator_leaves_the_jobs_and_up_re_attaches_without_submitting_again(
     tmp_path: Path,
 ):
