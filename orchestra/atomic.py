@@ -115,22 +115,18 @@ def write_bytes(
 
 def fsync_file(path: str | os.PathLike[str]) -> None:
     """fsync a file another process wrote (a run's result.json), if it is there: not through a link."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    _fsync_path(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
 def sync_directory(directory: str) -> None:
     """fsync a directory so that a rename in it survives a crash of the machine."""
+    _fsync_path(directory, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def _fsync_path(path: str | os.PathLike[str], flags: int) -> None:
+    """Open ``path`` with ``flags`` and fsync it; nothing when it cannot be opened or synced."""
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(path, flags)
     except OSError:
         return
     try:
