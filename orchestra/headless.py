@@ -12,19 +12,22 @@ up, never the sweep: the runs go on and their records are what counts.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
-from rich.console import Console
 
 from orchestra.present import counts_text, eta, state_style
 from orchestra.rundir import State
 from orchestra.scheduler.core import Scheduler
 from orchestra.scheduler.table import RunRow
 from orchestra.units import format_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def finished_line(row: RunRow) -> str:
@@ -67,6 +70,44 @@ class _Output:
             self.broken = True
 
 
+# what rich's Text strips as well: bell, backspace, vertical tab, form feed, carriage return
+_CONTROL = dict.fromkeys((7, 8, 11, 12, 13))
+
+
+class _Lines:
+    """Plain lines for a log file or a pipe (no rich: a line is a write), quiet after a failed write."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+        self.broken = False
+
+    def print(self, text: str) -> None:
+        if self.broken:
+            return
+        try:
+            self.file.write(text.translate(_CONTROL) + "\n")
+            self.file.flush()
+        except (OSError, ValueError):  # ValueError: the file was closed
+            self.broken = True
+
+
+def is_terminal(file: TextIO, tty: bool | None) -> bool:
+    """Whether ``file`` gets the progress bar: ``tty`` when given, else as rich decides
+    (``TTY_COMPATIBLE``, ``FORCE_COLOR``, then ``isatty``), without importing rich for a log file."""
+    if tty is not None:
+        return tty
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force != ""
+    try:
+        return file.isatty()
+    except (ValueError, OSError):
+        return False
+
+
 class _Alerts:
     """The sweep's alerts as lines: each new text once, and one that went away, with nothing new in
     its place, as resolved (an alert whose text changed, a count say, is not resolved)."""
@@ -75,7 +116,7 @@ class _Alerts:
         self.shown: tuple[str, ...] = ()
 
     def lines(self, scheduler: Scheduler) -> list[str]:
-        now = scheduler.snapshot().alerts
+        now = scheduler.alerts
         new = [f"orchestra: {a}" for a in now if a not in self.shown]
         gone = [f"orchestra: resolved: {a}" for a in self.shown if a not in now]
         self.shown = now
@@ -86,12 +127,10 @@ async def show(
     scheduler: Scheduler, *, file: TextIO | None = None, tty: bool | None = None, workers: int = 1
 ) -> None:
     """Display the sweep until the scheduler is done (run it next to ``scheduler.run()``)."""
-    console = Console(file=file, force_terminal=tty, soft_wrap=True, highlight=False)
-    out = _Output(console)
     alerts = _Alerts()
     events = scheduler.events()
-    total = len(scheduler.snapshot().rows)
-    if not console.is_terminal:
+    if not is_terminal(file or sys.stdout, tty):
+        out = _Lines(file or sys.stdout)
 
         def print_alerts() -> None:
             for line in alerts.lines(scheduler):
@@ -112,7 +151,11 @@ async def show(
             print_alerts()
             tg.cancel_scope.cancel()
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=file, force_terminal=tty, soft_wrap=True, highlight=False)
+    total = len(scheduler.snapshot().rows)
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -147,7 +190,8 @@ async def show(
                 if ev.row.state.finished:
                     style = state_style(ev.row.state)
                     progress_out.print(f"[{style}]{_escape(finished_line(ev.row))}[/]", markup=True)
-                refresh()
+                # the bar itself is refreshed four times a second below: a refresh per event would
+                # copy the whole table for each of them (quadratic in the sweep's size)
 
     try:
         with progress:

@@ -222,6 +222,11 @@ class Scheduler:
         )
 
     @property
+    def alerts(self) -> tuple[str, ...]:
+        """The sweep-wide alerts now (what :meth:`snapshot` carries, without copying the table)."""
+        return tuple(self._alerts.values())
+
+    @property
     def version(self) -> int:
         return self.table.version
 
