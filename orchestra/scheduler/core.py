@@ -942,7 +942,12 @@ class Scheduler:
         """The one place a run's state changes: status.json (on the writer thread) and its row."""
         run.status = status
         if not run.unsafe:
-            self.writer.write(run.dir.status, status.to_json(), make_dir=make_dir, sync_first=sync_first)
+            # A run that dies with its orchestrator gains nothing from a 'running' record that
+            # survives a power loss before its first second is over: it is fsynced lazily.
+            lazy = status.state is State.RUNNING and not self.backend.runs_outlive_orchestrator
+            self.writer.write(
+                run.dir.status, status.to_json(), make_dir=make_dir, sync_first=sync_first, lazy=lazy
+            )
         self._set_row(run, **status_fields(status), **row)
 
     def _set_row(self, run: _Run, **changes: Any) -> None:

@@ -20,19 +20,26 @@ import threading
 import time
 from typing import Any
 
-from orchestra.atomic import fsync_file
+from orchestra.atomic import fsync_file, sync_directory
 from orchestra.errors import RunDirError
 from orchestra.rundir import write_json
 from orchestra.rundir.files import ensure_run_dir
 
+LAZY_SYNC = 1.0  # seconds a lazy record may wait for its fsync
+
 
 class StatusWriter:
-    def __init__(self, *, retry_delay: float = 1.0) -> None:
+    def __init__(self, *, retry_delay: float = 1.0, lazy_sync: float = LAZY_SYNC) -> None:
         self.retry_delay = retry_delay
+        self.lazy_sync = lazy_sync
         self._pending: dict[str, Any] = {}
         self._failed: dict[str, tuple[Any, str]] = {}  # path -> (record, error), retried later
+        self._retry_at = 0.0
         self._make_dir: set[str] = set()
         self._sync_first: dict[str, str] = {}
+        self._lazy: set[str] = set()  # pending records that are written without fsync
+        self._unsynced: dict[str, float] = {}  # lazy records written, by when to fsync them
+        self._sync_now = False  # flush: fsync the lazy records without waiting
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
@@ -46,11 +53,13 @@ class StatusWriter:
         *,
         make_dir: bool = False,
         sync_first: str | os.PathLike[str] | None = None,
+        lazy: bool = False,
     ) -> None:
         """Queue ``obj`` for ``path``; ``make_dir``: make its directory if it is missing (a run that
         ended before it started, whose directory could not be made then: a full disk);
         ``sync_first``: a file beside it to fsync before (a run's result.json, which the local
-        backend's runs leave unsynced: the record of its end must not outlive it)."""
+        backend's runs leave unsynced: the record of its end must not outlive it); ``lazy``: fsync
+        it within :data:`LAZY_SYNC` seconds rather than now (see the module docstring)."""
         with self._cond:
             key = os.fspath(path)
             self._failed.pop(key, None)
@@ -61,6 +70,10 @@ class StatusWriter:
                 self._sync_first[key] = os.fspath(sync_first)
             else:
                 self._sync_first.pop(key, None)
+            if lazy:
+                self._lazy.add(key)
+            else:
+                self._lazy.discard(key)
             self._cond.notify_all()
 
     def failing(self) -> dict[str, str]:
@@ -69,13 +82,20 @@ class StatusWriter:
             return {path: error for path, (_, error) in self._failed.items()}
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued record is written (or failed once); False if ``timeout`` passed first."""
+        """Wait until every queued record is written (or failed once) and fsynced, lazy ones too;
+        False if ``timeout`` passed first."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            self._sync_now = True
+            self._cond.notify_all()
+            done = self._cond.wait_for(
+                lambda: not self._pending and not self._busy and not self._unsynced, timeout
+            )
+            self._sync_now = False
+            return done
 
     def close(self, timeout: float = 5.0) -> dict[str, str]:
-        """Write what is queued, let failed writes be retried until ``timeout``, stop; returns what
-        was never written."""
+        """Write what is queued, let failed writes be retried until ``timeout``, fsync the lazy
+        records, stop; returns what was never written."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._pending or self._busy or (self._failed and time.monotonic() < deadline):
@@ -90,39 +110,91 @@ class StatusWriter:
         """Queue the failed records again; they count as failing until a write of theirs succeeds."""
         for path, (obj, _) in self._failed.items():
             self._pending.setdefault(path, obj)
+        self._retry_at = time.monotonic() + self.retry_delay
         self._cond.notify_all()
+
+    def _due(self) -> list[str]:
+        """Lazy records whose fsync is due (all of them when closing or flushing)."""
+        if not self._unsynced:
+            return []
+        if self._closed or self._sync_now:
+            return list(self._unsynced)
+        now = time.monotonic()
+        return [path for path, at in self._unsynced.items() if at <= now]
+
+    def _timeout(self) -> float | None:
+        """How long the thread may sleep: until the next failed write's retry or lazy fsync."""
+        wake = []
+        if self._failed:
+            wake.append(self._retry_at)
+        if self._unsynced:
+            wake.append(min(self._unsynced.values()))
+        return max(0.0, min(wake) - time.monotonic()) if wake else None
 
     def _work(self) -> None:
         while True:
             with self._cond:
-                if not self._cond.wait_for(
-                    lambda: self._pending or self._closed, self.retry_delay if self._failed else None
-                ):
-                    self._retry_failed()  # nothing new for a while: try the failed ones again
-                    continue
+                while not self._pending:
+                    due = self._due()
+                    if due:
+                        break
+                    if self._closed:
+                        return
+                    if self._failed and time.monotonic() >= self._retry_at:
+                        self._retry_failed()
+                        continue
+                    self._cond.wait(self._timeout())
                 if not self._pending:
-                    return
-                path = next(iter(self._pending))
-                obj = self._pending.pop(path)
-                sync_first = self._sync_first.get(path)
-                self._busy = True
-            try:
-                if path in self._make_dir:
-                    ensure_run_dir(os.path.dirname(path))  # never through a planted link
-                if sync_first is not None:
-                    fsync_file(sync_first)
-                write_json(path, obj)
-                error = None
-            except OSError as exc:
-                error = f"{type(exc).__name__}: {exc.strerror or exc}"
-            except RunDirError as exc:
-                error = str(exc)
-            with self._cond:
-                if error is None:
-                    self._failed.pop(path, None)
-                    if path not in self._pending:
-                        self._sync_first.pop(path, None)
-                elif path not in self._pending:
-                    self._failed[path] = (obj, error)
-                self._busy = False
-                self._cond.notify_all()
+                    for path in due:
+                        del self._unsynced[path]
+                    self._busy = True
+                    job = None
+                else:
+                    path = next(iter(self._pending))
+                    obj = self._pending.pop(path)
+                    job = (path, obj, self._sync_first.get(path), path in self._lazy)
+                    self._busy = True
+            if job is None:
+                _sync(due)
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+                continue
+            self._write(*job)
+
+    def _write(self, path: str, obj: Any, sync_first: str | None, lazy: bool) -> None:
+        try:
+            if path in self._make_dir:
+                ensure_run_dir(os.path.dirname(path))  # never through a planted link
+            if sync_first is not None:
+                fsync_file(sync_first)
+            write_json(path, obj, fsync=not lazy)
+            error = None
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc.strerror or exc}"
+        except RunDirError as exc:
+            error = str(exc)
+        with self._cond:
+            if error is None:
+                self._failed.pop(path, None)
+                if lazy:
+                    self._unsynced.setdefault(path, time.monotonic() + self.lazy_sync)
+                else:
+                    self._unsynced.pop(path, None)  # the durable record covers the lazy one
+                if path not in self._pending:
+                    self._sync_first.pop(path, None)
+                    self._lazy.discard(path)
+            elif path not in self._pending:
+                if not self._failed:
+                    self._retry_at = time.monotonic() + self.retry_delay
+                self._failed[path] = (obj, error)
+            self._busy = False
+            self._cond.notify_all()
+
+
+def _sync(paths: list[str]) -> None:
+    """fsync lazily written files and then their directories (each directory once)."""
+    for path in paths:
+        fsync_file(path)
+    for directory in dict.fromkeys(os.path.dirname(p) for p in paths):
+        sync_directory(directory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -606,3 +607,29 @@ async def test_a_cold_run_s_process_is_waited_for_with_or_without_a_pidfd(
         os.kill(hangs.pid, signal.SIGKILL)
         assert await hangs.wait() == -signal.SIGKILL
     assert (tmp_path / "out.log").read_text() == "hi\n"
+
+
+async def test_a_local_run_s_running_record_is_fsynced_lazily_and_its_end_s_at_once(tmp_path: Path):
+    """The 'running' record of a run that dies with its orchestrator is worth no fsync before its
+    first second is over; the record of its end always is durable (after its result.json)."""
+    f = write_sweep(
+        tmp_path,
+        """
+        from orchestra import Sweep, Config, Grid
+        def train(config):
+            return config["x"]
+        sweep = Sweep(train, Config({"x": Grid([1, 2])}))
+    """,
+    )
+    sched = build_scheduler(f, tmp_path / "sweeps")
+    writes: list[tuple[str, bool, bool]] = []
+    real_write = sched.writer.write
+
+    def recording_write(path: Any, obj: Any, **kw: Any) -> None:
+        writes.append((obj["state"], kw.get("lazy", False), kw.get("sync_first") is not None))
+        real_write(path, obj, **kw)
+
+    sched.writer.write = recording_write
+    summary = await run_to_end(sched)
+    assert summary.exit_code == 0
+    assert sorted(writes) == [("completed", False, True)] * 2 + [("running", True, False)] * 2

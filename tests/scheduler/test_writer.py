@@ -79,3 +79,58 @@ def test_sync_first_of_a_missing_file_does_not_stop_the_record(tmp_path: Path):
     writer.write(tmp_path / "status.json", {"state": "failed"}, sync_first=tmp_path / "result.json")
     assert writer.close() == {}
     assert read_json(tmp_path / "status.json") == {"state": "failed"}
+
+
+def _record_fsyncs(monkeypatch) -> list[str]:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return synced
+
+
+def test_a_lazy_record_is_written_at_once_and_fsynced_later_with_its_directory(tmp_path: Path, monkeypatch):
+    """A local run's 'running' record: replaced atomically now, made durable within lazy_sync."""
+    synced = _record_fsyncs(monkeypatch)
+    writer = StatusWriter(lazy_sync=0.3)
+    writer.write(tmp_path / "status.json", {"state": "running"}, lazy=True)
+    wait_for(lambda: (tmp_path / "status.json").exists(), timeout=30, what="the lazy record to be written")
+    assert read_json(tmp_path / "status.json") == {"state": "running"}
+    assert synced == [], "fsynced at once"
+    wait_for(lambda: len(synced) >= 2, timeout=30, what="the lazy record's fsync")
+    assert synced == [str(tmp_path / "status.json"), str(tmp_path)], "the file, then its directory"
+    assert writer.close() == {}
+    assert len(synced) == 2, "synced again at close"
+
+
+def test_a_durable_record_replaces_a_lazy_one_s_fsync(tmp_path: Path, monkeypatch):
+    """A run that ends within the lazy second costs its end's fsyncs alone."""
+    synced = _record_fsyncs(monkeypatch)
+    writer = StatusWriter(lazy_sync=3600)
+    writer.write(tmp_path / "status.json", {"state": "running"}, lazy=True)
+    assert writer.flush(timeout=30) is True  # flush makes lazy records durable too ...
+    assert synced == [str(tmp_path / "status.json"), str(tmp_path)]
+    synced.clear()
+    writer.write(tmp_path / "status.json", {"state": "running", "n": 2}, lazy=True)
+    wait_for(lambda: read_json(tmp_path / "status.json").get("n") == 2, timeout=30, what="the record")
+    writer.write(tmp_path / "status.json", {"state": "completed"})
+    assert writer.close() == {}
+    assert read_json(tmp_path / "status.json") == {"state": "completed"}
+    temps = [p for p in synced if ".status.json." in p]
+    assert len(temps) == 1 and synced == [temps[0], str(tmp_path)], synced  # ... the durable one's alone
+
+
+def test_close_fsyncs_the_lazy_records_it_did_not_reach(tmp_path: Path, monkeypatch):
+    synced = _record_fsyncs(monkeypatch)
+    writer = StatusWriter(lazy_sync=3600)
+    for k in range(3):
+        (tmp_path / f"r{k}").mkdir()
+        writer.write(tmp_path / f"r{k}" / "status.json", {"state": "running"}, lazy=True)
+    assert writer.close() == {}
+    for k in range(3):
+        assert str(tmp_path / f"r{k}" / "status.json") in synced
+        assert str(tmp_path / f"r{k}") in synced
