@@ -349,10 +349,11 @@ class LocalBackend:
                 del self._handles[run_id]
         with anyio.move_on_after(REAP_TIMEOUT):
             while True:
-                left = proc.group_members(leader) + self._escapees(run_dir)
+                adopted = self._adopted()  # one read of our children for both looks below
+                left = proc.group_members(leader) + self._escapees(run_dir, adopted)
                 if group is not None and cgroup.populated(group):
                     left += cgroup.procs(group)
-                self.reap_zombies()
+                self.reap_zombies(adopted)
                 if not left:
                     break
                 for pid in left:
@@ -370,23 +371,26 @@ class LocalBackend:
         for pid in self._escapees(run_dir):
             _kill(pid, sig)
 
-    def _escapees(self, run_dir: str) -> list[int]:
-        """Our adopted children (not run leaders) that belong to ``run_dir``."""
+    def _adopted(self) -> list[int]:
+        """Our children that are not run leaders: descendants of runs whose parents died (we are
+        their subreaper), and the zygote."""
         if not self.subreaper:
             return []
-        out = []
-        for pid in proc.children(all_threads=False):
-            if pid in self._leaders:
-                continue
-            if proc.alive(pid) and proc.environ_value(pid, "ORCHESTRA_RUN_DIR") == run_dir:
-                out.append(pid)
-        return out
+        return [pid for pid in proc.children(all_threads=False) if pid not in self._leaders]
 
-    def reap_zombies(self) -> None:
+    def _escapees(self, run_dir: str, adopted: list[int] | None = None) -> list[int]:
+        """Our adopted children (not run leaders) that belong to ``run_dir``."""
+        return [
+            pid
+            for pid in (self._adopted() if adopted is None else adopted)
+            if proc.alive(pid) and proc.environ_value(pid, "ORCHESTRA_RUN_DIR") == run_dir
+        ]
+
+    def reap_zombies(self, adopted: list[int] | None = None) -> None:
         """Collect the exit status of adopted descendants (never of a run leader: asyncio waits for those)."""
         if not self.subreaper or self._launching:
             return
-        for pid in proc.children(all_threads=False):
+        for pid in self._adopted() if adopted is None else adopted:
             if pid in self._leaders:
                 continue
             st = proc.stat(pid)
