@@ -25,11 +25,13 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +126,68 @@ class SpawnedProcess:
         return self.returncode
 
 
+class Move:
+    """A cold run's move into its cgroup, submitted to the :class:`Mover`."""
+
+    def __init__(self, cgroup: str, pid: int) -> None:
+        self.cgroup = cgroup
+        self.pid = pid
+        self.ok = False  # the run is in its cgroup (or ended before it could be moved)
+        self.done = threading.Event()
+
+
+class Mover:
+    """One thread that moves cold runs into their cgroups, in the order they started.
+
+    Each move waits in the kernel for an RCU grace period (milliseconds when the cores are busy).
+    On a thread of its own nobody waits for it: not the next launch, not the event loop (no
+    wake-up when it is done). The leader is moved first, then whatever it has started meanwhile
+    (its Python runs none of the user's code for tens of milliseconds, so nothing, as a rule).
+    """
+
+    def __init__(self, cgroups: cgroup.RunCgroups) -> None:
+        self.cgroups = cgroups
+        self._jobs: collections.deque[Move | None] = collections.deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, group: str, pid: int) -> Move:
+        move = Move(group, pid)
+        with self._cond:
+            self._jobs.append(move)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="orchestra-cgroup-mover", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return move
+
+    def close(self) -> None:
+        """Finish the moves submitted and end the thread."""
+        with self._cond:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self._jobs.append(None)
+            self._cond.notify()
+        thread.join()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs:
+                    self._cond.wait()
+                move = self._jobs.popleft()
+            if move is None:
+                return
+            try:
+                cgroups, pid = self.cgroups, move.pid
+                move.ok = cgroups.join(move.cgroup, [pid]) and cgroups.join(
+                    move.cgroup, proc.descendants(pid)
+                )
+            finally:
+                move.done.set()
+
+
 class LocalHandle:
     """A run's process group on this machine."""
 
@@ -134,13 +198,13 @@ class LocalHandle:
         backend: LocalBackend,
         cgroup: str | None,
         *,
-        joined: bool = True,
+        move: Move | None = None,
     ) -> None:
         self._process = process
         self._run_dir = str(run_dir)
         self._backend = backend
         self.cgroup = cgroup
-        self._joined = joined or cgroup is None  # else wait() moves the run into its cgroup first
+        self._move = move  # the run's move into its cgroup, under way on the mover's thread
         self.pid: int = process.pid
         st = proc.stat(self.pid)
         self._start = st.start if st else None
@@ -160,19 +224,15 @@ class LocalHandle:
         }
 
     async def wait(self) -> Ended:
-        if not self._joined and self.cgroup is not None:
-            self._joined = True
-            if not await anyio.to_thread.run_sync(self._join, self.cgroup):
-                self.cgroup = None
         rc = await self._process.wait()
+        move, self._move = self._move, None
+        if move is not None:
+            if not move.done.is_set():  # a run that ended within the move: rare
+                await anyio.to_thread.run_sync(move.done.wait)
+            if not move.ok:
+                self.cgroup = None
         await self._backend.reap_run(self.pid, self._run_dir, self.cgroup)
         return Ended(rc, message=getattr(self._process, "lost", None) or "")
-
-    def _join(self, cgroup: str) -> bool:
-        """Move a cold run into its cgroup: the leader, then whatever it has started meanwhile (its
-        Python runs none of the user's code for tens of milliseconds, so nothing, as a rule)."""
-        cgroups = self._backend.cgroups
-        return cgroups.join(cgroup, [self.pid]) and cgroups.join(cgroup, proc.descendants(self.pid))
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
@@ -222,6 +282,7 @@ class LocalBackend:
         self.orchestrator = me()
         self.subreaper = become_subreaper()
         self.cgroups = cgroup.RunCgroups()
+        self.mover = Mover(self.cgroups)
         self._handles: dict[str, LocalHandle] = {}  # run id -> its live attempt
         self._leaders: set[int] = set()
         self._launching = 0
@@ -327,10 +388,12 @@ class LocalBackend:
             self._launching -= 1
         if zygote is None:
             # A cold run's Python needs tens of milliseconds before any of the user's code can fork:
-            # its handle's wait() moves it into its cgroup in a worker thread meanwhile, so the
-            # kernel's milliseconds per move (and a scan of /proc) do not hold up the next launch.
+            # the mover's thread moves it into its cgroup meanwhile, so that the kernel's
+            # milliseconds per move (and a scan of /proc) hold up neither the next launch nor the
+            # event loop, which does not wait for the move (its handle looks at it once the run ended).
             group = self.cgroups.make(str(launch.run_dir), process.pid)
-            handle = LocalHandle(process, launch.run_dir, self, group, joined=False)
+            move = self.mover.submit(group, process.pid) if group is not None else None
+            handle = LocalHandle(process, launch.run_dir, self, group, move=move)
         else:  # forked from the zygote, the user's code runs at once: move it and its group now
             group = self.cgroups.create(str(launch.run_dir), process.pid, proc.group_members(process.pid))
             handle = LocalHandle(process, launch.run_dir, self, group)
@@ -412,6 +475,7 @@ class LocalBackend:
                     if self.cgroups.released:
                         await anyio.to_thread.run_sync(self.cgroups.remove_released)
         finally:
+            self.mover.close()
             self.cgroups.close()
 
     async def _gpu_loop(self, wake: Callable[[], None]) -> None:
