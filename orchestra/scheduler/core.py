@@ -56,7 +56,6 @@ from orchestra.scheduler.backends import (
     is_queued,
 )
 from orchestra.scheduler.commands import Action, Command, Op, Reply
-from orchestra.scheduler.logcap import cap_log
 from orchestra.scheduler.outcome import classify
 from orchestra.scheduler.table import RunEvent, RunRow, RunTable, Snapshot, status_fields
 from orchestra.scheduler.writer import StatusWriter
@@ -815,6 +814,8 @@ class Scheduler:
                 return  # the common case: one stat on the loop
         except OSError:
             return
+        from orchestra.scheduler.logcap import cap_log  # only a sweep with max_log needs it
+
         cut = await anyio.to_thread.run_sync(cap_log, run.dir.output_log, limit)
         if cut is not None:
             self.table.set(run.id, note=cut.describe())

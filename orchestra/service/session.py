@@ -250,7 +250,7 @@ def local_backend(options: UpOptions, sweep: Sweep) -> Backend:
     """The local backend: ``--workers`` CPU slots and, where there are GPUs (or runs ask for them), the ledger."""
     from orchestra.scheduler.backends.local import LocalBackend
     from orchestra.scheduler.gpu import GpuLedger, parse_gpu_selection
-    from orchestra.scheduler.probe import make_probe
+    from orchestra.scheduler.probe import make_probe, nvidia_device_present
     from orchestra.scheduler.resources import default_workers
     from orchestra.units import parse_bytes
 
@@ -261,13 +261,16 @@ def local_backend(options: UpOptions, sweep: Sweep) -> Backend:
     avoid = parse_gpu_selection(options.avoid_gpus, "--avoid-gpus") if options.avoid_gpus else frozenset()
     headroom = parse_bytes(options.gpu_headroom, "--gpu-headroom") or 0
     ledger = None
-    if allowed is None or allowed:
+    if allowed is not None and not allowed:
+        if wants:
+            raise PlanError("runs ask for GPUs, but --gpus none turns them off")
+    elif wants or options.fake_gpus or nvidia_device_present():
         probe = make_probe(f"fake:{options.fake_gpus}" if options.fake_gpus else "auto")
         ledger = GpuLedger(probe, allowed=allowed, avoid=avoid or (), headroom=headroom)
         if ledger.reason and not wants:
             ledger = None  # a CPU sweep on a machine without GPUs: nothing to show or place
-    elif wants:
-        raise PlanError("runs ask for GPUs, but --gpus none turns them off")
+    # else a CPU sweep on a machine without an NVIDIA device node: nothing to show or place, and
+    # NVML is not even loaded
     return LocalBackend(workers, ledger, gpu_interval=options.gpu_interval)
 
 
