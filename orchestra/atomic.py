@@ -77,15 +77,25 @@ def atomic_file(
     except BaseException:
         with contextlib.suppress(OSError):
             f.close()
-        with contextlib.suppress(OSError):
-            os.unlink(tmp, dir_fd=dir_fd)
+        _discard(tmp, dir_fd)
         raise
     if durable and sync_dir:
-        if dir_fd is not None:
-            with contextlib.suppress(OSError):
-                os.fsync(dir_fd)
-        else:
-            sync_directory(os.path.dirname(path) or ".")
+        _sync_rename(path, dir_fd)
+
+
+def _discard(tmp: str, dir_fd: int | None) -> None:
+    """Remove the temp file of a write that failed (the target stays as it was)."""
+    with contextlib.suppress(OSError):
+        os.unlink(tmp, dir_fd=dir_fd)
+
+
+def _sync_rename(path: str, dir_fd: int | None) -> None:
+    """Make the rename onto ``path`` durable: fsync its directory."""
+    if dir_fd is not None:
+        with contextlib.suppress(OSError):
+            os.fsync(dir_fd)
+    else:
+        sync_directory(os.path.dirname(path) or ".")
 
 
 def _create(tmp: str, mode: int, dir_fd: int | None) -> int:
@@ -125,15 +135,10 @@ def write_bytes(
             os.close(fd)  # a network filesystem may report a failed write only here
         os.replace(tmp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp, dir_fd=dir_fd)
+        _discard(tmp, dir_fd)
         raise
     if durable and sync_dir:
-        if dir_fd is not None:
-            with contextlib.suppress(OSError):
-                os.fsync(dir_fd)
-        else:
-            sync_directory(os.path.dirname(path) or ".")
+        _sync_rename(path, dir_fd)
 
 
 def fsync_file(path: str | os.PathLike[str]) -> None:

@@ -54,14 +54,7 @@ def test_close_returns_what_could_never_be_written(tmp_path: Path):
 def test_a_record_with_sync_first_fsyncs_that_file_before_its_own(tmp_path: Path, monkeypatch):
     """The end of a local run is recorded only once its result.json (which the run left unsynced)
     is on disk: the writer fsyncs it before the status.json temp file of the record."""
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
+    synced = _record_fsyncs(monkeypatch)
     result = tmp_path / "result.json"
     result.write_text('{"status": "completed"}\n')
     writer = StatusWriter()
