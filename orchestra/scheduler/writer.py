@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestra.atomic import fsync_file, sync_directory
 from orchestra.errors import RunDirError
@@ -28,16 +28,22 @@ from orchestra.rundir.files import ensure_run_dir
 LAZY_SYNC = 1.0  # seconds a lazy record may wait for its fsync
 
 
+class _Record(NamedTuple):
+    """One record queued for a file, with how to write it (see :meth:`StatusWriter.write`)."""
+
+    obj: Any
+    make_dir: bool
+    sync_first: str | None
+    lazy: bool
+
+
 class StatusWriter:
     def __init__(self, *, retry_delay: float = 1.0, lazy_sync: float = LAZY_SYNC) -> None:
         self.retry_delay = retry_delay
         self.lazy_sync = lazy_sync
-        self._pending: dict[str, Any] = {}
-        self._failed: dict[str, tuple[Any, str]] = {}  # path -> (record, error), retried later
+        self._pending: dict[str, _Record] = {}
+        self._failed: dict[str, tuple[_Record, str]] = {}  # path -> (record, error), retried later
         self._retry_at = 0.0
-        self._make_dir: set[str] = set()
-        self._sync_first: dict[str, str] = {}
-        self._lazy: set[str] = set()  # pending records that are written without fsync
         self._unsynced: dict[str, float] = {}  # lazy records written, by when to fsync them
         self._sync_now = False  # flush: fsync the lazy records without waiting
         self._cond = threading.Condition()
@@ -60,20 +66,11 @@ class StatusWriter:
         ``sync_first``: a file beside it to fsync before (a run's result.json, which the local
         backend's runs leave unsynced: the record of its end must not outlive it); ``lazy``: fsync
         it within :data:`LAZY_SYNC` seconds rather than now (see the module docstring)."""
+        record = _Record(obj, make_dir, None if sync_first is None else os.fspath(sync_first), lazy)
         with self._cond:
             key = os.fspath(path)
             self._failed.pop(key, None)
-            self._pending[key] = obj
-            if make_dir:
-                self._make_dir.add(key)
-            if sync_first is not None:
-                self._sync_first[key] = os.fspath(sync_first)
-            else:
-                self._sync_first.pop(key, None)
-            if lazy:
-                self._lazy.add(key)
-            else:
-                self._lazy.discard(key)
+            self._pending[key] = record
             self._cond.notify_all()
 
     def failing(self) -> dict[str, str]:
@@ -108,8 +105,8 @@ class StatusWriter:
 
     def _retry_failed(self) -> None:
         """Queue the failed records again; they count as failing until a write of theirs succeeds."""
-        for path, (obj, _) in self._failed.items():
-            self._pending.setdefault(path, obj)
+        for path, (record, _) in self._failed.items():
+            self._pending.setdefault(path, record)
         self._retry_at = time.monotonic() + self.retry_delay
         self._cond.notify_all()
 
@@ -144,31 +141,29 @@ class StatusWriter:
                         self._retry_failed()
                         continue
                     self._cond.wait(self._timeout())
-                if not self._pending:
+                self._busy = True
+                if self._pending:
+                    path = next(iter(self._pending))
+                    record: _Record | None = self._pending.pop(path)
+                else:
+                    record = None
                     for path in due:
                         del self._unsynced[path]
-                    self._busy = True
-                    job = None
-                else:
-                    path = next(iter(self._pending))
-                    obj = self._pending.pop(path)
-                    job = (path, obj, self._sync_first.get(path), path in self._lazy)
-                    self._busy = True
-            if job is None:
-                _sync(due)
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+            if record is not None:
+                self._write(path, record)
                 continue
-            self._write(*job)
+            _sync(due)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
-    def _write(self, path: str, obj: Any, sync_first: str | None, lazy: bool) -> None:
+    def _write(self, path: str, record: _Record) -> None:
         try:
-            if path in self._make_dir:
+            if record.make_dir:
                 ensure_run_dir(os.path.dirname(path))  # never through a planted link
-            if sync_first is not None:
-                fsync_file(sync_first)
-            write_json(path, obj, fsync=not lazy)
+            if record.sync_first is not None:
+                fsync_file(record.sync_first)
+            write_json(path, record.obj, fsync=not record.lazy)
             error = None
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc.strerror or exc}"
@@ -177,17 +172,14 @@ class StatusWriter:
         with self._cond:
             if error is None:
                 self._failed.pop(path, None)
-                if lazy:
+                if record.lazy:
                     self._unsynced.setdefault(path, time.monotonic() + self.lazy_sync)
                 else:
                     self._unsynced.pop(path, None)  # the durable record covers the lazy one
-                if path not in self._pending:
-                    self._sync_first.pop(path, None)
-                    self._lazy.discard(path)
             elif path not in self._pending:
                 if not self._failed:
                     self._retry_at = time.monotonic() + self.retry_delay
-                self._failed[path] = (obj, error)
+                self._failed[path] = (record, error)
             self._busy = False
             self._cond.notify_all()
 
