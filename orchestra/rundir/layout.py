@@ -88,9 +88,15 @@ class RunDir:
             "newest snapshot, or restore it"
         )
 
+    def synced_before(self, status: Status) -> Path | None:
+        """The file that must be on disk before ``status`` is recorded: result.json before a run's
+        end (a run of the local backend leaves its fsync to that record), else None."""
+        return self.result if status.state.finished else None
+
     def write_status(self, status: Status) -> None:
-        if status.state.finished:
-            fsync_file(self.result)  # a run of the local backend leaves its fsync to the end's record
+        first = self.synced_before(status)
+        if first is not None:
+            fsync_file(first)
         write_json(self.status, status.to_json())
 
     def __fspath__(self) -> str:

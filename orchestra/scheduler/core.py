@@ -921,25 +921,10 @@ class Scheduler:
                 self.alert(str(exc))
             except OSError:
                 unmade = True  # a full disk: the status writer makes the directory when there is room
-        self._record(
-            run,
-            run.status.moved(state, now, **changes),
-            make_dir=unmade,
-            sync_first=run.dir.result,  # the local backend's runs leave its fsync to this write
-            note="",
-            where="",
-        )
+        self._record(run, run.status.moved(state, now, **changes), make_dir=unmade, note="", where="")
         self._wakeup()
 
-    def _record(
-        self,
-        run: _Run,
-        status: Status,
-        *,
-        make_dir: bool = False,
-        sync_first: str | os.PathLike[str] | None = None,
-        **row: Any,
-    ) -> None:
+    def _record(self, run: _Run, status: Status, *, make_dir: bool = False, **row: Any) -> None:
         """The one place a run's state changes: status.json (on the writer thread) and its row."""
         run.status = status
         if not run.unsafe:
@@ -947,7 +932,11 @@ class Scheduler:
             # survives a power loss before its first second is over: it is fsynced lazily.
             lazy = status.state is State.RUNNING and not self.backend.runs_outlive_orchestrator
             self.writer.write(
-                run.dir.status, status.to_json(), make_dir=make_dir, sync_first=sync_first, lazy=lazy
+                run.dir.status,
+                status.to_json(),
+                make_dir=make_dir,
+                sync_first=run.dir.synced_before(status),  # result.json before a run's end
+                lazy=lazy,
             )
         self._set_row(run, **status_fields(status), **row)
 
