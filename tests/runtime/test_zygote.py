@@ -20,6 +20,7 @@ import anyio
 from orchestra import proc
 from orchestra.rundir import RunDir, read_json
 from orchestra.rundir.names import EXIT_ERROR, EXIT_SETUP, EXIT_TERMINATED
+from orchestra.scheduler.backends.local import SpawnedProcess
 from orchestra.scheduler.backends.zygote import ZygoteLauncher
 from tests.runtime.harness import (
     PreparedSweep,
@@ -57,15 +58,7 @@ async def start_run(launcher: ZygoteLauncher | None, run_dir: RunDir, attempt: i
     try:
 
         async def cold() -> Any:
-            return await anyio.open_process(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-            )
+            return SpawnedProcess.spawn(argv, log=log, cwd=cwd, env=env)
 
         if launcher is None:
             return await cold()
@@ -256,6 +249,7 @@ DRIVER = """
 import sys, anyio
 sys.path.insert(0, sys.argv[1])
 from orchestra.rundir import RunDir
+from orchestra.scheduler.backends.local import SpawnedProcess
 from orchestra.scheduler.backends.zygote import ZygoteLauncher
 from tests.runtime.test_zygote import start_run
 

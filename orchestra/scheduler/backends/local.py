@@ -180,10 +180,8 @@ class Mover:
             if move is None:
                 return
             try:
-                cgroups, pid = self.cgroups, move.pid
-                move.ok = cgroups.join(move.cgroup, [pid]) and cgroups.join(
-                    move.cgroup, proc.descendants(pid)
-                )
+                join = self.cgroups.join
+                move.ok = join(move.cgroup, [move.pid]) and join(move.cgroup, proc.descendants(move.pid))
             finally:
                 move.done.set()
 
