@@ -11,6 +11,8 @@ launch     N no-op runs at K workers: `orchestra up --headless` wall time agains
              environment `up` gives it, on fresh copies of the run directories), which measures the
              orchestrator alone and hides the child's cost;
            - `python -c pass`: the interpreter's own start-up.
+           Where runs get cgroups (issue #13), `orchestra up` again with `ORCHESTRA_CGROUPS=off`, in
+           alternating order with the first: what the runs' cgroups cost at this launch rate.
 ingest     50 concurrent runs each dumping 200 records/s for 10 s through the real scheduler: records lost
            (must be 0) and the orchestrator's own CPU time.
 reconcile  `orchestra up` on a 10,000-run sweep whose runs are all completed: time until it decides there
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import shutil
@@ -45,10 +48,17 @@ def write(path: Path, body: str) -> Path:
     return path
 
 
-def orchestra(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+def orchestra(
+    *args: object, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestra", *map(str, args)], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-m", "orchestra", *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env
     )
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((run_dir / "status.json").read_text())
+    return loaded
 
 
 # ------------------------------------------------------------------------------------------- launch
@@ -169,9 +179,12 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
         warm_dirs = sorted((work / "sweeps" / "warm" / "runs").glob("*/0"))
         cloudpickle_floor(work, warm_dirs, workers)
         orchestra_child_floor(warm_dirs, workers)
+        with_cgroups = any("cgroup" in (s.get("handle") or {}) for s in map(read_status, warm_dirs))
         ours: list[float] = []
+        no_cgroups: list[float] = []
         floors: dict[str, list[float]] = {"cloudpickle": [], "old": [], "pass": []}
-        for rep in range(repeats):
+
+        def up(name: str, env: dict[str, str]) -> float:
             t0 = time.perf_counter()
             out = orchestra(
                 "up",
@@ -179,14 +192,24 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
                 "--root",
                 work / "sweeps",
                 "--name",
-                f"r{rep}",
+                name,
                 "--workers",
                 workers,
                 "--headless",
                 cwd=work,
+                env=env,
             )
-            ours.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
             assert out.returncode == 0, out.stdout + out.stderr
+            return took
+
+        for rep in range(repeats):
+            off = {**os.environ, "ORCHESTRA_CGROUPS": "off"}
+            if with_cgroups and rep % 2:  # alternate which of the two goes first
+                no_cgroups.append(up(f"n{rep}", off))
+            ours.append(up(f"r{rep}", dict(os.environ)))
+            if with_cgroups and not rep % 2:
+                no_cgroups.append(up(f"n{rep}", off))
             run_dirs = sorted((work / "sweeps" / f"r{rep}" / "runs").glob("*/0"))
             assert len(run_dirs) == n
             floors["cloudpickle"].append(cloudpickle_floor(work, run_dirs, workers))
@@ -196,6 +219,7 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
                 f"  repeat {rep}: orchestra up {ours[-1]:.2f}s  cloudpickle floor {floors['cloudpickle'][-1]:.2f}s "
                 f"(ratio {ours[-1] / floors['cloudpickle'][-1]:.3f})  old floor {floors['old'][-1]:.2f}s  "
                 f"python -c pass {floors['pass'][-1]:.2f}s"
+                + (f"  up without cgroups {no_cgroups[-1]:.2f}s" if with_cgroups else "")
             )
         o = statistics.median(ours)
         cp, old, bare = (statistics.median(floors[k]) for k in ("cloudpickle", "old", "pass"))
@@ -214,6 +238,15 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
             f"launch: old floor (orchestra's own child spawned by asyncio) {old:.2f}s, ratio {paired('old'):.3f}; "
             f"python -c pass {bare:.2f}s ({1000 * bare / n:.1f} ms per run)"
         )
+        if with_cgroups:
+            without = statistics.median(a / b for a, b in zip(no_cgroups, floors["cloudpickle"]))
+            cost = statistics.median(a / b for a, b in zip(ours, no_cgroups))
+            print(
+                f"launch: orchestra up with ORCHESTRA_CGROUPS=off {statistics.median(no_cgroups):.2f}s, ratio "
+                f"{without:.3f}; the runs' cgroups cost {100 * (cost - 1):+.1f}% here (median of the paired ratios)"
+            )
+        else:
+            print("launch: runs get no cgroups here (no writable cgroup v2): nothing to compare them with")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
