@@ -11,7 +11,7 @@ launch     N no-op runs at K workers: `orchestra up --headless` wall time agains
              environment `up` gives it, on fresh copies of the run directories), which measures the
              orchestrator alone and hides the child's cost;
            - `python -c pass`: the interpreter's own start-up.
-           Where runs get cgroups (issue #13), `orchestra up` again with `ORCHESTRA_CGROUPS=off`, in
+           Where runs get cgroups (issue #11), `orchestra up` again with `ORCHESTRA_CGROUPS=off`, in
            alternating order with the first: what the runs' cgroups cost at this launch rate.
 ingest     50 concurrent runs each dumping 200 records/s for 10 s through the real scheduler: records lost
            (must be 0) and the orchestrator's own CPU time.
