@@ -711,6 +711,34 @@ def test_a_no_op_run_loads_nothing_beyond_the_cloudpickle_floor_but_the_runtime(
     )  # no orchestra.space, orjson, ctypes, subprocess, ...
 
 
+def test_files_beside_the_sweep_named_like_the_runtimes_imports_do_not_break_it(tmp_path: Path) -> None:
+    # The runtime imports its own modules (the standard library's, cloudpickle's) with the run's own
+    # directories moved behind the interpreter's (orchestra/runtime/__main__.py), so these cannot
+    # shadow them; the entry function sees sys.path as docs/run-directory.md says, its files first.
+    for name in ("json", "inspect", "logging", "pickle", "dis"):
+        (tmp_path / f"{name}.py").write_text(f"raise ImportError('the user\\'s own {name}.py')\n")
+    (tmp_path / "helpers_beside.py").write_text("VALUE = 7\n")
+    fin = run_sweep(
+        tmp_path,
+        "import sys\nfrom orchestra import Sweep, Config\n"
+        + textwrap.dedent(
+            """
+        def train():
+            import helpers_beside
+            return {"path": sys.path, "value": helpers_beside.VALUE}
+
+        sweep = Sweep(train, Config({}))
+        """
+        ),
+    )
+    assert fin.code == 0, fin.log
+    assert fin.result is not None and fin.result["return"]["value"] == 7
+    path = fin.result["return"]["path"]
+    expected = [str(tmp_path), str(REPO), str(tmp_path)]  # the start directory, then PYTHONPATH
+    assert path[:3] == expected, path
+    assert path.index(str(tmp_path), 1) < min(i for i, p in enumerate(path) if "python3" in p)
+
+
 def test_finished_result_lets_the_scheduler_tell_attempts_apart(tmp_path: Path) -> None:
     sweep = prepare_sweep(tmp_path, sweep_source("def train(ctx):\n    return ctx.attempt\n"))
     fin: Finished = run(write_run_config(sweep), attempt=4)
