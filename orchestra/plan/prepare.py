@@ -248,8 +248,10 @@ def apply(rec: Reconciled, payload: bytes, *, launch: bool = True) -> list[str]:
         write_payload(sweep.payload, payload)
     with writing(sweep.sweep_json, "write the plan"):
         write_json(sweep.sweep_json, rec.record)
+    started = _started_variants(sweep)  # a fresh sweep's runs have no directory to look in
     for r in rec.runs:
-        if r.start or r.orphaned:  # the runs whose status a killed orchestrator may have been writing
+        # the runs whose status a killed orchestrator may have been writing
+        if (r.start or r.orphaned) and r.spec.variant.name in started:
             remove_stale_temps(r.dir.path, ORCHESTRATOR_FILES)
     if not launch:
         return []
