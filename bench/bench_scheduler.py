@@ -13,6 +13,9 @@ launch     N no-op runs at K workers: `orchestra up --headless` wall time agains
            - `python -c pass`: the interpreter's own start-up.
            Where runs get cgroups (issue #11), `orchestra up` again with `ORCHESTRA_CGROUPS=off`, in
            alternating order with the first: what the runs' cgroups cost at this launch rate.
+           Beside the wall times, the CPU (user + system) of every process of `up` and of the cloudpickle
+           floor, and the idle core time meanwhile: steadier than wall time on a noisy machine, and
+           they say whether a difference is work done or cores left idle.
 ingest     50 concurrent runs each dumping 200 records/s for 10 s through the real scheduler: records lost
            (must be 0) and the orchestrator's own CPU time.
 reconcile  `orchestra up` on a 10,000-run sweep whose runs are all completed: time until it decides there
@@ -54,6 +57,37 @@ def orchestra(
     return subprocess.run(
         [sys.executable, "-m", "orchestra", *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env
     )
+
+
+def cpu_and_idle() -> tuple[float, float | None]:
+    """CPU seconds of this process and of its children waited for so far (user + system), and the
+    machine's idle core-seconds so far (``/proc/stat``; None where there is none)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return cpu, None
+    return cpu, (int(fields[3]) + int(fields[4])) / os.sysconf("SC_CLK_TCK")  # idle + iowait
+
+
+class Spent:
+    """CPU and idle core time spent between :meth:`start` and :meth:`stop`, one entry per repeat."""
+
+    def __init__(self) -> None:
+        self.cpu: list[float] = []
+        self.idle: list[float] = []
+        self._at: tuple[float, float | None] = (0.0, None)
+
+    def start(self) -> None:
+        self._at = cpu_and_idle()
+
+    def stop(self) -> None:
+        cpu, idle = cpu_and_idle()
+        self.cpu.append(cpu - self._at[0])
+        if idle is not None and self._at[1] is not None:
+            self.idle.append(idle - self._at[1])
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
@@ -182,6 +216,7 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
         with_cgroups = any("cgroup" in (s.get("handle") or {}) for s in map(read_status, warm_dirs))
         ours: list[float] = []
         no_cgroups: list[float] = []
+        spent = {"up": Spent(), "floor": Spent()}  # where the difference goes: CPU, or idle cores
         floors: dict[str, list[float]] = {"cloudpickle": [], "old": [], "pass": []}
 
         def up(name: str, env: dict[str, str]) -> float:
@@ -207,12 +242,16 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
             off = {**os.environ, "ORCHESTRA_CGROUPS": "off"}
             if with_cgroups and rep % 2:  # alternate which of the two goes first
                 no_cgroups.append(up(f"n{rep}", off))
+            spent["up"].start()
             ours.append(up(f"r{rep}", dict(os.environ)))
+            spent["up"].stop()
             if with_cgroups and not rep % 2:
                 no_cgroups.append(up(f"n{rep}", off))
             run_dirs = sorted((work / "sweeps" / f"r{rep}" / "runs").glob("*/0"))
             assert len(run_dirs) == n
+            spent["floor"].start()
             floors["cloudpickle"].append(cloudpickle_floor(work, run_dirs, workers))
+            spent["floor"].stop()
             floors["old"].append(orchestra_child_floor(run_dirs, workers))
             floors["pass"].append(pass_floor(work, run_dirs, workers))
             print(
@@ -238,6 +277,19 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
             f"launch: old floor (orchestra's own child spawned by asyncio) {old:.2f}s, ratio {paired('old'):.3f}; "
             f"python -c pass {bare:.2f}s ({1000 * bare / n:.1f} ms per run)"
         )
+        cpu_up, cpu_floor = (statistics.median(spent[k].cpu) for k in ("up", "floor"))
+        line = (
+            f"launch: CPU of every process (user + system, medians): orchestra up {cpu_up:.2f} core-s "
+            f"(the orchestrator and its runs), cloudpickle floor {cpu_floor:.2f} (its loop and its runs), "
+            f"ratio {statistics.median(a / b for a, b in zip(spent['up'].cpu, spent['floor'].cpu)):.3f}"
+        )
+        if spent["up"].idle and spent["floor"].idle:
+            idle_up, idle_floor = (statistics.median(spent[k].idle) for k in ("up", "floor"))
+            line += (
+                f"; idle core time meanwhile {idle_up:.2f} vs {idle_floor:.2f} core-s "
+                f"(wall is about (CPU + idle) / {os.cpu_count()} cores)"
+            )
+        print(line)
         if with_cgroups:
             without = statistics.median(a / b for a, b in zip(no_cgroups, floors["cloudpickle"]))
             cost = statistics.median(a / b for a, b in zip(ours, no_cgroups))
