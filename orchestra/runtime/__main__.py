@@ -6,8 +6,9 @@ runtime's own imports (the standard library, cloudpickle, orchestra's modules) w
 of them first, and miss: about 1 ms of a run's start. So they are moved behind the interpreter's
 own directories while the runtime imports what it needs, and put back, in their order, before
 anything of the run's is loaded (the payload, the entry function, its imports). A ``json.py`` or
-``logging.py`` beside the sweep file no longer breaks the runtime either; the run's code still
-finds it first.
+``logging.py`` beside the sweep file no longer breaks the runtime either (the run's own ``import
+json`` gets the standard library's, imported already, as in any program that imported it first);
+the run's other modules beside the sweep file are found first, as before.
 """
 
 import os
@@ -32,10 +33,11 @@ def _move_run_paths_last() -> list[str]:
 
 
 def _put_back(moved: list[str]) -> None:
-    """Undo :func:`_move_run_paths_last`."""
-    if moved and sys.path[-len(moved) :] == moved:
-        del sys.path[-len(moved) :]
-        sys.path[:0] = moved
+    """Undo :func:`_move_run_paths_last`: the moved entries go back to the front, in their order."""
+    for entry in moved:
+        if entry in sys.path:  # its last occurrence is the one moved (nothing appended it since)
+            del sys.path[len(sys.path) - 1 - sys.path[::-1].index(entry)]
+    sys.path[:0] = moved
 
 
 _moved = _move_run_paths_last()

@@ -736,7 +736,22 @@ def test_files_beside_the_sweep_named_like_the_runtimes_imports_do_not_break_it(
     path = fin.result["return"]["path"]
     expected = [str(tmp_path), str(REPO), str(tmp_path)]  # the start directory, then PYTHONPATH
     assert path[:3] == expected, path
-    assert path.index(str(tmp_path), 1) < min(i for i, p in enumerate(path) if "python3" in p)
+    assert path.count(str(tmp_path)) == 2, (
+        path
+    )  # put back, not copied: nothing of the run's is left at the end
+
+
+def test_the_run_paths_go_behind_the_interpreters_and_come_back_in_their_order(monkeypatch) -> None:
+    import orchestra.runtime.__main__ as runtime_main
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/pp/a", "/pp/b"]))
+    monkeypatch.setattr(sys, "path", ["/start", "/pp/a", "/pp/b", "/lib/python3.x", "/site", "/pp/b"])
+    moved = runtime_main._move_run_paths_last()
+    assert moved == ["/start", "/pp/a", "/pp/b"]
+    assert sys.path == ["/lib/python3.x", "/site", "/pp/b", "/start", "/pp/a", "/pp/b"]
+    sys.path.append("/appended/meanwhile")
+    runtime_main._put_back(moved)
+    assert sys.path == ["/start", "/pp/a", "/pp/b", "/lib/python3.x", "/site", "/pp/b", "/appended/meanwhile"]
 
 
 def test_finished_result_lets_the_scheduler_tell_attempts_apart(tmp_path: Path) -> None:
