@@ -18,10 +18,8 @@ import sys
 def _move_run_paths_last() -> list[str]:
     """Move the leading ``sys.path`` entries that are the run's (the start directory and the
     ``PYTHONPATH`` entries) to its end; returns them, in their order."""
-    run_paths = (
-        set() if sys.flags.ignore_environment else set(os.environ.get("PYTHONPATH", "").split(os.pathsep))
-    )
-    run_paths.discard("")
+    given = [] if sys.flags.ignore_environment else os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    run_paths = {os.path.abspath(p) for p in given if p}  # as site made them: absolute
     # sys.path[0]: the directory `python -m` was started in (none under -P, Python >= 3.11)
     count = 0 if getattr(sys.flags, "safe_path", False) else 1
     while count < len(sys.path) and sys.path[count] in run_paths:

@@ -741,17 +741,30 @@ def test_files_beside_the_sweep_named_like_the_runtimes_imports_do_not_break_it(
     )  # put back, not copied: nothing of the run's is left at the end
 
 
-def test_the_run_paths_go_behind_the_interpreters_and_come_back_in_their_order(monkeypatch) -> None:
+def test_the_run_paths_go_behind_the_interpreters_and_come_back_in_their_order(
+    tmp_path: Path, monkeypatch
+) -> None:
     import orchestra.runtime.__main__ as runtime_main
 
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/pp/a", "/pp/b"]))
-    monkeypatch.setattr(sys, "path", ["/start", "/pp/a", "/pp/b", "/lib/python3.x", "/site", "/pp/b"])
+    monkeypatch.chdir(tmp_path)
+    rel = str(tmp_path / "rel")  # site makes a relative PYTHONPATH entry absolute
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/pp/a", "rel", "/pp/b"]))
+    monkeypatch.setattr(sys, "path", ["/start", "/pp/a", rel, "/pp/b", "/lib/python3.x", "/site", "/pp/b"])
     moved = runtime_main._move_run_paths_last()
-    assert moved == ["/start", "/pp/a", "/pp/b"]
-    assert sys.path == ["/lib/python3.x", "/site", "/pp/b", "/start", "/pp/a", "/pp/b"]
+    assert moved == ["/start", "/pp/a", rel, "/pp/b"]
+    assert sys.path == ["/lib/python3.x", "/site", "/pp/b", "/start", "/pp/a", rel, "/pp/b"]
     sys.path.append("/appended/meanwhile")
     runtime_main._put_back(moved)
-    assert sys.path == ["/start", "/pp/a", "/pp/b", "/lib/python3.x", "/site", "/pp/b", "/appended/meanwhile"]
+    assert sys.path == [
+        "/start",
+        "/pp/a",
+        rel,
+        "/pp/b",
+        "/lib/python3.x",
+        "/site",
+        "/pp/b",
+        "/appended/meanwhile",
+    ]
 
 
 def test_finished_result_lets_the_scheduler_tell_attempts_apart(tmp_path: Path) -> None:
