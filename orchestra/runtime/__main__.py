@@ -8,7 +8,9 @@ own directories while the runtime imports what it needs, and put back, in their 
 anything of the run's is loaded (the payload, the entry function, its imports). A ``json.py`` or
 ``logging.py`` beside the sweep file no longer breaks the runtime either (the run's own ``import
 json`` gets the standard library's, imported already, as in any program that imported it first);
-the run's other modules beside the sweep file are found first, as before.
+the run's other modules beside the sweep file are found first, as before. The payload is unpickled
+by the cloudpickle the run's own ``sys.path`` finds first, as before: an entry holding another one
+than the interpreter's stays in front, with those after it.
 """
 
 import os
@@ -24,10 +26,27 @@ def _move_run_paths_last() -> list[str]:
     count = 0 if getattr(sys.flags, "safe_path", False) else 1
     while count < len(sys.path) and sys.path[count] in run_paths:
         count += 1
+    # The payload is unpickled by the cloudpickle the run's own sys.path finds first: where that is
+    # one of these entries, and the rest of sys.path would find another, it stays in front.
+    holder = next((i for i, entry in enumerate(sys.path[:count]) if _may_hold_cloudpickle(entry)), None)
+    if holder is not None:
+        rest = next((entry for entry in sys.path[count:] if _may_hold_cloudpickle(entry)), None)
+        if rest != sys.path[holder]:
+            count = holder
     moved = sys.path[:count]
     del sys.path[:count]
     sys.path.extend(moved)
     return moved
+
+
+def _may_hold_cloudpickle(entry: str) -> bool:
+    """Whether ``entry`` may hold a cloudpickle (a directory with one, or not a directory: a zip)."""
+    entry = entry or "."
+    if not os.path.isdir(entry):
+        return os.path.exists(entry)
+    return os.path.exists(os.path.join(entry, "cloudpickle")) or os.path.exists(
+        os.path.join(entry, "cloudpickle.py")
+    )
 
 
 def _put_back(moved: list[str]) -> None:

@@ -767,6 +767,31 @@ def test_the_run_paths_go_behind_the_interpreters_and_come_back_in_their_order(
     ]
 
 
+def test_a_run_path_holding_a_cloudpickle_stays_in_front_with_those_after_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import orchestra.runtime.__main__ as runtime_main
+
+    plain, pinned, after = (tmp_path / n for n in ("plain", "pinned", "after"))
+    for d in (plain, pinned, after):
+        d.mkdir()
+    (pinned / "cloudpickle").mkdir()  # a cloudpickle the user put on PYTHONPATH on purpose
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(map(str, (plain, pinned, after))))
+    monkeypatch.setattr(sys, "path", [str(tmp_path), str(plain), str(pinned), str(after), "/lib/python3.x"])
+    moved = runtime_main._move_run_paths_last()
+    assert moved == [str(tmp_path), str(plain)]
+    assert sys.path == [str(pinned), str(after), "/lib/python3.x", str(tmp_path), str(plain)]
+    runtime_main._put_back(moved)
+    assert sys.path == [str(tmp_path), str(plain), str(pinned), str(after), "/lib/python3.x"]
+    # orchestra's root in an installed orchestra is site-packages, which holds the interpreter's own
+    # cloudpickle: moving it behind finds the same one, so it moves
+    monkeypatch.setattr(sys, "path", [str(tmp_path), str(pinned), str(after), "/lib/python3.x", str(pinned)])
+    moved = runtime_main._move_run_paths_last()
+    assert moved == [str(tmp_path), str(pinned), str(after)]
+    runtime_main._put_back(moved)
+    assert sys.path == [str(tmp_path), str(pinned), str(after), "/lib/python3.x", str(pinned)]
+
+
 def test_finished_result_lets_the_scheduler_tell_attempts_apart(tmp_path: Path) -> None:
     sweep = prepare_sweep(tmp_path, sweep_source("def train(ctx):\n    return ctx.attempt\n"))
     fin: Finished = run(write_run_config(sweep), attempt=4)
