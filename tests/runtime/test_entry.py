@@ -736,9 +736,8 @@ def test_files_beside_the_sweep_named_like_the_runtimes_imports_do_not_break_it(
     path = fin.result["return"]["path"]
     expected = [str(tmp_path), str(REPO), str(tmp_path)]  # the start directory, then PYTHONPATH
     assert path[:3] == expected, path
-    assert path.count(str(tmp_path)) == 2, (
-        path
-    )  # put back, not copied: nothing of the run's is left at the end
+    # put back, not copied: nothing of the run's is left at the end
+    assert path.count(str(tmp_path)) == 2, path
 
 
 def test_the_run_paths_go_behind_the_interpreters_and_come_back_in_their_order(
