@@ -121,6 +121,72 @@ def test_a_failed_run_is_classified_from_its_result_and_retried_from_its_snapsho
     assert len(submissions(sweep)) == 2, "the retry is a new submission"
 
 
+WAITS_THEN_FAILS = """
+    import os, time
+    from orchestra import Config, Grid, Sweep
+
+    def train(x):
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.environ["GO_FILE"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise ValueError("failed after the go")
+
+    sweep = Sweep(train, Config({"x": Grid([1])}), env={"GO_FILE": "%s"})
+"""
+
+
+def test_a_run_that_ends_between_the_record_scan_and_squeue_is_classified_from_its_record(tmp_path: Path):
+    """The watcher reads the jobs' records, then asks squeue. A job that ends in between is final in
+    squeue's answer while its end record was not read yet; squeue here gives no exit code for a
+    failed array task, so without the record the run was called lost."""
+    import anyio
+
+    from orchestra.plan.loader import load_sweep_file
+    from orchestra.scheduler.backends.slurm import SlurmBackend
+    from orchestra.scheduler.backends.slurm.commands import SlurmCommands
+    from orchestra.service.session import UpOptions, prepare, run_prepared
+    from orchestra.slurm import Slurm
+
+    go = tmp_path / "go"
+    root = tmp_path / "sweeps"
+    events = []  # the submission's events directory, once known
+
+    class ReleasesTheRunInsideSqueue(SlurmCommands):
+        """At the first squeue after the run started: let it end, wait until Slurm calls it final,
+        and only then answer, so that this tick's scan of the records ran before its end."""
+
+        released = False
+
+        async def run(self, args, **kwargs):  # type: ignore[no-untyped-def]
+            if args[0] == "squeue" and not self.released:
+                started = list((root / "sweep" / "slurm").glob("*/events/0.0.start"))
+                if started:
+                    self.released = True
+                    events.append(started[0].parent)
+                    go.touch()
+                    with anyio.fail_after(60):
+                        while not (started[0].parent / "0.0.end").exists():
+                            await anyio.sleep(0.02)
+                        while True:
+                            done = await super().run(args, **kwargs)
+                            if "FAILED" in done.stdout or '"FAILED"' in done.stdout:
+                                return done
+                            await anyio.sleep(0.1)
+            return await super().run(args, **kwargs)
+
+    write_sweep(tmp_path, WAITS_THEN_FAILS % go)
+    backend = SlurmBackend(Slurm(), root / "sweep", commands=ReleasesTheRunInsideSqueue())
+    prepared = prepare(
+        load_sweep_file(str(tmp_path / "sweep.py")), UpOptions(root=root, cwd=tmp_path), backend=backend
+    )
+    summary, _ = anyio.run(run_prepared, prepared)
+    assert events, "the run never started"
+    assert summary.counts == {State.FAILED: 1}
+    (status,) = statuses(root / "sweep").values()
+    assert status.exit is not None and status.exit.reason is Reason.EXCEPTION, status.exit
+    assert "ValueError: failed after the go" in (status.exit.message or ""), status.exit
+
+
 SWEEP_FILE_OPTIONS = """
     from orchestra import Config, Grid, Slurm, Sweep
 

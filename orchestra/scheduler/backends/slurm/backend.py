@@ -504,6 +504,11 @@ class SlurmBackend:
             infos = {i.key: i for i in await self._squeue()}
         except SlurmCommandError:
             return False  # the controller did not answer: try again later, nothing is decided on silence
+        if any(i.final for i in infos.values()):
+            # A job's script writes its end record before the job ends: one that ended since this
+            # tick's scan has a record that scan missed. Read it before taking Slurm's final word
+            # (else a failed run whose squeue line has no exit code would be called lost).
+            self._scan_events()
         changed = False
         gone = []
         for h in [h for h in self._live.values() if h.ended is None]:
