@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -38,6 +39,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,21 +75,20 @@ def cpu_and_idle() -> tuple[float, float | None]:
 
 
 class Spent:
-    """CPU and idle core time spent between :meth:`start` and :meth:`stop`, one entry per repeat."""
+    """CPU and idle core time spent in each ``with`` block, one entry per repeat."""
 
     def __init__(self) -> None:
         self.cpu: list[float] = []
         self.idle: list[float] = []
-        self._at: tuple[float, float | None] = (0.0, None)
 
-    def start(self) -> None:
-        self._at = cpu_and_idle()
-
-    def stop(self) -> None:
-        cpu, idle = cpu_and_idle()
-        self.cpu.append(cpu - self._at[0])
-        if idle is not None and self._at[1] is not None:
-            self.idle.append(idle - self._at[1])
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        cpu0, idle0 = cpu_and_idle()
+        yield
+        cpu1, idle1 = cpu_and_idle()
+        self.cpu.append(cpu1 - cpu0)
+        if idle0 is not None and idle1 is not None:
+            self.idle.append(idle1 - idle0)
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
@@ -242,16 +243,14 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
             off = {**os.environ, "ORCHESTRA_CGROUPS": "off"}
             if with_cgroups and rep % 2:  # alternate which of the two goes first
                 no_cgroups.append(up(f"n{rep}", off))
-            spent["up"].start()
-            ours.append(up(f"r{rep}", dict(os.environ)))
-            spent["up"].stop()
+            with spent["up"].measure():
+                ours.append(up(f"r{rep}", dict(os.environ)))
             if with_cgroups and not rep % 2:
                 no_cgroups.append(up(f"n{rep}", off))
             run_dirs = sorted((work / "sweeps" / f"r{rep}" / "runs").glob("*/0"))
             assert len(run_dirs) == n
-            spent["floor"].start()
-            floors["cloudpickle"].append(cloudpickle_floor(work, run_dirs, workers))
-            spent["floor"].stop()
+            with spent["floor"].measure():
+                floors["cloudpickle"].append(cloudpickle_floor(work, run_dirs, workers))
             floors["old"].append(orchestra_child_floor(run_dirs, workers))
             floors["pass"].append(pass_floor(work, run_dirs, workers))
             print(
