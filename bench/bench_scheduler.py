@@ -15,7 +15,12 @@ launch     N no-op runs at K workers: `orchestra up --headless` wall time agains
            alternating order with the first: what the runs' cgroups cost at this launch rate.
            Beside the wall times, the CPU (user + system) of every process of `up` and of the cloudpickle
            floor, and the idle core time meanwhile: steadier than wall time on a noisy machine, and
-           they say whether a difference is work done or cores left idle.
+           they say whether a difference is work done or cores left idle. And a run's time in its
+           worker slot, split by the timestamps in its status.json and result.json: the launch decision
+           to the entry being called, the entry, the entry's return to the end being recorded, and
+           the end to the slot's next launch decision; their sum against the floor's wall time per run
+           and slot says which part of a run's life holds the difference. The work directory is
+           made by `tempfile` (TMPDIR chooses its filesystem, which moves these figures: see #16).
 ingest     50 concurrent runs each dumping 200 records/s for 10 s through the real scheduler: records lost
            (must be 0) and the orchestrator's own CPU time.
 reconcile  `orchestra up` on a 10,000-run sweep whose runs are all completed: time until it decides there
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import os
@@ -89,6 +95,35 @@ class Spent:
         self.cpu.append(cpu1 - cpu0)
         if idle0 is not None and idle1 is not None:
             self.idle.append(idle1 - idle0)
+
+
+def slot_phases(run_dirs: list[Path], workers: int) -> tuple[float, float, float, float]:
+    """Where a run's time in its worker slot goes, from its status.json and result.json (medians
+    over the runs, ms): the orchestrator deciding to launch it to its entry being called (the
+    spawn and the run's Python start-up), the entry, the entry's return to the orchestrator
+    recording the end (result.json written, the exit, noticing it, reaping, bookkeeping), and that
+    record to the next launch decision (the freed slot's next run; the first ``workers`` runs have none)."""
+    times = []
+    for d in run_dirs:
+        status, result = read_status(d), json.loads((d / "result.json").read_text())
+        times.append((status["started_at"], result["started_at"], result["ended_at"], status["ended_at"]))
+    times.sort()
+    ends = sorted(t[3] for t in times)
+    gaps = []
+    for launched in (t[0] for t in times[workers:]):  # each launch follows the latest end not yet followed
+        i = bisect.bisect_right(ends, launched)
+        if i:
+            gaps.append(launched - ends.pop(i - 1))
+    ms = [
+        1000 * statistics.median(v)
+        for v in (
+            [b - a for a, b, _, _ in times],
+            [c - b for _, b, c, _ in times],
+            [d - c for _, _, c, d in times],
+            gaps or [0.0],
+        )
+    ]
+    return ms[0], ms[1], ms[2], ms[3]
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
@@ -219,6 +254,7 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
         no_cgroups: list[float] = []
         spent = {"up": Spent(), "floor": Spent()}  # where the difference goes: CPU, or idle cores
         floors: dict[str, list[float]] = {"cloudpickle": [], "old": [], "pass": []}
+        phases: list[tuple[float, float, float, float]] = []
 
         def up(name: str, env: dict[str, str]) -> float:
             t0 = time.perf_counter()
@@ -249,6 +285,7 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
                 no_cgroups.append(up(f"n{rep}", off))
             run_dirs = sorted((work / "sweeps" / f"r{rep}" / "runs").glob("*/0"))
             assert len(run_dirs) == n
+            phases.append(slot_phases(run_dirs, workers))
             with spent["floor"].measure():
                 floors["cloudpickle"].append(cloudpickle_floor(work, run_dirs, workers))
             floors["old"].append(orchestra_child_floor(run_dirs, workers))
@@ -289,6 +326,13 @@ def bench_launch(n: int, workers: int, repeats: int) -> None:
                 f"(wall is about (CPU + idle) / {os.cpu_count()} cores)"
             )
         print(line)
+        start, entry, end, gap = (statistics.median(p[i] for p in phases) for i in range(4))
+        print(
+            f"launch: a run's time in its slot (medians, from its files): launch decision to entry "
+            f"{start:.2f} ms, entry {entry:.2f}, entry's return to its end recorded {end:.2f}, end to the "
+            f"slot's next launch decision {gap:.2f}: {start + entry + end + gap:.1f} ms a run, against "
+            f"{1000 * cp * workers / n:.1f} ms a run in a slot of the cloudpickle floor"
+        )
         if with_cgroups:
             without = statistics.median(a / b for a, b in zip(no_cgroups, floors["cloudpickle"]))
             cost = statistics.median(a / b for a, b in zip(ours, no_cgroups))
