@@ -114,16 +114,16 @@ def slot_phases(run_dirs: list[Path], workers: int) -> tuple[float, float, float
         i = bisect.bisect_right(ends, launched)
         if i:
             gaps.append(launched - ends.pop(i - 1))
-    ms = [
-        1000 * statistics.median(v)
-        for v in (
-            [b - a for a, b, _, _ in times],
-            [c - b for _, b, c, _ in times],
-            [d - c for _, _, c, d in times],
-            gaps or [0.0],
-        )
-    ]
-    return ms[0], ms[1], ms[2], ms[3]
+
+    def ms(values: list[float]) -> float:
+        return 1000 * statistics.median(values) if values else 0.0
+
+    return (
+        ms([b - a for a, b, _, _ in times]),
+        ms([c - b for _, b, c, _ in times]),
+        ms([d - c for _, _, c, d in times]),
+        ms(gaps),
+    )
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
