@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None, *, start: Mapping[str, Any] | None = Non
             f"[orchestra] run {files.variant}/{files.seed} attempt {number} pid {os.getpid()} "
             f"host {os.uname().nodename} device {device}"
         )
+        _join_cgroup()
         try:
             call = setup(attempt, device)
         except Terminated as exc:
@@ -143,6 +144,26 @@ def main(argv: list[str] | None = None, *, start: Mapping[str, Any] | None = Non
         return run_entry(attempt, call)
     except Terminated as exc:  # a SIGTERM while the runtime itself was busy (the banner, a clean-up)
         return finish(attempt, "terminated", error=_error(exc, "setup"))
+
+
+def _join_cgroup() -> None:
+    """Move this process into the cgroup the backend made for the run (``ORCHESTRA_CGROUP``), before
+    the user's code runs: everything it starts stays in there. Where that fails the run goes on,
+    found by its process group and environment alone, and says so."""
+    group = os.environ.get("ORCHESTRA_CGROUP")
+    if not group:
+        return
+    try:
+        fd = os.open(os.path.join(group, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")  # 0: the writer
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        _say(
+            f"[orchestra] this run is not in its cgroup {group} ({exc.strerror}): its processes are "
+            "found by their process group and environment only\n"
+        )
 
 
 def _open_run(arg: str) -> RunFiles:

@@ -42,4 +42,5 @@ def run_env(
     env["ORCHESTRA_ATTEMPT"] = str(attempt)
     env.pop("ORCHESTRA_PARENT_PID", None)  # only a backend that links the run to its parent sets it
     env.pop("ORCHESTRA_RESULT_FSYNC", None)  # only a backend whose orchestrator fsyncs result.json sets it
+    env.pop("ORCHESTRA_CGROUP", None)  # only a backend that made the run a cgroup to join sets it
     return env

@@ -76,6 +76,20 @@ def test_completed_run_writes_result_metrics_snapshots_and_banner(tmp_path: Path
     assert meta["launcher"] == str(tmp_path / "sweep.py")  # not in a git repository: absolute, like garage
 
 
+def test_a_run_that_cannot_join_its_cgroup_says_so_and_runs_anyway(tmp_path: Path) -> None:
+    sweep = prepare_sweep(tmp_path, sweep_source("def train(lr):\n    return lr"))
+    missing = tmp_path / "no-such-cgroup"
+    fin = run(write_run_config(sweep), extra_env={"ORCHESTRA_CGROUP": str(missing)})
+    assert fin.code == 0, fin.log
+    assert fin.result is not None and fin.result["return"] == 0.5
+    lines = fin.log.splitlines()
+    assert lines[0].startswith("[orchestra] run ")  # the banner first, then why it is not in its cgroup
+    assert lines[1] == (
+        f"[orchestra] this run is not in its cgroup {missing} (No such file or directory): its processes "
+        "are found by their process group and environment only"
+    )
+
+
 def test_arguments_are_injected_by_name(tmp_path: Path) -> None:
     fin = run_sweep(
         tmp_path,

@@ -5,9 +5,10 @@ subreaper find a run's processes in every case but one: a grandchild that starts
 own *and* clears its environment, while the orchestrator is dead (nothing links it to the run any
 more). A cgroup does: every descendant of a process in it stays in it, whatever it does, unless it
 has the rights to move itself out. So where cgroup v2 is mounted and the orchestrator's own cgroup
-lets it make children (root, or a unit with ``Delegate=yes``), each run's leader is moved into
-``<own cgroup>/orchestra-<sweep hash>/<run hash>`` right after it was started (before its Python
-has run a line of the user's code), and the run's processes are ended by the cgroup as well.
+lets it make children (root, or a unit with ``Delegate=yes``), each attempt of a run gets
+``<own cgroup>/orchestra-<sweep hash>/<run hash>-<random>``, which its leader joins itself or is
+moved into (:meth:`RunCgroups.make`) before its Python has run a line of the user's code, and the
+run's processes are ended by the cgroup as well.
 
 An orchestrator that ends removes its cgroups; one that is killed leaves them (empty once its runs
 are dead) until the next ``up`` of its sweep, or until any orchestrator making cgroups beside them
@@ -29,16 +30,24 @@ import time
 from collections.abc import Iterable
 
 
-def _mount() -> str | None:
-    """Where the cgroup v2 hierarchy is mounted (``/sys/fs/cgroup``, or ``.../unified`` in hybrid mode)."""
+def _mount() -> tuple[str, list[str]] | None:
+    """Where the cgroup v2 hierarchy is mounted (``/sys/fs/cgroup``, or ``.../unified`` in hybrid
+    mode), with its superblock's options."""
     try:
         with open("/proc/self/mountinfo") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                if right.split(" ", 1)[0] == "cgroup2" and left.split()[3] == "/":
-                    return left.split()[4]
+            return parse_mountinfo(f.read())
     except OSError:
-        pass
+        return None
+
+
+def parse_mountinfo(text: str) -> tuple[str, list[str]] | None:
+    """The cgroup v2 mount in the text of ``/proc/self/mountinfo``: its mount point and its
+    superblock's options (after ``-``: type, source, options)."""
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = right.split()
+        if fields and fields[0] == "cgroup2" and left.split()[3] == "/":
+            return left.split()[4], fields[2].split(",") if len(fields) > 2 else []
     return None
 
 
@@ -63,7 +72,16 @@ def sweep_cgroup(sweep_runs: str) -> str | None:
     if mount is None or own is None:
         return None
     key = hashlib.sha256(os.fsencode(sweep_runs)).hexdigest()[:16]
-    return os.path.join(mount, own.lstrip("/"), f"orchestra-{key}")
+    return os.path.join(mount[0], own.lstrip("/"), f"orchestra-{key}")
+
+
+def moves_are_cheap() -> bool:
+    """Whether a process joins a cgroup without waiting for an RCU grace period: the hierarchy is
+    mounted with ``favordynmods`` (Linux >= 6.0; the kernel's CGROUP_FAVOR_DYNMODS default, or the
+    mount option), which makes forks and exits a little dearer and moves cheap. Elsewhere each move
+    waits for a grace period: milliseconds when the cores are busy."""
+    mount = _mount()
+    return mount is not None and "favordynmods" in mount[1]
 
 
 def procs(cgroup: str) -> list[int]:
@@ -140,6 +158,8 @@ class RunCgroups:
         self.base: str | None = None
         self.off = False
         self.closed = False
+        self.self_join = False  # runs join their cgroups themselves (see make)
+        self.proven = False  # a process was moved into one of them: moves work here
         self._released: list[str] = []
 
     def create(self, run_dir: str, pid: int, members: Iterable[int] = ()) -> str | None:
@@ -147,13 +167,20 @@ class RunCgroups:
 
         Returns the cgroup's directory, or None where cgroups cannot be used (then never tried again).
         """
-        cgroup = self.make(run_dir, pid)
+        cgroup = self.make(run_dir)
         if cgroup is not None and not self.join(cgroup, (pid, *members)):
             return None
         return cgroup
 
-    def make(self, run_dir: str, pid: int) -> str | None:
-        """The run's new, empty cgroup directory; None where cgroups cannot be used."""
+    def make(self, run_dir: str) -> str | None:
+        """A new, empty cgroup directory for an attempt of the run in ``run_dir``, made before its
+        process starts; None where cgroups cannot be used.
+
+        Where moves are cheap (:func:`moves_are_cheap`), :attr:`self_join` is set: the backend
+        gives the run the directory in ``ORCHESTRA_CGROUP`` and the run's Python joins it itself,
+        first thing (before it loads the user's code), which costs the run tens of microseconds
+        where a move from outside costs the orchestrator a thread's wake-up and more of the kernel.
+        """
         if self.off:
             return None
         if self.base is None:
@@ -162,19 +189,23 @@ class RunCgroups:
                 self.off = True
                 return None
             prune_stale(os.path.dirname(self.base))
+            self.self_join = moves_are_cheap()
         key = hashlib.sha256(os.fsencode(run_dir)).hexdigest()[:16]
-        cgroup = os.path.join(self.base, f"{key}-{pid}")
-        try:
-            os.makedirs(cgroup, exist_ok=True)
-        except OSError:
-            self.off = True
-            return None
-        return cgroup
+        while True:
+            cgroup = os.path.join(self.base, f"{key}-{os.urandom(4).hex()}")  # one per attempt
+            try:
+                os.makedirs(cgroup)
+                return cgroup
+            except FileExistsError:
+                continue
+            except OSError:
+                self.off = True
+                return None
 
     def join(self, cgroup: str, pids: Iterable[int]) -> bool:
         """Move ``pids`` into ``cgroup`` (made by :meth:`make`), in order; False, and off for
-        good, when that cannot be done. Each move takes the kernel milliseconds (it waits for an
-        RCU grace period): the local backend does a cold run's in a worker thread."""
+        good, when that cannot be done. Each move may wait in the kernel for an RCU grace period
+        (see :func:`moves_are_cheap`): the local backend does a cold run's in a worker thread."""
         try:
             for p in pids:
                 try:
@@ -182,6 +213,7 @@ class RunCgroups:
                         f.write(str(p))
                 except ProcessLookupError:
                     continue  # it has exited already: nothing of it to keep track of
+                self.proven = True
         except OSError:
             self.off = True
             remove(cgroup)

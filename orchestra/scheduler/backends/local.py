@@ -368,6 +368,9 @@ class LocalBackend:
         env["ORCHESTRA_RESULT_FSYNC"] = "orchestrator"  # the status writer fsyncs it before the end's record
         argv = [sys.executable, "-m", "orchestra.runtime", str(launch.run_dir)]
         log = open_run_file(launch.run_dir, OUTPUT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        group = self.cgroups.make(str(launch.run_dir))  # before the run starts: it may join it itself
+        if group is not None and self.cgroups.self_join:
+            env["ORCHESTRA_CGROUP"] = group
 
         async def cold() -> SpawnedProcess:
             return SpawnedProcess.spawn(argv, log=log, cwd=launch.cwd, env=env)
@@ -381,20 +384,30 @@ class LocalBackend:
                     self._leaders.add(zygote.pid)  # asyncio waits for it: never reap it behind its back
             else:
                 process = await cold()
+        except BaseException:
+            if group is not None:
+                cgroup.remove(group)
+            raise
         finally:
             os.close(log)
             self._launching -= 1
-        if zygote is None:
+        move = None
+        if group is not None and isinstance(process, SpawnedProcess) and not self.cgroups.self_join:
             # A cold run's Python needs tens of milliseconds before any of the user's code can fork:
             # the mover's thread moves it into its cgroup meanwhile, so that the kernel's
             # milliseconds per move (and a scan of /proc) hold up neither the next launch nor the
             # event loop, which does not wait for the move (its handle looks at it once the run ended).
-            group = self.cgroups.make(str(launch.run_dir), process.pid)
-            move = self.mover.submit(group, process.pid) if group is not None else None
-            handle = LocalHandle(process, launch.run_dir, self, group, move=move)
-        else:  # forked from the zygote, the user's code runs at once: move it and its group now
-            group = self.cgroups.create(str(launch.run_dir), process.pid, proc.group_members(process.pid))
-            handle = LocalHandle(process, launch.run_dir, self, group)
+            move = self.mover.submit(group, process.pid)
+        elif (
+            group is not None
+            and not (self.cgroups.self_join and self.cgroups.proven)
+            and not self.cgroups.join(group, (process.pid, *proc.group_members(process.pid)))
+        ):
+            # Forked from the zygote, the user's code runs at once: it and its group are moved now.
+            # Where runs join their cgroups themselves, the first is moved from here as well, which
+            # proves that moves work here (else cgroups are off, as after any failed move).
+            group = None
+        handle = LocalHandle(process, launch.run_dir, self, group, move=move)
         self._handles[launch.run_id] = handle
         self._leaders.add(handle.pid)
         return handle

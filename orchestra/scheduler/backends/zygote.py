@@ -62,6 +62,7 @@ PER_RUN = frozenset(
         "ORCHESTRA_RUN_DIR",
         "ORCHESTRA_ATTEMPT",
         "ORCHESTRA_PARENT_PID",
+        "ORCHESTRA_CGROUP",
         "ORCHESTRA_DEVICE",
         "ORCHESTRA_GPUS",
         "CUDA_VISIBLE_DEVICES",

@@ -1,0 +1,175 @@
+"""How a run gets into its cgroup before the user's code runs: it joins it itself where moves are
+cheap (the hierarchy favours dynamic moves), else the mover's thread moves a cold run, which nobody
+waits for; each attempt gets a new cgroup, made before its process starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import anyio
+import pytest
+
+from orchestra import proc
+from orchestra.rundir import State, read_json
+from orchestra.scheduler.backends import cgroup
+from orchestra.scheduler.backends.local import Mover
+from tests.hardening.faults import cgroups_writable
+from tests.helpers import build_scheduler, orchestra, statuses, wait_for, write_sweep
+
+
+def _procs(directory: str) -> list[int]:
+    with open(os.path.join(directory, "cgroup.procs")) as f:
+        return [int(p) for p in f.read().split()]
+
+
+@pytest.fixture
+def run_cgroups(tmp_path: Path):
+    """A RunCgroups whose cgroups (and the sweep's) are removed after the test."""
+    if cgroups_writable():
+        pytest.skip(f"runs cannot be given cgroups here: {cgroups_writable()}")
+    groups = cgroup.RunCgroups()
+    yield groups, str(tmp_path / "sweep" / "runs" / "v" / "0")
+    groups.close()
+    assert groups.base is None or not os.path.exists(groups.base), "the sweep's cgroup was left"
+
+
+def test_a_run_and_what_it_started_are_moved_and_a_run_that_ended_counts_as_moved(run_cgroups):
+    groups, run_dir = run_cgroups
+    # a leader that has started a child before the move: both must end up in the run's cgroup
+    leader = subprocess.Popen(["sh", "-c", "sleep 60 & wait"], start_new_session=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    mover = Mover(groups)
+    live = dead = None
+    try:
+        wait_for_child(leader.pid)
+        live = groups.make(run_dir)
+        dead = groups.make(run_dir + "-gone")
+        assert live is not None and dead is not None
+        moves = [mover.submit(live, leader.pid), mover.submit(dead, gone.pid)]
+        for move in moves:
+            assert move.done.wait(30), "the mover did not get to it"
+        assert [m.ok for m in moves] == [True, True]  # an ended run has nothing left to move
+        inside = _procs(live)
+        assert leader.pid in inside and len(inside) == 2, inside
+        assert _procs(dead) == []
+        mover.close()
+        # a submit after close starts the thread again
+        again = mover.submit(live, leader.pid)
+        assert again.done.wait(30) and again.ok
+    finally:
+        mover.close()
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
+        for group in (live, dead):
+            if group is not None:
+                wait_for(
+                    lambda g=group: not cgroup.populated(g), timeout=30, what="the run's cgroup to empty"
+                )
+                groups.release(group)  # removed with the sweep's at close
+
+
+def wait_for_child(pid: int) -> None:
+    wait_for(lambda: proc.children(pid), timeout=30, what="the leader's child to start")
+
+
+def test_each_attempt_of_a_run_gets_a_cgroup_of_its_own(run_cgroups):
+    groups, run_dir = run_cgroups
+    made = [groups.make(run_dir) for _ in range(3)]
+    assert all(g is not None and os.path.isdir(g) and _procs(g) == [] for g in made)
+    assert len(set(made)) == 3, made  # never one a killed attempt's processes may still be in
+    assert len({os.path.basename(g).rsplit("-", 1)[0] for g in made if g}) == 1  # named after the run
+    for g in made:
+        groups.release(g)
+
+
+MOUNTINFO = """\
+24 29 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+31 24 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 {options}
+43 31 0:40 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+"""
+
+
+def test_the_hierarchy_and_whether_moves_are_cheap_come_from_mountinfo():
+    systemd = MOUNTINFO.format(options="rw,nsdelegate,memory_recursiveprot")
+    assert cgroup.parse_mountinfo(systemd) == (
+        "/sys/fs/cgroup/unified",
+        ["rw", "nsdelegate", "memory_recursiveprot"],
+    )
+    cheap = cgroup.parse_mountinfo(MOUNTINFO.format(options="rw,favordynmods"))
+    assert cheap is not None and "favordynmods" in cheap[1]
+    assert (
+        cgroup.parse_mountinfo(MOUNTINFO.replace("cgroup2 cgroup2", "cgroup cgroup").format(options="rw"))
+        is None
+    )
+    # a cgroup2 mounted below its root (a bind mount of a subtree in a container) is not the hierarchy
+    assert cgroup.parse_mountinfo("41 31 0:38 /sub /mnt rw - cgroup2 cgroup2 rw\n") is None
+
+
+CGROUP_OF_ITS_CODE = """
+    import os
+    from orchestra import Sweep, Config, Grid
+    def train(config):
+        with open("/proc/self/cgroup") as f:
+            line = next(line for line in f if line.startswith("0::"))
+        return {"cgroup": line[3:].strip(), "told": os.environ.get("ORCHESTRA_CGROUP")}
+    sweep = Sweep(train, Config({"x": Grid([1, 2, 3])}))
+"""
+
+
+@pytest.mark.parametrize("cheap", [True, False], ids=["the-run-joins", "the-mover-moves"])
+def test_a_run_is_in_its_cgroup_when_its_code_runs_and_the_cgroups_go_with_the_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheap: bool
+):
+    """Either way of getting there, whatever the hierarchy favours (here the choice is forced)."""
+    if cgroups_writable():
+        pytest.skip(f"runs cannot be given cgroups here: {cgroups_writable()}")
+    monkeypatch.setattr(cgroup, "moves_are_cheap", lambda: cheap)
+    sched = build_scheduler(write_sweep(tmp_path, CGROUP_OF_ITS_CODE), tmp_path / "sweeps")
+
+    async def run_to_end():
+        with anyio.fail_after(120):
+            return await sched.run()
+
+    assert anyio.run(run_to_end).exit_code == 0
+    with open("/proc/self/mountinfo") as f:
+        mount = cgroup.parse_mountinfo(f.read())
+    assert mount is not None
+    made = {}
+    for run_id, status in statuses(tmp_path / "sweeps" / "sweep").items():
+        assert status.state is State.COMPLETED
+        made[run_id] = status.handle["cgroup"]
+        ret = read_json(tmp_path / "sweeps" / "sweep" / "runs" / run_id / "result.json")["return"]
+        assert mount[0] + ret["cgroup"] == made[run_id], ret
+        assert ret["told"] == (made[run_id] if cheap else None)  # only a run that joins itself is told where
+        assert not os.path.exists(made[run_id]), "a run's cgroup outlived the sweep"
+    assert len(set(made.values())) == 3
+
+
+def test_a_warm_run_is_in_its_cgroup_when_its_code_runs(tmp_path: Path):
+    """Forked from the sweep's zygote (``Sweep(preload=...)``) through ``orchestra up``."""
+    if cgroups_writable():
+        pytest.skip(f"runs cannot be given cgroups here: {cgroups_writable()}")
+    source = (
+        CGROUP_OF_ITS_CODE.replace("return {", 'return {"warm": "xml.dom.minidom" in sys.modules, ')
+        .replace("import os", "import os, sys")
+        .replace("Grid([1, 2, 3])}))", 'Grid([1, 2, 3])}), preload=["xml.dom.minidom"])')
+    )
+    write_sweep(tmp_path, source)
+    out = orchestra("up", "sweep.py", "--root", "sweeps", "--workers", "2", "--headless", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "start cold" not in out.stdout + out.stderr
+    with open("/proc/self/mountinfo") as f:
+        mount = cgroup.parse_mountinfo(f.read())
+    assert mount is not None
+    made = set()
+    for run_id, status in statuses(tmp_path / "sweeps" / "sweep").items():
+        ret = read_json(tmp_path / "sweeps" / "sweep" / "runs" / run_id / "result.json")["return"]
+        assert ret["warm"], "forked from the zygote"
+        assert mount[0] + ret["cgroup"] == status.handle["cgroup"], ret
+        made.add(status.handle["cgroup"])
+    assert len(made) == 3 and not any(os.path.exists(g) for g in made)
