@@ -1,5 +1,5 @@
 import sys
 
-from orchestra.cli import main
+from orchestra.cli import console
 
-sys.exit(main())
+sys.exit(console())
