@@ -118,6 +118,7 @@ class _Run:
         self.stop_reason: Reason | None = None
         self.stop_requested = anyio.Event()
         self.kill_requested = anyio.Event()
+        self.on_stop: Callable[[], None] | None = None  # starts the live attempt's stopper (_supervise)
 
     @property
     def id(self) -> str:
@@ -137,9 +138,12 @@ class _Run:
         """Ask the live attempt to stop; the first reason sticks, except that a kill overrides it."""
         if self.stop_reason is None or reason is Reason.KILLED:
             self.stop_reason = reason
+        first = not self.stop_requested.is_set()
         self.stop_requested.set()
         if not graceful:
             self.kill_requested.set()
+        if first and self.on_stop is not None:
+            self.on_stop()
 
 
 class Scheduler:
@@ -689,27 +693,46 @@ class Scheduler:
         self._ended(run, placement, ended)
 
     async def _supervise(self, run: _Run, handle: Handle) -> Ended:
-        ended: list[Ended] = []
-        async with anyio.create_task_group() as tg:
+        """Wait until the attempt's process is gone. What may end it sooner runs beside, in tasks
+        of the scheduler's own started only when needed: the stopper once a stop is requested
+        (SIGTERM, then SIGKILL after the grace period or at a kill request), the timer where a
+        timeout is set. Both go with the attempt: no task group of its own for the common case, a
+        run that just ends."""
+        assert self._tg is not None
+        helpers: list[anyio.CancelScope] = []
 
-            async def wait() -> None:
-                if is_queued(handle):
-                    ended.append(await self._follow(run, cast(QueuedHandle, handle)))
-                else:
-                    ended.append(await handle.wait())
-                tg.cancel_scope.cancel()
+        def start(task: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+            scope = anyio.CancelScope()
+            helpers.append(scope)
 
-            tg.start_soon(wait)
-            if self.policy.timeout is not None and not is_queued(handle):
-                tg.start_soon(self._timer, run, self.policy.timeout)
-            await run.stop_requested.wait()
-            if not run.kill_requested.is_set():
-                handle.terminate()
-                with anyio.move_on_after(self.policy.grace):
-                    await run.kill_requested.wait()
-            handle.kill()
-            await anyio.sleep_forever()  # until the process is gone (wait() cancels this group)
-        return ended[0]
+            async def helper() -> None:
+                with scope:
+                    if not scope.cancel_called:  # the attempt ended before this task began
+                        await task(*args)
+
+            assert self._tg is not None
+            self._tg.start_soon(helper)
+
+        run.on_stop = lambda: start(self._stop, run, handle)
+        try:
+            if run.stop_requested.is_set():  # asked before the attempt's process was there
+                start(self._stop, run, handle)
+            if is_queued(handle):
+                return await self._follow(run, cast(QueuedHandle, handle))
+            if self.policy.timeout is not None:
+                start(self._timer, run, self.policy.timeout)
+            return await handle.wait()
+        finally:
+            run.on_stop = None
+            for scope in helpers:
+                scope.cancel()
+
+    async def _stop(self, run: _Run, handle: Handle) -> None:
+        if not run.kill_requested.is_set():
+            handle.terminate()
+            with anyio.move_on_after(self.policy.grace):
+                await run.kill_requested.wait()
+        handle.kill()
 
     async def _timer(self, run: _Run, timeout: float) -> None:
         await anyio.sleep(timeout)

@@ -256,6 +256,39 @@ async def test_cancel_of_a_queued_run_keeps_it_from_starting(tmp_path: Path):
     assert st["i=0/0"].state is State.COMPLETED and st["i=1/0"].state is State.COMPLETED
 
 
+async def test_a_run_cancelled_while_it_is_being_launched_is_stopped_once_it_runs(tmp_path: Path):
+    f = write_sweep(
+        tmp_path,
+        """
+        import time
+        from orchestra import Sweep, Config, Grid
+        def train(config):
+            time.sleep(60)
+        sweep = Sweep(train, Config({"i": Grid([0])}))
+    """,
+    )
+    sched = build_scheduler(f, tmp_path / "sweeps", workers=1)
+    launching, go_on = anyio.Event(), anyio.Event()
+    launch = sched.backend.launch
+
+    async def held_launch(batch):  # the backend is slow to start it: the cancel comes meanwhile
+        launching.set()
+        await go_on.wait()
+        return await launch(batch)
+
+    sched.backend.launch = held_launch
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_to_end, sched, 60)
+        with anyio.fail_after(30):
+            await launching.wait()
+        reply = sched.cancel("i=0/0")
+        assert reply.action is Action.STOPPING, reply
+        go_on.set()
+    st = statuses(tmp_path / "sweeps" / "sweep")["i=0/0"]
+    assert st.state is State.CANCELLED and st.attempt == 1, st
+    assert st.ended_at - st.started_at < 30, "stopped when it started, not after its minute"
+
+
 async def test_retry_requeues_a_failed_run(tmp_path: Path):
     f = write_sweep(
         tmp_path,
