@@ -110,6 +110,14 @@ def test_the_hierarchy_and_whether_moves_are_cheap_come_from_mountinfo():
     assert cgroup.parse_mountinfo("41 31 0:38 /sub /mnt rw - cgroup2 cgroup2 rw\n") is None
 
 
+def _hierarchy() -> str:
+    """Where the cgroup v2 hierarchy is mounted: a run's ``0::`` path in /proc/self/cgroup is below it."""
+    with open("/proc/self/mountinfo") as f:
+        mount = cgroup.parse_mountinfo(f.read())
+    assert mount is not None
+    return mount[0]
+
+
 CGROUP_OF_ITS_CODE = """
     import os
     from orchestra import Sweep, Config, Grid
@@ -136,15 +144,13 @@ def test_a_run_is_in_its_cgroup_when_its_code_runs_and_the_cgroups_go_with_the_s
             return await sched.run()
 
     assert anyio.run(run_to_end).exit_code == 0
-    with open("/proc/self/mountinfo") as f:
-        mount = cgroup.parse_mountinfo(f.read())
-    assert mount is not None
+    mount = _hierarchy()
     made = {}
     for run_id, status in statuses(tmp_path / "sweeps" / "sweep").items():
         assert status.state is State.COMPLETED
         made[run_id] = status.handle["cgroup"]
         ret = read_json(tmp_path / "sweeps" / "sweep" / "runs" / run_id / "result.json")["return"]
-        assert mount[0] + ret["cgroup"] == made[run_id], ret
+        assert mount + ret["cgroup"] == made[run_id], ret
         assert ret["told"] == (made[run_id] if cheap else None)  # only a run that joins itself is told where
         assert not os.path.exists(made[run_id]), "a run's cgroup outlived the sweep"
     assert len(set(made.values())) == 3
@@ -163,13 +169,11 @@ def test_a_warm_run_is_in_its_cgroup_when_its_code_runs(tmp_path: Path):
     out = orchestra("up", "sweep.py", "--root", "sweeps", "--workers", "2", "--headless", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "start cold" not in out.stdout + out.stderr
-    with open("/proc/self/mountinfo") as f:
-        mount = cgroup.parse_mountinfo(f.read())
-    assert mount is not None
+    mount = _hierarchy()
     made = set()
     for run_id, status in statuses(tmp_path / "sweeps" / "sweep").items():
         ret = read_json(tmp_path / "sweeps" / "sweep" / "runs" / run_id / "result.json")["return"]
         assert ret["warm"], "forked from the zygote"
-        assert mount[0] + ret["cgroup"] == status.handle["cgroup"], ret
+        assert mount + ret["cgroup"] == status.handle["cgroup"], ret
         made.add(status.handle["cgroup"])
     assert len(made) == 3 and not any(os.path.exists(g) for g in made)
