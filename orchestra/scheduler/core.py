@@ -698,7 +698,8 @@ class Scheduler:
         (SIGTERM, then SIGKILL after the grace period or at a kill request), the timer where a
         timeout is set. Both go with the attempt: no task group of its own for the common case, a
         run that just ends."""
-        assert self._tg is not None
+        tg = self._tg
+        assert tg is not None
         helpers: list[anyio.CancelScope] = []
 
         def start(task: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
@@ -710,8 +711,7 @@ class Scheduler:
                     if not scope.cancel_called:  # the attempt ended before this task began
                         await task(*args)
 
-            assert self._tg is not None
-            self._tg.start_soon(helper)
+            tg.start_soon(helper)
 
         run.on_stop = lambda: start(self._stop, run, handle)
         try:

@@ -25,11 +25,16 @@ def _procs(directory: str) -> list[int]:
         return [int(p) for p in f.read().split()]
 
 
+def needs_cgroups() -> None:
+    """Skip, saying why, where this process cannot give runs cgroups (no cgroup v2, no rights)."""
+    if cgroups_writable():
+        pytest.skip(f"runs cannot be given cgroups here: {cgroups_writable()}")
+
+
 @pytest.fixture
 def run_cgroups(tmp_path: Path):
     """A RunCgroups whose cgroups (and the sweep's) are removed after the test."""
-    if cgroups_writable():
-        pytest.skip(f"runs cannot be given cgroups here: {cgroups_writable()}")
+    needs_cgroups()
     groups = cgroup.RunCgroups()
     yield groups, str(tmp_path / "sweep" / "runs" / "v" / "0")
     groups.close()
@@ -140,8 +145,7 @@ def test_a_run_is_in_its_cgroup_when_its_code_runs_and_the_cgroups_go_with_the_s
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheap: bool
 ):
     """Either way of getting there, whatever the hierarchy favours (here the choice is forced)."""
-    if cgroups_writable():
-        pytest.skip(f"runs cannot be given cgroups here: {cgroups_writable()}")
+    needs_cgroups()
     monkeypatch.setattr(cgroup, "moves_are_cheap", lambda: cheap)
     sched = build_scheduler(write_sweep(tmp_path, CGROUP_OF_ITS_CODE), tmp_path / "sweeps")
 
@@ -166,8 +170,7 @@ def test_a_run_is_in_its_cgroup_when_its_code_runs_and_the_cgroups_go_with_the_s
 
 def test_a_warm_run_is_in_its_cgroup_when_its_code_runs(tmp_path: Path):
     """Forked from the sweep's zygote (``Sweep(preload=...)``) through ``orchestra up``."""
-    if cgroups_writable():
-        pytest.skip(f"runs cannot be given cgroups here: {cgroups_writable()}")
+    needs_cgroups()
     source = (
         CGROUP_OF_ITS_CODE.replace("return {", 'return {"warm": "xml.dom.minidom" in sys.modules, ')
         .replace("import os", "import os, sys")
