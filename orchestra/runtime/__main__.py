@@ -16,6 +16,10 @@ than the interpreter's stays in front, with those after it.
 import os
 import sys
 
+from orchestra.runtime import joincgroup
+
+joincgroup.begin()  # on a thread, meanwhile: the kernel may take milliseconds (see joincgroup)
+
 
 def _move_run_paths_last() -> list[str]:
     """Move the leading ``sys.path`` entries that are the run's (the start directory and the

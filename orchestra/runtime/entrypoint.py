@@ -58,6 +58,7 @@ from orchestra.rundir.names import (
     RESULT_JSON,
     SNAPSHOTS,
 )
+from orchestra.runtime import joincgroup
 from orchestra.runtime.arguments import Call, bind
 from orchestra.runtime.jsonsafe import to_jsonable
 from orchestra.runtime.logger import MetricsWriter, RunLogger, use_run_metrics
@@ -147,19 +148,12 @@ def main(argv: list[str] | None = None, *, start: Mapping[str, Any] | None = Non
 
 
 def _join_cgroup() -> None:
-    """Move this process into the cgroup the backend made for the run (``ORCHESTRA_CGROUP``), before
-    the user's code runs: everything it starts stays in there. Where that fails the run goes on,
-    found by its process group and environment alone, and says so."""
-    group = os.environ.get("ORCHESTRA_CGROUP")
-    if not group:
-        return
-    try:
-        fd = os.open(os.path.join(group, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, b"0")  # 0: the writer
-        finally:
-            os.close(fd)
-    except OSError as exc:
+    """Be in the cgroup the backend made for the run (``ORCHESTRA_CGROUP``) before the user's code
+    runs: everything it starts stays in there (:mod:`~orchestra.runtime.joincgroup`). Where that
+    fails the run goes on, found by its process group and environment alone, and says so."""
+    failed = joincgroup.finish()
+    if failed is not None:
+        group, exc = failed
         _say(
             f"[orchestra] this run is not in its cgroup {group} ({exc.strerror}): its processes are "
             "found by their process group and environment only\n"

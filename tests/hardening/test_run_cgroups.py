@@ -1,6 +1,7 @@
-"""How a run gets into its cgroup before the user's code runs: it joins it itself where moves are
-cheap (the hierarchy favours dynamic moves), else the mover's thread moves a cold run, which nobody
-waits for; each attempt gets a new cgroup, made before its process starts."""
+"""How a run gets into its cgroup before the user's code runs: it joins it itself (a cold run on a
+thread begun before its imports, which it waits for before loading the user's code); the first run
+of an orchestrator is moved from outside as well, which proves that moves work; each attempt gets a
+new cgroup, made before its process starts."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import pytest
 from orchestra import proc
 from orchestra.rundir import State, read_json
 from orchestra.scheduler.backends import cgroup
-from orchestra.scheduler.backends.local import Mover
 from tests.hardening.faults import cgroups_writable
 from tests.helpers import build_scheduler, orchestra, statuses, wait_for, write_sweep
 
@@ -42,31 +42,26 @@ def run_cgroups(tmp_path: Path):
 
 
 def test_a_run_and_what_it_started_are_moved_and_a_run_that_ended_counts_as_moved(run_cgroups):
+    """The orchestrator's move of its first run (the proof that moves work here)."""
     groups, run_dir = run_cgroups
     # a leader that has started a child before the move: both must end up in the run's cgroup
     leader = subprocess.Popen(["sh", "-c", "sleep 60 & wait"], start_new_session=True)
     gone = subprocess.Popen(["true"])
     gone.wait()
-    mover = Mover(groups)
     live = dead = None
     try:
         wait_for_child(leader.pid)
         live = groups.make(run_dir)
         dead = groups.make(run_dir + "-gone")
-        assert live is not None and dead is not None
-        moves = [mover.submit(live, leader.pid), mover.submit(dead, gone.pid)]
-        for move in moves:
-            assert move.done.wait(30), "the mover did not get to it"
-        assert [m.ok for m in moves] == [True, True]  # an ended run has nothing left to move
+        assert live is not None and dead is not None and not groups.proven
+        assert groups.join(live, (leader.pid, *proc.group_members(leader.pid)))
+        assert groups.proven
+        assert groups.join(dead, (gone.pid,))  # an ended run has nothing left to move
         inside = _procs(live)
         assert leader.pid in inside and len(inside) == 2, inside
         assert _procs(dead) == []
-        mover.close()
-        # a submit after close starts the thread again
-        again = mover.submit(live, leader.pid)
-        assert again.done.wait(30) and again.ok
+        assert not groups.off
     finally:
-        mover.close()
         os.killpg(leader.pid, signal.SIGKILL)
         leader.wait()
         for group in (live, dead):
@@ -75,6 +70,15 @@ def test_a_run_and_what_it_started_are_moved_and_a_run_that_ended_counts_as_move
                     lambda g=group: not cgroup.populated(g), timeout=30, what="the run's cgroup to empty"
                 )
                 groups.release(group)  # removed with the sweep's at close
+
+
+def test_a_move_that_fails_turns_cgroups_off_for_good(run_cgroups):
+    groups, run_dir = run_cgroups
+    made = groups.make(run_dir)
+    assert made is not None
+    assert not groups.join(made + "-missing", (os.getpid(),))  # no such cgroup: the write fails
+    assert groups.off and groups.make(run_dir) is None
+    groups.release(made)
 
 
 def wait_for_child(pid: int) -> None:
@@ -99,20 +103,17 @@ MOUNTINFO = """\
 """
 
 
-def test_the_hierarchy_and_whether_moves_are_cheap_come_from_mountinfo():
+def test_the_hierarchy_comes_from_mountinfo():
     systemd = MOUNTINFO.format(options="rw,nsdelegate,memory_recursiveprot")
-    assert cgroup.parse_mountinfo(systemd) == (
-        "/sys/fs/cgroup/unified",
-        ["rw", "nsdelegate", "memory_recursiveprot"],
-    )
-    cheap = cgroup.parse_mountinfo(MOUNTINFO.format(options="rw,favordynmods"))
-    assert cheap is not None and "favordynmods" in cheap[1]
+    assert cgroup.parse_mountinfo(systemd) == "/sys/fs/cgroup/unified"
+    assert cgroup.parse_mountinfo(MOUNTINFO.format(options="rw,favordynmods")) == "/sys/fs/cgroup/unified"
     assert (
         cgroup.parse_mountinfo(MOUNTINFO.replace("cgroup2 cgroup2", "cgroup cgroup").format(options="rw"))
         is None
     )
     # a cgroup2 mounted below its root (a bind mount of a subtree in a container) is not the hierarchy
     assert cgroup.parse_mountinfo("41 31 0:38 /sub /mnt rw - cgroup2 cgroup2 rw\n") is None
+    assert cgroup.parse_mountinfo("") is None
 
 
 def _hierarchy() -> str:
@@ -120,33 +121,24 @@ def _hierarchy() -> str:
     with open("/proc/self/mountinfo") as f:
         mount = cgroup.parse_mountinfo(f.read())
     assert mount is not None
-    return mount[0]
+    return mount
 
 
 CGROUP_OF_ITS_CODE = """
-    import os, time
+    import os
     from orchestra import Sweep, Config, Grid
     def cgroup():
         with open("/proc/self/cgroup") as f:
             return next(line for line in f if line.startswith("0::"))[3:].strip()
     def train(config):
-        first = now = cgroup()
-        deadline = time.monotonic() + 30
-        while "/orchestra-" not in now and time.monotonic() < deadline:  # the mover's thread may be late
-            time.sleep(0.01)
-            now = cgroup()
-        return {"first": first, "cgroup": now, "told": os.environ.get("ORCHESTRA_CGROUP")}
+        return {"first": cgroup(), "told": os.environ.get("ORCHESTRA_CGROUP")}
     sweep = Sweep(train, Config({"x": Grid([1, 2, 3])}))
 """
 
 
-@pytest.mark.parametrize("cheap", [True, False], ids=["the-run-joins", "the-mover-moves"])
-def test_a_run_is_in_its_cgroup_when_its_code_runs_and_the_cgroups_go_with_the_sweep(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheap: bool
-):
-    """Either way of getting there, whatever the hierarchy favours (here the choice is forced)."""
+def test_a_run_is_in_its_cgroup_when_its_code_runs_and_the_cgroups_go_with_the_sweep(tmp_path: Path):
+    """Each cold run joined it on its own thread before its code ran (the first was moved as well)."""
     needs_cgroups()
-    monkeypatch.setattr(cgroup, "moves_are_cheap", lambda: cheap)
     sched = build_scheduler(write_sweep(tmp_path, CGROUP_OF_ITS_CODE), tmp_path / "sweeps")
 
     async def run_to_end():
@@ -160,10 +152,7 @@ def test_a_run_is_in_its_cgroup_when_its_code_runs_and_the_cgroups_go_with_the_s
         assert status.state is State.COMPLETED
         made[run_id] = status.handle["cgroup"]
         ret = read_json(tmp_path / "sweeps" / "sweep" / "runs" / run_id / "result.json")["return"]
-        assert mount + ret["cgroup"] == made[run_id], ret
-        assert ret["told"] == (made[run_id] if cheap else None)  # only a run that joins itself is told where
-        if cheap:  # it joined before its code ran; the mover promises milliseconds, not that
-            assert ret["first"] == ret["cgroup"], ret
+        assert mount + ret["first"] == made[run_id] == ret["told"], ret
         assert not os.path.exists(made[run_id]), "a run's cgroup outlived the sweep"
     assert len(set(made.values())) == 3
 

@@ -690,6 +690,7 @@ RUN_PATH = {
     "orchestra.runtime",
     "orchestra.runtime.arguments",
     "orchestra.runtime.entrypoint",
+    "orchestra.runtime.joincgroup",
     "orchestra.runtime.jsonsafe",
     "orchestra.runtime.logger",
     "orchestra.runtime.metadata",

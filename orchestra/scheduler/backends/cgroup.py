@@ -6,16 +6,16 @@ own *and* clears its environment, while the orchestrator is dead (nothing links 
 more). A cgroup does: every descendant of a process in it stays in it, whatever it does, unless it
 has the rights to move itself out. So where cgroup v2 is mounted and the orchestrator's own cgroup
 lets it make children (root, or a unit with ``Delegate=yes``), each attempt of a run gets
-``<own cgroup>/orchestra-<sweep hash>/<run hash>-<random>``, which its leader joins itself or is
-moved into (:meth:`RunCgroups.make`) before its Python has run a line of the user's code, and the
+``<own cgroup>/orchestra-<sweep hash>/<run hash>-<random>``, which its leader joins itself
+(:meth:`RunCgroups.make`) before its Python has run a line of the user's code, and the
 run's processes are ended by the cgroup as well.
 
 An orchestrator that ends removes its cgroups; one that is killed leaves them (empty once its runs
 are dead) until the next ``up`` of its sweep, or until any orchestrator making cgroups beside them
 finds them empty and a minute old (:func:`prune_stale`), so that they do not pile up.
 
-Where cgroups cannot be made (most unprivileged sessions), :meth:`RunCgroups.create` says so once
-and the backend goes on with process groups, the environment and the subreaper alone. The
+Where cgroups cannot be made (most unprivileged sessions), :meth:`RunCgroups.make` returns None from
+then on and the backend goes on with process groups, the environment and the subreaper alone. The
 environment variable ``ORCHESTRA_CGROUPS=off`` asks for that everywhere (a site whose own tools
 manage cgroups).
 """
@@ -30,9 +30,9 @@ import time
 from collections.abc import Iterable
 
 
-def _mount() -> tuple[str, list[str]] | None:
+def _mount() -> str | None:
     """Where the cgroup v2 hierarchy is mounted (``/sys/fs/cgroup``, or ``.../unified`` in hybrid
-    mode), with its superblock's options."""
+    mode)."""
     try:
         with open("/proc/self/mountinfo") as f:
             return parse_mountinfo(f.read())
@@ -40,14 +40,13 @@ def _mount() -> tuple[str, list[str]] | None:
         return None
 
 
-def parse_mountinfo(text: str) -> tuple[str, list[str]] | None:
-    """The cgroup v2 mount in the text of ``/proc/self/mountinfo``: its mount point and its
-    superblock's options (after ``-``: type, source, options)."""
+def parse_mountinfo(text: str) -> str | None:
+    """The mount point of the cgroup v2 hierarchy's root in the text of ``/proc/self/mountinfo``
+    (fields: id, parent, device, root, mount point, ..., ``-``, type, ...)."""
     for line in text.splitlines():
         left, _, right = line.partition(" - ")
-        fields = right.split()
-        if fields and fields[0] == "cgroup2" and left.split()[3] == "/":
-            return left.split()[4], fields[2].split(",") if len(fields) > 2 else []
+        if right.split()[:1] == ["cgroup2"] and left.split()[3] == "/":
+            return left.split()[4]
     return None
 
 
@@ -72,16 +71,7 @@ def sweep_cgroup(sweep_runs: str) -> str | None:
     if mount is None or own is None:
         return None
     key = hashlib.sha256(os.fsencode(sweep_runs)).hexdigest()[:16]
-    return os.path.join(mount[0], own.lstrip("/"), f"orchestra-{key}")
-
-
-def moves_are_cheap() -> bool:
-    """Whether a process joins a cgroup without waiting for an RCU grace period: the hierarchy is
-    mounted with ``favordynmods`` (Linux >= 6.0; the kernel's CGROUP_FAVOR_DYNMODS default, or the
-    mount option), which makes forks and exits a little dearer and moves cheap. Elsewhere each move
-    waits for a grace period: milliseconds when the cores are busy."""
-    mount = _mount()
-    return mount is not None and "favordynmods" in mount[1]
+    return os.path.join(mount, own.lstrip("/"), f"orchestra-{key}")
 
 
 def procs(cgroup: str) -> list[int]:
@@ -158,28 +148,18 @@ class RunCgroups:
         self.base: str | None = None
         self.off = False
         self.closed = False
-        self.self_join = False  # runs join their cgroups themselves (see make)
         self.proven = False  # a process was moved into one of them: moves work here
         self._released: list[str] = []
-
-    def create(self, run_dir: str, pid: int, members: Iterable[int] = ()) -> str | None:
-        """Move ``pid`` (a run's leader just started) and ``members`` into a new cgroup for the run.
-
-        Returns the cgroup's directory, or None where cgroups cannot be used (then never tried again).
-        """
-        cgroup = self.make(run_dir)
-        if cgroup is not None and not self.join(cgroup, (pid, *members)):
-            return None
-        return cgroup
 
     def make(self, run_dir: str) -> str | None:
         """A new, empty cgroup directory for an attempt of the run in ``run_dir``, made before its
         process starts; None where cgroups cannot be used.
 
-        Where moves are cheap (:func:`moves_are_cheap`), :attr:`self_join` is set: the backend
-        gives the run the directory in ``ORCHESTRA_CGROUP`` and the run's Python joins it itself,
-        first thing (before it loads the user's code), which costs the run tens of microseconds
-        where a move from outside costs the orchestrator a thread's wake-up and more of the kernel.
+        The backend gives the run the directory in ``ORCHESTRA_CGROUP`` and the run joins it
+        itself before it loads the user's code (:mod:`orchestra.runtime.joincgroup`): a move may
+        wait in the kernel for an RCU grace period (milliseconds) where the hierarchy is not
+        mounted with ``favordynmods``, and the run's own thread waits for it while its interpreter
+        starts, not the orchestrator's event loop, a thread of its or the next launch.
         """
         if self.off:
             return None
@@ -189,7 +169,6 @@ class RunCgroups:
                 self.off = True
                 return None
             prune_stale(os.path.dirname(self.base))
-            self.self_join = moves_are_cheap()
         key = hashlib.sha256(os.fsencode(run_dir)).hexdigest()[:16]
         while True:
             cgroup = os.path.join(self.base, f"{key}-{os.urandom(4).hex()}")  # one per attempt
@@ -205,7 +184,8 @@ class RunCgroups:
     def join(self, cgroup: str, pids: Iterable[int]) -> bool:
         """Move ``pids`` into ``cgroup`` (made by :meth:`make`), in order; False, and off for
         good, when that cannot be done. Each move may wait in the kernel for an RCU grace period
-        (see :func:`moves_are_cheap`): the local backend does a cold run's in a worker thread."""
+        (see :meth:`make`): the local backend moves its first run alone, which proves that moves
+        work here."""
         try:
             for p in pids:
                 try:

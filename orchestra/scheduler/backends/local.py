@@ -25,13 +25,11 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,66 +124,6 @@ class SpawnedProcess:
         return self.returncode
 
 
-class Move:
-    """A cold run's move into its cgroup, submitted to the :class:`Mover`."""
-
-    def __init__(self, cgroup: str, pid: int) -> None:
-        self.cgroup = cgroup
-        self.pid = pid
-        self.ok = False  # the run is in its cgroup (or ended before it could be moved)
-        self.done = threading.Event()
-
-
-class Mover:
-    """One thread that moves cold runs into their cgroups, in the order they started.
-
-    Each move waits in the kernel for an RCU grace period (milliseconds when the cores are busy).
-    On a thread of its own nobody waits for it: not the next launch, not the event loop (no
-    wake-up when it is done). The leader is moved first, then whatever it has started meanwhile
-    (its Python runs none of the user's code for tens of milliseconds, so nothing, as a rule).
-    """
-
-    def __init__(self, cgroups: cgroup.RunCgroups) -> None:
-        self.cgroups = cgroups
-        self._jobs: collections.deque[Move | None] = collections.deque()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def submit(self, group: str, pid: int) -> Move:
-        move = Move(group, pid)
-        with self._cond:
-            self._jobs.append(move)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="orchestra-cgroup-mover", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-        return move
-
-    def close(self) -> None:
-        """Finish the moves submitted and end the thread."""
-        with self._cond:
-            thread, self._thread = self._thread, None
-            if thread is None:
-                return
-            self._jobs.append(None)
-            self._cond.notify()
-        thread.join()
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while not self._jobs:
-                    self._cond.wait()
-                move = self._jobs.popleft()
-            if move is None:
-                return
-            try:
-                join = self.cgroups.join
-                move.ok = join(move.cgroup, [move.pid]) and join(move.cgroup, proc.descendants(move.pid))
-            finally:
-                move.done.set()
-
-
 class LocalHandle:
     """A run's process group on this machine."""
 
@@ -195,14 +133,11 @@ class LocalHandle:
         run_dir: Path,
         backend: LocalBackend,
         cgroup: str | None,
-        *,
-        move: Move | None = None,
     ) -> None:
         self._process = process
         self._run_dir = str(run_dir)
         self._backend = backend
         self.cgroup = cgroup
-        self._move = move  # the run's move into its cgroup, under way on the mover's thread
         self.pid: int = process.pid
         st = proc.stat(self.pid)
         self._start = st.start if st else None
@@ -223,12 +158,6 @@ class LocalHandle:
 
     async def wait(self) -> Ended:
         rc = await self._process.wait()
-        move, self._move = self._move, None
-        if move is not None:
-            if not move.done.is_set():  # a run that ended within the move: rare
-                await anyio.to_thread.run_sync(move.done.wait)
-            if not move.ok:
-                self.cgroup = None
         await self._backend.reap_run(self.pid, self._run_dir, self.cgroup)
         return Ended(rc, message=getattr(self._process, "lost", None) or "")
 
@@ -280,7 +209,6 @@ class LocalBackend:
         self.orchestrator = me()
         self.subreaper = become_subreaper()
         self.cgroups = cgroup.RunCgroups()
-        self.mover = Mover(self.cgroups)
         self._handles: dict[str, LocalHandle] = {}  # run id -> its live attempt
         self._leaders: set[int] = set()
         self._launching = 0
@@ -368,8 +296,8 @@ class LocalBackend:
         env["ORCHESTRA_RESULT_FSYNC"] = "orchestrator"  # the status writer fsyncs it before the end's record
         argv = [sys.executable, "-m", "orchestra.runtime", str(launch.run_dir)]
         log = open_run_file(launch.run_dir, OUTPUT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        group = self.cgroups.make(str(launch.run_dir))  # before the run starts: it may join it itself
-        if group is not None and self.cgroups.self_join:
+        group = self.cgroups.make(str(launch.run_dir))  # before the run starts: it joins it itself
+        if group is not None:
             env["ORCHESTRA_CGROUP"] = group
 
         async def cold() -> SpawnedProcess:
@@ -391,23 +319,15 @@ class LocalBackend:
         finally:
             os.close(log)
             self._launching -= 1
-        move = None
-        if group is not None and isinstance(process, SpawnedProcess) and not self.cgroups.self_join:
-            # A cold run's Python needs tens of milliseconds before any of the user's code can fork:
-            # the mover's thread moves it into its cgroup meanwhile, so that the kernel's
-            # milliseconds per move (and a scan of /proc) hold up neither the next launch nor the
-            # event loop, which does not wait for the move (its handle looks at it once the run ended).
-            move = self.mover.submit(group, process.pid)
-        elif (
+        if (
             group is not None
-            and not (self.cgroups.self_join and self.cgroups.proven)
+            and not self.cgroups.proven
             and not self.cgroups.join(group, (process.pid, *proc.group_members(process.pid)))
         ):
-            # Forked from the zygote, the user's code runs at once: it and its group are moved now.
-            # Where runs join their cgroups themselves, the first is moved from here as well, which
-            # proves that moves work here (else cgroups are off, as after any failed move).
+            # The first run is moved from here as well (it joins its cgroup itself too, which
+            # changes nothing): that proves that moves work here, else cgroups are off for good.
             group = None
-        handle = LocalHandle(process, launch.run_dir, self, group, move=move)
+        handle = LocalHandle(process, launch.run_dir, self, group)
         self._handles[launch.run_id] = handle
         self._leaders.add(handle.pid)
         return handle
@@ -486,7 +406,6 @@ class LocalBackend:
                     if self.cgroups.released:
                         await anyio.to_thread.run_sync(self.cgroups.remove_released)
         finally:
-            self.mover.close()
             self.cgroups.close()
 
     async def _gpu_loop(self, wake: Callable[[], None]) -> None:
