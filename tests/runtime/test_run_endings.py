@@ -102,6 +102,29 @@ def test_the_run_ends_without_python_s_teardown_but_runs_exit_hooks_and_closes_o
     assert fin.log.endswith("no newline at the end")
 
 
+def test_a_file_a_module_of_the_run_opened_at_import_is_flushed_at_exit(tmp_path: Path) -> None:
+    """The scan for open files at exit sees what the user's modules made when the payload was
+    unpickled (the runtime's own objects are frozen out of it before that)."""
+    (tmp_path / "journal.py").write_text(
+        "import os\n"
+        "RUN = os.environ.get('ORCHESTRA_RUN_DIR')\n"
+        "LOG = open(os.path.join(RUN, 'journal.log'), 'w') if RUN else None  # in the run only\n"
+    )
+    fin = run_sweep(
+        tmp_path,
+        sweep_source(
+            """
+            import journal
+
+            def train():
+                journal.LOG.write("written at import's file, never flushed")
+            """
+        ),
+    )
+    assert fin.code == 0 and fin.result["status"] == "completed", fin.log
+    assert (fin.run.path / "journal.log").read_text() == "written at import's file, never flushed"
+
+
 def test_an_executor_busy_at_exit_does_not_hold_the_run_beyond_the_grace(tmp_path: Path) -> None:
     fin = run_sweep(
         tmp_path,
