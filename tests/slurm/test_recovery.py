@@ -77,11 +77,14 @@ def test_kill_9_of_the_orchestrator_leaves_the_jobs_and_up_re_attaches_without_s
     # while no orchestrator watches, x=1 finishes and x=3 takes its slot
     running = sorted(r for r, s in statuses(sweep).items() if s.state is State.RUNNING)
     (sweep / f"release-{running[0].split('=')[1].split('/')[0]}").touch()
+
+    def one_done_two_running() -> bool:
+        listed = jobs(sweep)  # one snapshot: two squeue calls could see x=1 running, then completed
+        states = [j["state"] for j in listed]
+        return states.count("RUNNING") == 2 and "COMPLETED" in states
+
     wait_for(
-        lambda: (
-            sum(j["state"] == "RUNNING" for j in jobs(sweep)) == 2
-            and any(j["state"] == "COMPLETED" for j in jobs(sweep))
-        ),
+        one_done_two_running,
         timeout=60,
         what="one job done and another started while no orchestrator watched",
     )
@@ -96,13 +99,14 @@ def test_kill_9_of_the_orchestrator_leaves_the_jobs_and_up_re_attaches_without_s
     )
     assert local.returncode == 2 and "add --backend slurm to re-attach" in local.stderr, local.stderr
 
+    def one_recorded_done_two_running() -> bool:
+        now = [s.state for s in statuses(sweep).values()]  # one snapshot
+        return now.count(State.COMPLETED) == 1 and now.count(State.RUNNING) == 2
+
     again = start_up(tmp_path, "--max-parallel", "2")
     try:
         wait_for(
-            lambda: (
-                sum(s.state is State.COMPLETED for s in statuses(sweep).values()) == 1
-                and sum(s.state is State.RUNNING for s in statuses(sweep).values()) == 2
-            ),
+            one_recorded_done_two_running,
             timeout=60,
             what="the finished run recorded, the running ones re-attached",
         )
