@@ -17,11 +17,18 @@ is a ``fork()`` of it that becomes exactly what a cold run is before any user co
 - then :func:`orchestra.runtime.entrypoint.main` runs the attempt, so result.json, exit statuses
   and their classification are a cold run's.
 
+Thread pools: OpenBLAS (and OpenMP, MKL, BLIS) size their pools from ``OMP_NUM_THREADS`` and
+friends when they load, and OpenBLAS starts its pool threads right then; a forked child inherits
+one thread and whatever locks the others held. So the zygote imports with every pool at one thread
+(the launcher sets the variables of :data:`POOLS` to 1 in its environment), and a run that wants
+more (``cpus`` > 1, or the variables set in the sweep's env) resizes each loaded pool to what its
+own environment says, as a cold run's would have been sized at import (threadpoolctl, whose
+controllers the zygote finds once; a pool a run loads later reads the run's environment itself).
+
 Every run is forked from the clean zygote, never from a run. The zygote refuses to serve (and
 the orchestrator starts runs cold, saying so once) where forking cannot be safe: not Linux, a
-preload that fails to import, a preload that started threads (a forked child gets one thread and
-whatever locks the others held: OpenBLAS with ``OPENBLAS_NUM_THREADS`` > 1 starts a pool at import),
-or one that initialised CUDA or opened an NVIDIA device.
+preload that fails to import, a preload that started threads anyway, or one that initialised
+CUDA or opened an NVIDIA device.
 
 What a fork cannot give a run: preloaded modules are imported once, when the sweep starts, so
 an edit to them reaches only later sweeps; and Python's string-hash seed is the zygote's
@@ -54,7 +61,7 @@ import select
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestra.rundir.names import EXIT_SETUP
@@ -63,6 +70,14 @@ from orchestra.runtime.process import die_with_parent, signal
 
 MAX_MESSAGE = 1 << 20
 SAFE_PLATFORMS = ("linux",)
+# a pool (threadpoolctl's internal_api) and the variables its library reads at load, first found wins
+POOLS: dict[str, tuple[str, ...]] = {
+    "openblas": ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"),
+    "mkl": ("MKL_NUM_THREADS", "OMP_NUM_THREADS"),
+    "blis": ("BLIS_NUM_THREADS", "OMP_NUM_THREADS"),
+    "flexiblas": ("FLEXIBLAS_NUM_THREADS", "OMP_NUM_THREADS"),
+    "openmp": ("OMP_NUM_THREADS",),
+}
 
 
 class Request:
@@ -93,6 +108,10 @@ def main(argv: Sequence[str]) -> int:
     if reason is None:
         seeding.import_what_seeding_needs()  # else every run would import numpy.random itself
         reason = _unsafe_after("seeding's imports")
+    pools: list[Any] = []
+    if reason is None:
+        pools = _thread_pools()
+        reason = _unsafe_after("finding the thread pools")
     if reason is not None:
         _send(sock, {"op": "unsafe", "reason": reason})
         _wait_for_close(sock)
@@ -106,6 +125,7 @@ def main(argv: Sequence[str]) -> int:
     request = _serve(sock)
     if request is None:
         return 0
+    _size_pools(pools, os.environ)  # as a cold run's were sized when its libraries loaded
     start = {"mode": "warm", "zygote_pid": os.getppid(), "preload": modules}
     return entrypoint.main([request.run_dir], start=start)
 
@@ -125,14 +145,61 @@ def _preload(modules: list[str]) -> str | None:
     return None
 
 
+def _thread_pools() -> list[Any]:
+    """threadpoolctl's controllers of the thread pools loaded now (empty when it cannot tell)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        return [c for c in ThreadpoolController().lib_controllers if c.internal_api in POOLS]
+    except Exception as exc:  # a run then keeps one thread a pool, and says so
+        print(f"[orchestra] warm start: cannot find the preloaded thread pools ({exc})", file=sys.stderr)
+        return []
+
+
+def _pool_size(env: Mapping[str, str], names: Sequence[str]) -> int:
+    """The threads a library reading ``names`` at load gives its pool (all the CPUs it may use if none is set)."""
+    for name in names:
+        value = env.get(name, "").split(",")[0].strip()
+        if value:
+            try:
+                return max(1, int(value))
+            except ValueError:
+                break
+    return len(os.sched_getaffinity(0))
+
+
+def _size_pools(pools: Sequence[Any], env: Mapping[str, str]) -> None:
+    """In a forked run: resize each preloaded pool (loaded at one thread) to what ``env`` asks for."""
+    numexpr = sys.modules.get("numexpr")  # its own pool, which threadpoolctl does not know
+    if numexpr is not None:
+        try:
+            numexpr.set_num_threads(_pool_size(env, ("NUMEXPR_NUM_THREADS", "OMP_NUM_THREADS")))
+        except Exception as exc:
+            print(f"[orchestra] warm start: cannot size numexpr's pool ({exc})", file=sys.stderr)
+    for pool in pools:
+        want = _pool_size(env, POOLS[pool.internal_api])
+        if pool.internal_api == "openblas":  # as OpenBLAS sizes itself at load: no more than its CPUs
+            want = min(want, len(os.sched_getaffinity(0)))
+        if want == pool.num_threads:
+            continue
+        try:
+            pool.set_num_threads(want)
+        except Exception as exc:
+            print(
+                f"[orchestra] warm start: cannot give the {pool.internal_api} pool {want} threads ({exc}); "
+                f"it has {pool.num_threads}",
+                file=sys.stderr,
+            )
+
+
 def _unsafe_after(what: str) -> str | None:
     """Why forking this process is unsafe now (threads, CUDA), or None."""
     threads = _threads()
     if threads > 1:
         return (
             f"after {what} the zygote runs {threads} threads, and a forked run would inherit "
-            "only one of them with whatever locks the others held (a BLAS or OpenMP pool starts its threads "
-            "at import when OMP_NUM_THREADS/OPENBLAS_NUM_THREADS > 1, i.e. when runs have several cpus)"
+            "only one of them with whatever locks the others held (the zygote imports with OMP_NUM_THREADS "
+            "and the other pool sizes at 1; a module that starts its own thread at import cannot be preloaded)"
         )
     cuda = _cuda_in_use()
     if cuda:

@@ -331,15 +331,92 @@ def test_a_run_whose_environment_differs_from_the_zygotes_starts_cold(tmp_path: 
 
     async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
         first = await (await start_run(launcher, dirs[0])).wait()
-        second = await (await start_run(launcher, dirs[1], OMP_NUM_THREADS="7")).wait()
+        second = await (await start_run(launcher, dirs[1], PYTHONHASHSEED="7")).wait()
         return first, second
 
     (first, second), notes = with_launcher(sweep, body)
     assert (first, second) == (0, 0)
     assert [read_json(d.metadata)["start"]["mode"] for d in dirs] == ["warm", "cold"]
     assert notes == [
-        "warm start: a run's environment differs from the zygote's in OMP_NUM_THREADS; such runs start cold"
+        "warm start: a run's environment differs from the zygote's in PYTHONHASHSEED; such runs start cold"
     ]
+
+
+POOLS = """
+def train(ctx, mode):
+    import numpy as np
+    from threadpoolctl import ThreadpoolController
+    a = np.ones((300, 300))
+    a @ a  # the pool at work
+    return {c.internal_api: c.num_threads for c in ThreadpoolController().lib_controllers}
+"""
+
+
+def threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_runs_with_several_cpus_are_forked_too_and_get_the_thread_pools_a_cold_run_gets(
+    tmp_path: Path,
+) -> None:
+    """numpy's OpenBLAS sizes (and starts) its pool at import: the zygote imports it at one thread,
+    and each run resizes the pool to its own OPENBLAS_NUM_THREADS, as a cold run's was sized (no
+    more threads than CPUs: 64 asks for more than this machine has)."""
+    sweep = sweep_with(tmp_path, POOLS, "{'mode': 'x'}", '["numpy"]')
+    run_dir = write_run_config(sweep)
+
+    async def body(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        seen = []
+        attempt = 0
+        for forker in (None, launcher, launcher):  # cold, then warm twice, alternating sizes
+            for n in ("2", "1", "64"):
+                attempt += 1
+                env = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), n)
+                process = await start_run(forker, run_dir, attempt, **env)
+                assert await process.wait() == 0, run_dir.output_log.read_text()
+                mode = read_json(run_dir.metadata)["start"]["mode"]
+                seen.append((mode, n, read_json(run_dir.result)["return"]))
+        assert launcher.pid is not None
+        with open(f"/proc/{launcher.pid}/environ", "rb") as f:
+            zygote_env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if e)
+        return seen, threads(launcher.pid), zygote_env
+
+    (seen, zygote_threads, zygote_env), notes = with_launcher(sweep, body)
+    assert notes == []
+    assert [mode for mode, _, _ in seen] == ["cold"] * 3 + ["warm"] * 6
+    cold = {n: pools for mode, n, pools in seen if mode == "cold"}
+    cpus = len(os.sched_getaffinity(0))
+    assert [cold[n]["openblas"] for n in ("1", "2", "64")] == [1, min(2, cpus), cpus]  # a cold run's pools
+    for _, n, pools in seen[3:]:
+        assert pools == cold[n], (n, pools)
+    assert zygote_threads == 1 and zygote_env[b"OPENBLAS_NUM_THREADS"] == b"1"  # the zygote never grew
+
+
+NUMEXPR = """
+import os
+SIZES = []
+
+def set_num_threads(n):
+    SIZES.append(n)
+    return 1
+"""
+
+
+def test_a_preloaded_numexpr_is_resized_to_the_runs_numexpr_num_threads(tmp_path: Path) -> None:
+    (tmp_path / "numexpr.py").write_text(NUMEXPR)  # a stand-in: its set_num_threads is what we call
+    body = "def train(mode):\n    import numexpr\n    return numexpr.SIZES\n"
+    sweep = sweep_with(tmp_path, body, "{'mode': Grid(['a', 'b'])}", '["numexpr"]')
+    dirs = [write_run_config(sweep, i) for i in range(2)]
+
+    async def body_(launcher: ZygoteLauncher, notes: list[str]) -> Any:
+        for d, n in zip(dirs, ("3", "1")):
+            assert await (await start_run(launcher, d, NUMEXPR_NUM_THREADS=n)).wait() == 0
+        return notes
+
+    notes, _ = with_launcher(sweep, body_)
+    assert notes == []
+    assert [read_json(d.metadata)["start"]["mode"] for d in dirs] == ["warm", "warm"]
+    assert [read_json(d.result)["return"] for d in dirs] == [[3], [1]]
 
 
 def test_the_zygote_exits_with_the_launcher(tmp_path: Path) -> None:

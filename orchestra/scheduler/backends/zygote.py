@@ -26,7 +26,8 @@ Cold starts (``cold()``, the local backend's own spawn) happen, each reason said
 ``notify``, when: the zygote reported it cannot fork safely (see the process side), it did not
 become ready within ``ready_timeout``, it died, or a run's launch differs from the one the zygote
 was made for in something fixed at interpreter start-up (the command, cwd, or an environment
-variable other than the per-run ones in :data:`PER_RUN`).
+variable other than the per-run ones in :data:`PER_RUN` and the thread-pool sizes in
+:data:`POOL_VARS`, which each forked run applies to its own pools).
 
 Finding forked processes: ``/proc/<pid>/environ`` shows the environment a process image was
 exec'd with, so a forked run (and whatever it forks without exec) shows the zygote's. The zygote's
@@ -69,6 +70,20 @@ PER_RUN = frozenset(
         "CUDA_DEVICE_ORDER",
         "HIP_VISIBLE_DEVICES",
         "ROCR_VISIBLE_DEVICES",
+    }
+)
+# Thread-pool sizes: the zygote imports with each at 1, so no pool starts a thread before a fork,
+# and each forked run resizes the pools it inherited to its own (orchestra.runtime.zygote.POOLS):
+# they too may differ by run.
+POOL_VARS = frozenset(
+    {
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "GOTO_NUM_THREADS",
+        "BLIS_NUM_THREADS",
+        "FLEXIBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
     }
 )
 RUNTIME_MODULE = "orchestra.runtime"
@@ -199,12 +214,13 @@ class ZygoteLauncher:
     # ------------------------------------------------------------------ the zygote's life
 
     async def _start_zygote(self, spec: _Spec) -> None:
-        base_env = {k: v for k, v in spec.env.items() if k not in PER_RUN}
+        base_env = _shared(spec.env)
         self._base = (spec.argv, spec.cwd, base_env)
         if not _is_runtime_command(spec.argv):
             self._fall_back("warm start: runs are not started as `python -m orchestra.runtime`")
             return
         env = dict(base_env)
+        env.update(dict.fromkeys(POOL_VARS, "1"))  # each run resizes its pools (see POOL_VARS)
         env["CUDA_VISIBLE_DEVICES"] = ""  # the zygote sees no GPU: nothing it imports can take one
         runs = os.path.dirname(os.path.dirname(os.path.abspath(spec.argv[-1])))
         self._marker = env["ORCHESTRA_RUN_DIR"] = os.path.join(runs, ZYGOTE_DIR)  # see the module docstring
@@ -352,7 +368,7 @@ class ZygoteLauncher:
             return f"run {spec.argv[-1]} is started by another command ({' '.join(spec.argv[:3])} ...)"
         if spec.cwd != cwd:
             return f"run {spec.argv[-1]} starts in another directory ({spec.cwd})"
-        fixed = {k: v for k, v in spec.env.items() if k not in PER_RUN}
+        fixed = _shared(spec.env)
         if fixed != env:
             names = sorted(k for k in fixed.keys() | env.keys() if fixed.get(k) != env.get(k))
             return f"a run's environment differs from the zygote's in {', '.join(names[:3])}"
@@ -399,6 +415,11 @@ class ZygoteLauncher:
                     return
                 except BlockingIOError:
                     await _wait_writable(sock)
+
+
+def _shared(env: Mapping[str, str]) -> dict[str, str]:
+    """What of a run's environment must equal the zygote's: all but the per-run variables."""
+    return {k: v for k, v in env.items() if k not in PER_RUN and k not in POOL_VARS}
 
 
 class _Spec(NamedTuple):
