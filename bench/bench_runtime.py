@@ -11,7 +11,8 @@ startup  One no-op run, as ``python -m orchestra.runtime <run-dir>`` (the whole 
 warm     From "the backend is asked to start a run" to "the entry function is called", cold
          (``LocalBackend``: a fresh interpreter that imports what the sweep file imports) against warm
          (``ZygoteLauncher``: a fork of a zygote that preloaded them), alternately, for numpy,
-         numpy+gymnasium and torch (where installed); the target is warm <= 0.6x cold with
+         numpy+gymnasium, torch (where installed) and numpy at cpus=2 (each forked run resizes the
+         BLAS pool the zygote kept at one thread); the target is warm <= 0.6x cold with
          numpy+gymnasium. Memory: the zygote's RSS, and the unique memory (PSS) of each of two runs alive
          at once, forked against cold.
 dump     ``Logger.dump()`` of a run's logger: 3 keys per record, printing to a line-buffered file (as
@@ -171,8 +172,13 @@ sweep = Sweep(train, Config({{"hold": Grid([False, True]), "i": Grid([0, 1])}}),
 def bench_warm(work: Path, starts: int) -> None:
     import anyio
 
-    cases = [("numpy", ["numpy"]), ("numpy+gymnasium", ["numpy", "gymnasium"]), ("torch", ["torch"])]
-    for label, modules in cases:
+    cases = [
+        ("numpy", ["numpy"], 1),
+        ("numpy+gymnasium", ["numpy", "gymnasium"], 1),
+        ("torch", ["torch"], 1),
+        ("numpy, cpus=2", ["numpy"], 2),  # forked too: each run resizes the pools the zygote kept at 1
+    ]
+    for label, modules, cpus in cases:
         if any(importlib.util.find_spec(m) is None for m in modules):
             print(f"warm ({label}): not installed here, skipped")
             continue
@@ -181,11 +187,13 @@ def bench_warm(work: Path, starts: int) -> None:
             names=", ".join(modules),
             preload=", ".join(repr(m) for m in modules),
         )
-        loaded, dirs = make_sweep(work / label, source)
-        anyio.run(_warm_case, label, loaded, dirs, starts, bench_env(work / "pycache"))
+        loaded, dirs = make_sweep(work / label.replace(", ", "-"), source)
+        anyio.run(_warm_case, label, loaded, dirs, starts, bench_env(work / "pycache"), cpus)
 
 
-async def _warm_case(label: str, loaded: Any, dirs: list[RunDir], starts: int, base: dict[str, str]) -> None:
+async def _warm_case(
+    label: str, loaded: Any, dirs: list[RunDir], starts: int, base: dict[str, str], cpus: int
+) -> None:
     import anyio
 
     from orchestra.scheduler.backends import Placement, RunLaunch
@@ -204,7 +212,7 @@ async def _warm_case(label: str, loaded: Any, dirs: list[RunDir], starts: int, b
     def launch(run_dir: RunDir) -> tuple[RunLaunch, Placement]:
         attempts[str(run_dir.path)] += 1
         run = RunLaunch(str(run_dir.path), run_dir.path, attempts[str(run_dir.path)], {}, loaded.path, cwd)
-        return run, Placement(run.run_id, Resources())
+        return run, Placement(run.run_id, Resources(cpus=cpus), threads=cpus)
 
     async def cold(run_dir: RunDir) -> Any:
         (handle,) = await local.launch([launch(run_dir)])
