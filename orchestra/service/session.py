@@ -407,11 +407,19 @@ def _remove_made(made: list[Path]) -> None:
 async def _warm_starts(prepared: Prepared, session: Session) -> AsyncIterator[None]:
     """With ``Sweep(preload=...)`` on the local backend, runs fork from a zygote that imported those
     modules once (orchestra.runtime.zygote); it lives as long as the session, since the runs' exit
-    statuses come back through it. Why it cannot be used (a preload started threads) is said once."""
+    statuses come back through it. Why it cannot be used (a preload started threads, another
+    backend) is said once."""
     from orchestra.scheduler.backends.local import LocalBackend
 
     backend = prepared.backend
-    if not prepared.sweep.preload or not isinstance(backend, LocalBackend):
+    if not prepared.sweep.preload:
+        yield
+        return
+    if not isinstance(backend, LocalBackend):
+        session.scheduler.alert(
+            f"preload: warm starts are for the local backend; on {backend.name} each run starts cold "
+            "in its own job and imports what it needs itself"
+        )
         yield
         return
     from orchestra.scheduler.backends.zygote import ZygoteLauncher

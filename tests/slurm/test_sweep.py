@@ -293,3 +293,26 @@ def test_a_sweep_under_a_path_with_spaces_and_a_percent_sign_runs(tmp_path: Path
         assert "[orchestra] run" in (sweep / "runs" / run / "output.log").read_text(), (
             "Slurm wrote the run's log"
         )
+
+
+PRELOADED = """
+    import sys
+    from orchestra import Config, Grid, Sweep
+
+    def train(x):
+        return {"preloaded": "xml.dom.minidom" in sys.modules}
+
+    sweep = Sweep(train, Config({"x": Grid([1, 2])}), preload=["xml.dom.minidom"])
+"""
+
+
+def test_preload_on_slurm_says_once_that_each_run_starts_cold_in_its_job(tmp_path: Path):
+    write_sweep(tmp_path, PRELOADED)
+    done = up(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = done.stdout + done.stderr
+    notice = "preload: warm starts are for the local backend; on slurm each run starts cold in its own job"
+    assert shown.count(notice) == 1, shown
+    for run_dir in sorted((sweep_dir(tmp_path) / "runs").glob("*/0")):
+        assert json.loads((run_dir / "metadata.json").read_text())["start"] == {"mode": "cold"}
+        assert json.loads((run_dir / "result.json").read_text())["return"] == {"preloaded": False}
