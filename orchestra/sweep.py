@@ -136,7 +136,8 @@ class Sweep:
 
     ``preload`` names modules (``["numpy", "gymnasium", "torch"]``) that a zygote process imports
     once per sweep; each run is then forked from it instead of starting a fresh interpreter
-    (a warm start: docs/run-directory.md). Where that cannot be safe, runs start cold.
+    (a warm start: docs/run-directory.md), on the local backend. Where that cannot be safe, and
+    on Slurm (one job per run), runs start cold.
 
     ``step`` names the logged key that is the x axis of every record (``"env_steps"``); without
     it the first recognised step name a record logged is (``orchestra.rundir.steps.STEP_KEYS``).
